@@ -1,0 +1,4 @@
+using System.CommandLine;
+using Xtelemdb.Cli;
+
+return await Commands.Create().Parse(KeyValueArguments.Rewrite(args)).InvokeAsync();

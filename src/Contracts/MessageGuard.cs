@@ -1,0 +1,26 @@
+namespace Xtelemdb;
+
+/// <summary>
+/// Checks run while a message is read, so a malformed one fails alone (and lands in the error
+/// queue) before it can spoil a batch of good ones.
+/// </summary>
+public static class MessageGuard
+{
+    public static string Host(string value) =>
+        value.Length > 0 && value.Length <= 255 && !value.Contains('/') && !value.Contains('\0') && value is not ("." or "..")
+            ? value
+            : throw new ArgumentException($"not a host name: \"{value}\"");
+
+    /// <summary>An absolute path with no "." or ".." component: it may not step out of a replica's prefix.</summary>
+    public static string OriginPath(string value)
+    {
+        if (!value.StartsWith('/') || value.Contains('\0'))
+            throw new ArgumentException($"not an absolute path: \"{value}\"");
+        if (value.Split('/').Any(part => part is "." or ".."))
+            throw new ArgumentException($"a path with a \".\" or \"..\" component: \"{value}\"");
+        return value;
+    }
+
+    public static long Size(long value) =>
+        value >= 0 ? value : throw new ArgumentException($"a negative size: {value}");
+}

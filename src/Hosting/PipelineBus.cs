@@ -1,0 +1,60 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Xtelemdb.Hosting.Settings;
+
+namespace Xtelemdb.Hosting;
+
+public static class PipelineBus
+{
+    public static IServiceCollection AddBusPart(this IServiceCollection services, IBusPart part) =>
+        services.AddSingleton(part);
+
+    /// <summary>Registers MassTransit on RabbitMQ with the parts of every service added before this call.</summary>
+    public static IServiceCollection AddPipelineBus(this IServiceCollection services, XtelemdbSettings settings)
+    {
+        var parts = Parts(services);
+        return services.AddMassTransit(bus =>
+        {
+            AddConsumers(bus, parts);
+            bus.UsingRabbitMq((context, rabbit) =>
+            {
+                rabbit.Host(settings.Broker.Uri, host =>
+                {
+                    host.Username(settings.Broker.User);
+                    host.Password(settings.Broker.Password);
+                    host.ConnectionName($"xtelemdb {settings.Host}");
+                });
+                ConfigureEndpoints(context, rabbit, parts);
+            });
+        });
+    }
+
+    /// <summary>The same registration on MassTransit's in-memory test harness.</summary>
+    public static IServiceCollection AddPipelineTestHarness(this IServiceCollection services)
+    {
+        var parts = Parts(services);
+        return services.AddMassTransitTestHarness(bus =>
+        {
+            AddConsumers(bus, parts);
+            bus.UsingInMemory((context, memory) => ConfigureEndpoints(context, memory, parts));
+        });
+    }
+
+    static IBusPart[] Parts(IServiceCollection services) =>
+        services.Where(d => d.ServiceType == typeof(IBusPart)).Select(d => (IBusPart)d.ImplementationInstance!).ToArray();
+
+    static void AddConsumers(IBusRegistrationConfigurator bus, IBusPart[] parts)
+    {
+        bus.SetKebabCaseEndpointNameFormatter();
+        foreach (var part in parts)
+            part.AddConsumers(bus);
+    }
+
+    static void ConfigureEndpoints<T>(IBusRegistrationContext context, IBusFactoryConfigurator<T> bus, IBusPart[] parts)
+        where T : IReceiveEndpointConfigurator
+    {
+        foreach (var part in parts)
+            part.ConfigureEndpoints(context, bus);
+        bus.ConfigureEndpoints(context);
+    }
+}

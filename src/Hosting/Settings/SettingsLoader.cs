@@ -1,0 +1,207 @@
+using Tomlyn.Syntax;
+
+namespace Xtelemdb.Hosting.Settings;
+
+/// <summary>
+/// Finds and reads the one TOML file: --config PATH, else ./xtelemdb.toml, else
+/// /etc/xtelemdb/xtelemdb.toml, else built-in defaults. Every error names the file, the line and the key.
+/// </summary>
+public static class SettingsLoader
+{
+    public const string FileName = "xtelemdb.toml";
+    public const string SystemPath = "/etc/xtelemdb/xtelemdb.toml";
+    public const string Defaults = "built-in defaults";
+
+    public static XtelemdbSettings Load(string? explicitPath = null)
+    {
+        var path = Locate(explicitPath);
+        if (path is null)
+            return Parse("", Defaults, Environment.CurrentDirectory);
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SettingsException($"{path}: cannot read the configuration file: {e.Message}");
+        }
+        return Parse(text, path, Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    public static string? Locate(string? explicitPath)
+    {
+        if (explicitPath is not null)
+            return File.Exists(explicitPath) ? explicitPath : throw new SettingsException($"{explicitPath}: the configuration file does not exist");
+        var local = Path.Combine(Environment.CurrentDirectory, FileName);
+        if (File.Exists(local))
+            return local;
+        return File.Exists(SystemPath) ? SystemPath : null;
+    }
+
+    /// <param name="baseDirectory">Relative paths in the file are relative to the file's folder.</param>
+    public static XtelemdbSettings Parse(string text, string source, string baseDirectory)
+    {
+        var (tables, entries) = TomlEntries.Read(text, source);
+        var reader = new Reader(source, baseDirectory);
+
+        foreach (var table in tables)
+        {
+            if (table.Name is not (["database"] or ["broker"] or ["watch"] or ["replicator"] or ["replicas"] or ["replicas", _]))
+                throw reader.Error(table.Line, $"[{TomlEntries.Format(table.Name)}]", "unknown table; expected [database], [broker], [watch], [replicator] or [replicas.\"URL\"]");
+        }
+
+        string host = Environment.MachineName;
+        string connection = DatabaseSettings.DefaultConnection;
+        Uri brokerUri = BrokerSettings.DefaultUri;
+        IReadOnlyList<string> roots = WatchSettings.DefaultRoots;
+        TimeSpan poll = TimeSpan.FromMinutes(5), settle = TimeSpan.FromSeconds(2), maxInterval = TimeSpan.FromMinutes(1);
+        int concurrency = 4;
+        var replicaOptions = tables.Where(t => t.Name is ["replicas", _])
+            .ToDictionary(t => t.Name[1], t => (Line: t.Line, Local: (bool?)null, Enabled: true));
+
+        foreach (var e in entries)
+        {
+            switch (e.Table, e.Key)
+            {
+                case ([], "host"):
+                    host = reader.String(e);
+                    if (host.Length == 0 || host.Contains('/') || host is "." or "..")
+                        throw reader.Error(e, $"expected a host name, got \"{host}\"");
+                    break;
+                case (["database"], "connection"):
+                    connection = reader.String(e);
+                    if (connection.Contains("password", StringComparison.OrdinalIgnoreCase))
+                        throw reader.Error(e, "no password in the file: set the PGPASSWORD environment variable");
+                    break;
+                case (["broker"], "uri"):
+                    brokerUri = reader.BrokerUri(e);
+                    break;
+                case (["watch"], "roots"):
+                    roots = reader.Strings(e).Select(reader.FullPath).ToArray();
+                    break;
+                case (["watch"], "poll_interval"):
+                    poll = reader.Duration(e);
+                    break;
+                case (["watch"], "settle"):
+                    settle = reader.Duration(e);
+                    break;
+                case (["watch"], "max_interval"):
+                    maxInterval = reader.Duration(e);
+                    break;
+                case (["replicator"], "concurrency"):
+                    concurrency = (int)reader.Integer(e, 1, 256);
+                    break;
+                case (["replicas", var url], "local"):
+                    replicaOptions[url] = replicaOptions[url] with { Local = reader.Boolean(e) };
+                    break;
+                case (["replicas", var url], "enabled"):
+                    replicaOptions[url] = replicaOptions[url] with { Enabled = reader.Boolean(e) };
+                    break;
+                default:
+                    throw reader.Error(e, "unknown key" + KnownKeys(e.Table));
+            }
+        }
+        if (settle > maxInterval)
+            throw new SettingsException($"{source}: [watch] settle ({settle}) must not be longer than max_interval ({maxInterval})");
+
+        var replicas = replicaOptions.Select(r => reader.Replica(r.Key, r.Value.Line, r.Value.Local, r.Value.Enabled)).ToArray();
+        var duplicate = replicas.GroupBy(r => r.Url).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+            throw new SettingsException($"{source}: two [replicas] tables name the same replica {duplicate.Key}");
+
+        return new XtelemdbSettings
+        {
+            Source = source,
+            Host = host,
+            Database = new DatabaseSettings(connection),
+            Broker = new BrokerSettings(brokerUri),
+            Watch = new WatchSettings(roots, poll, settle, maxInterval),
+            Replicator = new ReplicatorSettings(concurrency),
+            Replicas = replicas,
+        };
+    }
+
+    static string KnownKeys(IReadOnlyList<string> table) => table switch
+    {
+        [] => "; expected host, or a table such as [watch]",
+        ["database"] => "; expected connection",
+        ["broker"] => "; expected uri",
+        ["watch"] => "; expected roots, poll_interval, settle or max_interval",
+        ["replicator"] => "; expected concurrency",
+        ["replicas", _] => "; expected local or enabled",
+        _ => "",
+    };
+
+    /// <summary>Typed reads of one entry; each failure names the file, line and key.</summary>
+    sealed class Reader(string source, string baseDirectory)
+    {
+        public SettingsException Error(TomlEntry e, string message) => Error(e.Line, e.Name, message);
+
+        public SettingsException Error(int line, string name, string message) => new($"{source}:{line}: {name}: {message}");
+
+        public string String(TomlEntry e) =>
+            e.Value is StringValueSyntax s ? s.Value! : throw Error(e, $"expected a string, got {Describe(e.Value)}");
+
+        public bool Boolean(TomlEntry e) =>
+            e.Value is BooleanValueSyntax b ? b.Value : throw Error(e, $"expected true or false, got {Describe(e.Value)}");
+
+        public long Integer(TomlEntry e, long min, long max) => e.Value is IntegerValueSyntax i
+            ? i.Value >= min && i.Value <= max ? i.Value : throw Error(e, $"expected a number from {min} to {max}, got {i.Value}")
+            : throw Error(e, $"expected a whole number, got {Describe(e.Value)}");
+
+        public IReadOnlyList<string> Strings(TomlEntry e)
+        {
+            if (e.Value is not ArraySyntax array)
+                throw Error(e, $"expected an array of strings such as [\"/opt/MagAOX/telem\"], got {Describe(e.Value)}");
+            return array.Items.Select(item => item.Value is StringValueSyntax s && s.Value!.Length > 0
+                ? s.Value
+                : throw Error(e, $"expected only non-empty strings in the array, got {Describe(item.Value)}")).ToArray();
+        }
+
+        public TimeSpan Duration(TomlEntry e)
+        {
+            var text = String(e);
+            return Durations.TryParse(text, out var value) && value > TimeSpan.Zero
+                ? value
+                : throw Error(e, $"expected a duration such as \"250ms\", \"2s\", \"5m\" or \"1h\", got \"{text}\"");
+        }
+
+        public Uri BrokerUri(TomlEntry e)
+        {
+            var text = String(e);
+            if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("amqp" or "amqps"))
+                throw Error(e, $"expected a URI such as \"amqp://127.0.0.1:5672/\", got \"{text}\"");
+            if (uri.UserInfo.Contains(':'))
+                throw Error(e, "no password in the file: set XTELEMDB_BROKER_USER and XTELEMDB_BROKER_PASSWORD");
+            return uri;
+        }
+
+        public string FullPath(string path) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(path, baseDirectory));
+
+        public ReplicaSettings Replica(string url, int line, bool? local, bool enabled)
+        {
+            var name = $"[replicas.\"{url}\"]";
+            if (url.StartsWith("ssh://", StringComparison.Ordinal))
+                throw Error(line, name, "SSH replicas are not supported by this version yet; use a local path");
+            if (url.Contains("://", StringComparison.Ordinal))
+                throw Error(line, name, "expected a local folder such as \"/mnt/backup\" or an ssh://host/path URL");
+            if (local == false)
+                throw Error(line, name, "local = false needs an ssh://host/path URL");
+            var prefix = FullPath(url);
+            if (!Directory.Exists(prefix))
+                throw Error(line, name, $"the replica folder {prefix} does not exist");
+            return new ReplicaSettings(prefix, prefix, enabled);
+        }
+
+        static string Describe(ValueSyntax? value) => value switch
+        {
+            StringValueSyntax s => $"the string \"{s.Value}\"",
+            IntegerValueSyntax i => $"the number {i.Value}",
+            BooleanValueSyntax b => b.Value ? "true" : "false",
+            ArraySyntax => "an array",
+            null => "nothing",
+            _ => value.ToString()?.Trim() ?? "a value of another type",
+        };
+    }
+}

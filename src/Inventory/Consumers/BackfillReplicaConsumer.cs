@@ -1,0 +1,26 @@
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using Xtelemdb.Inventory.Storage;
+
+namespace Xtelemdb.Inventory.Consumers;
+
+/// <summary>A new replica starts empty: ask for every present origin file.</summary>
+public sealed class BackfillReplicaConsumer(InventoryStore store, ILogger<BackfillReplicaConsumer> logger) : IConsumer<ReplicaAdded>
+{
+    public async Task Consume(ConsumeContext<ReplicaAdded> context)
+    {
+        var replica = context.Message;
+        var backlog = store.BacklogAsync(replica.ReplicaId, null, null, context.CancellationToken);
+        var sent = await ReplicaNeeds.SendAllAsync(context, backlog, context.CancellationToken);
+        logger.LogInformation("Replica {Url} added: {Count} copies requested", replica.ReplicaUrl, sent);
+    }
+}
+
+public sealed class BackfillReplicaConsumerDefinition : ConsumerDefinition<BackfillReplicaConsumer>
+{
+    public BackfillReplicaConsumerDefinition() => EndpointName = "backfill-replica";
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
+        IConsumerConfigurator<BackfillReplicaConsumer> consumer, IRegistrationContext context) =>
+        endpoint.UseMessageRetry(InventoryRetry.Configure);
+}

@@ -1,0 +1,37 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.DependencyInjection;
+using Xtelemdb.Hosting;
+using Xtelemdb.Hosting.Settings;
+using Xtelemdb.Inventory.Consumers;
+using Xtelemdb.Inventory.Storage;
+
+namespace Xtelemdb.Inventory;
+
+public static class InventoryRegistration
+{
+    /// <summary>The inventory: its database, its start-up work and its consumers. Call before AddPipelineBus.</summary>
+    public static IServiceCollection AddInventory(this IServiceCollection services, XtelemdbSettings settings)
+    {
+        services.TryAddSingleton(settings);
+        services.AddSingleton(_ => InventoryDatabase.CreateDataSource(settings.Database));
+        services.AddSingleton<InventoryStore>();
+        services.AddHostedService<InventoryStartup>();
+        return services.AddBusPart(new InventoryBusPart());
+    }
+
+    sealed class InventoryBusPart : IBusPart
+    {
+        public void AddConsumers(IBusRegistrationConfigurator bus)
+        {
+            bus.AddConsumer<UpsertOriginsConsumer, UpsertOriginsConsumerDefinition>();
+            bus.AddConsumer<RecordReplicaConsumer, RecordReplicaConsumerDefinition>();
+            bus.AddConsumer<ResyncConsumer, ResyncConsumerDefinition>();
+            bus.AddConsumer<BackfillReplicaConsumer, BackfillReplicaConsumerDefinition>();
+        }
+
+        public void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator bus)
+        {
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using MassTransit;
+
+namespace Xtelemdb.Inventory;
+
+/// <summary>Sends ReplicaNeeded to the queue of each (origin host, replica) pair, in batches.</summary>
+static class ReplicaNeeds
+{
+    const int BatchSize = 1000;
+
+    public static async Task SendAsync(ISendEndpointProvider provider, IEnumerable<ReplicaNeeded> needs, CancellationToken cancellationToken)
+    {
+        foreach (var queue in needs.GroupBy(n => ReplicaQueues.Name(n.OriginHost, n.ReplicaUrl)))
+        {
+            var endpoint = await provider.GetSendEndpoint(new Uri($"queue:{queue.Key}"));
+            await endpoint.SendBatch(queue, cancellationToken);
+        }
+    }
+
+    /// <summary>Sends a streamed backlog a batch at a time; returns how many were sent.</summary>
+    public static async Task<long> SendAllAsync(ISendEndpointProvider provider, IAsyncEnumerable<ReplicaNeeded> backlog, CancellationToken cancellationToken)
+    {
+        long sent = 0;
+        var batch = new List<ReplicaNeeded>(BatchSize);
+        await foreach (var need in backlog)
+        {
+            batch.Add(need);
+            if (batch.Count < BatchSize)
+                continue;
+            await SendAsync(provider, batch, cancellationToken);
+            sent += batch.Count;
+            batch.Clear();
+        }
+        await SendAsync(provider, batch, cancellationToken);
+        return sent + batch.Count;
+    }
+}

@@ -1,0 +1,96 @@
+namespace Xtelemdb.Inventory.Storage;
+
+/// <summary>Every statement the inventory runs, in one place.</summary>
+static class InventorySql
+{
+    /// <summary>
+    /// One round trip for a batch of observations. A row moves only to a newer observation of a
+    /// different version; a vanished file keeps its version and gets missing_since.
+    /// </summary>
+    public const string UpsertOrigins = """
+        with input as (
+            select * from unnest(@Hosts::text[], @Paths::text[], @Mtimes::timestamptz[], @Sizes::bigint[],
+                                 @ObservedAts::timestamptz[], @Deleted::boolean[])
+                     as i (origin_host, origin_path, mtime, size_bytes, observed_at, deleted)
+        ), present as (
+            insert into file_origins as o (origin_host, origin_path, mtime, size_bytes, observed_at)
+            select origin_host, origin_path, mtime, size_bytes, observed_at from input where not deleted
+            on conflict (origin_host, origin_path) do update
+               set mtime = excluded.mtime, size_bytes = excluded.size_bytes,
+                   observed_at = excluded.observed_at, missing_since = null
+             where o.observed_at < excluded.observed_at
+               and (o.mtime, o.size_bytes, o.missing_since is null) is distinct from (excluded.mtime, excluded.size_bytes, true)
+        )
+        update file_origins o
+           set missing_since = i.observed_at, observed_at = i.observed_at
+          from input i
+         where i.deleted and o.origin_host = i.origin_host and o.origin_path = i.origin_path
+           and o.observed_at < i.observed_at and o.missing_since is null
+        """;
+
+    const string NeedColumns = """
+        r.id as ReplicaId, r.url as ReplicaUrl, o.origin_host as OriginHost, o.origin_path as OriginPath,
+        o.mtime as Mtime, o.size_bytes as Size
+        """;
+
+    const string IsBehind = """
+        r.enabled and o.missing_since is null
+        and (fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes)
+        """;
+
+    /// <summary>For the given origins, every enabled replica that lacks their current version.</summary>
+    public const string NeedsOf = $"""
+        select {NeedColumns}
+          from unnest(@Hosts::text[], @Paths::text[]) as k (origin_host, origin_path)
+          join file_origins o on o.origin_host = k.origin_host and o.origin_path = k.origin_path
+          cross join replicas r
+          left join file_replicas fr
+                 on fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
+         where (@ReplicaId::integer is null or r.id = @ReplicaId) and {IsBehind}
+        """;
+
+    /// <summary>The backlog, narrowed by replica, host and path prefix; streamed, never loaded whole.</summary>
+    public const string Backlog = $"""
+        select {NeedColumns}
+          from file_origins o
+          join replicas r on (@ReplicaId::integer is null or r.id = @ReplicaId)
+          left join file_replicas fr
+                 on fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
+         where (@OriginHost::text is null or o.origin_host = @OriginHost)
+           and (@PathPrefix::text is null or o.origin_path like @PathPattern escape '\')
+           and {IsBehind}
+        """;
+
+    /// <summary>The copier stated the source at this version: a newer observation of the origin.</summary>
+    public const string ObserveOriginFromCopy = """
+        update file_origins
+           set mtime = @Mtime, size_bytes = @Size, observed_at = @CopiedAt, missing_since = null
+         where origin_host = @OriginHost and origin_path = @OriginPath and observed_at < @CopiedAt
+           and (mtime, size_bytes, missing_since is null) is distinct from (@Mtime, @Size, true)
+        """;
+
+    /// <summary>Records a copy unless a later copy is recorded already; a quick check keeps the known checksum.</summary>
+    public const string RecordReplica = """
+        insert into file_replicas as fr (replica_id, origin_host, origin_path, mtime, size_bytes, replica_path, checksum, copied_at)
+        values (@ReplicaId, @OriginHost, @OriginPath, @Mtime, @Size, @ReplicaPath, @Checksum, @CopiedAt)
+        on conflict (replica_id, origin_host, origin_path) do update
+           set mtime = excluded.mtime, size_bytes = excluded.size_bytes, replica_path = excluded.replica_path,
+               copied_at = excluded.copied_at,
+               checksum = case when excluded.checksum is not null then excluded.checksum
+                               when fr.mtime = excluded.mtime and fr.size_bytes = excluded.size_bytes then fr.checksum end
+         where fr.copied_at < excluded.copied_at
+        """;
+
+    public const string OriginExists = "select exists (select 1 from file_origins where origin_host = @OriginHost and origin_path = @OriginPath)";
+
+    public const string ReplicaById = "select id as Id, url as Url, kind as Kind, enabled as Enabled from replicas where id = @Id";
+
+    public const string ReplicaByUrl = "select id as Id, url as Url, kind as Kind, enabled as Enabled from replicas where url = @Url";
+
+    /// <summary>Registers a replica, or updates whether it is enabled; IsNew is true for a new row (xmax = 0).</summary>
+    public const string RegisterReplica = """
+        insert into replicas as r (url, kind, enabled) values (@Url, @Kind, @Enabled)
+        on conflict (url) do update set enabled = excluded.enabled
+        returning id as Id, url as Url, kind as Kind, enabled as Enabled, (xmax = 0) as IsNew
+        """;
+}

@@ -1,0 +1,89 @@
+using System.Runtime.CompilerServices;
+using Dapper;
+using Npgsql;
+
+namespace Xtelemdb.Inventory.Storage;
+
+/// <summary>The inventory's reads and writes, over one shared data source.</summary>
+public sealed class InventoryStore(NpgsqlDataSource dataSource)
+{
+    public async Task UpsertOriginsAsync(IReadOnlyCollection<FileChanged> changes, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(InventorySql.UpsertOrigins, new
+        {
+            Hosts = changes.Select(c => c.Host).ToArray(),
+            Paths = changes.Select(c => c.Path).ToArray(),
+            Mtimes = changes.Select(c => c.Mtime).ToArray(),
+            Sizes = changes.Select(c => c.Size).ToArray(),
+            ObservedAts = changes.Select(c => c.ObservedAt).ToArray(),
+            Deleted = changes.Select(c => c.Deleted).ToArray(),
+        }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>For these origin files, what each enabled replica (or just <paramref name="replicaId"/>) lacks.</summary>
+    public async Task<IReadOnlyList<ReplicaNeeded>> NeedsOfAsync(
+        IEnumerable<(string Host, string Path)> origins, int? replicaId, CancellationToken cancellationToken)
+    {
+        var keys = origins.ToArray();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var needs = await connection.QueryAsync<ReplicaNeeded>(new CommandDefinition(InventorySql.NeedsOf, new
+        {
+            Hosts = keys.Select(k => k.Host).ToArray(),
+            Paths = keys.Select(k => k.Path).ToArray(),
+            ReplicaId = replicaId,
+        }, cancellationToken: cancellationToken));
+        return needs.AsList();
+    }
+
+    /// <summary>The backlog as a stream: a million rows never sit in memory at once.</summary>
+    public async IAsyncEnumerable<ReplicaNeeded> BacklogAsync(
+        int? replicaId, string? originHost, string? pathPrefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = connection.QueryUnbufferedAsync<ReplicaNeeded>(InventorySql.Backlog, new
+        {
+            ReplicaId = replicaId,
+            OriginHost = originHost,
+            PathPrefix = pathPrefix,
+            PathPattern = pathPrefix is null ? null : EscapeLike(pathPrefix) + "%",
+        });
+        await foreach (var need in rows.WithCancellation(cancellationToken))
+            yield return need;
+    }
+
+    /// <summary>
+    /// Records a copy. Returns true when the copier saw a newer version of the origin than the
+    /// inventory had, so the other replicas need it too.
+    /// </summary>
+    public async Task<bool> RecordReplicaAsync(ReplicaUpdated copy, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        if (!await connection.ExecuteScalarAsync<bool>(new CommandDefinition(InventorySql.OriginExists, copy, transaction, cancellationToken: cancellationToken)))
+            throw new UnknownRecordException($"ReplicaUpdated names an origin file the inventory does not know: {copy.OriginHost}:{copy.OriginPath}");
+        if (await connection.QuerySingleOrDefaultAsync<ReplicaRecord>(new CommandDefinition(InventorySql.ReplicaById, new { Id = copy.ReplicaId }, transaction, cancellationToken: cancellationToken)) is null)
+            throw new UnknownRecordException($"ReplicaUpdated names replica {copy.ReplicaId}, which is not registered");
+        var originMoved = await connection.ExecuteAsync(new CommandDefinition(InventorySql.ObserveOriginFromCopy, copy, transaction, cancellationToken: cancellationToken)) > 0;
+        await connection.ExecuteAsync(new CommandDefinition(InventorySql.RecordReplica, copy, transaction, cancellationToken: cancellationToken));
+        await transaction.CommitAsync(cancellationToken);
+        return originMoved;
+    }
+
+    public async Task<ReplicaRecord> RegisterReplicaAsync(string url, string kind, bool enabled, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleAsync<ReplicaRecord>(new CommandDefinition(
+            InventorySql.RegisterReplica, new { Url = url, Kind = kind, Enabled = enabled }, cancellationToken: cancellationToken));
+    }
+
+    public async Task<ReplicaRecord?> FindReplicaAsync(string url, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<ReplicaRecord>(new CommandDefinition(
+            InventorySql.ReplicaByUrl, new { Url = url }, cancellationToken: cancellationToken));
+    }
+
+    static string EscapeLike(string text) =>
+        text.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal);
+}

@@ -1,0 +1,48 @@
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using Xtelemdb.Replicator.Copying;
+
+namespace Xtelemdb.Replicator.Consumers;
+
+/// <summary>Copies an origin file to a replica and reports the version the replica now holds.</summary>
+public sealed class CopyFileConsumer(ReplicaCopier copier, ILogger<CopyFileConsumer> logger) : IConsumer<ReplicaNeeded>
+{
+    public async Task Consume(ConsumeContext<ReplicaNeeded> context)
+    {
+        var need = context.Message;
+        var (result, target) = await copier.CopyAsync(need, context.CancellationToken);
+        switch (result.Outcome)
+        {
+            case CopyOutcome.SourceMissing:
+                logger.LogInformation("{Host}:{Path} is gone; nothing to copy to {Replica}", need.OriginHost, need.OriginPath, need.ReplicaUrl);
+                return;
+            case CopyOutcome.SourceChanging:
+                logger.LogWarning("{Host}:{Path} kept changing while it was copied; the next change asks again", need.OriginHost, need.OriginPath);
+                return;
+        }
+        await context.Publish(new ReplicaUpdated
+        {
+            ReplicaId = need.ReplicaId,
+            OriginHost = need.OriginHost,
+            OriginPath = need.OriginPath,
+            Mtime = result.Version.Mtime,
+            Size = result.Version.Size,
+            ReplicaPath = target,
+            Checksum = result.Checksum,
+            CopiedAt = result.StatedAt,
+        }, context.CancellationToken);
+    }
+}
+
+public sealed class CopyFileConsumerDefinition : ConsumerDefinition<CopyFileConsumer>
+{
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
+        IConsumerConfigurator<CopyFileConsumer> consumer, IRegistrationContext context) =>
+        endpoint.UseMessageRetry(retry =>
+        {
+            // A locked file or a busy disk clears up; a full disk gets a minute, then the error queue.
+            retry.Exponential(6, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1));
+            retry.Ignore<UnknownReplicaException>();
+            retry.Ignore<UnsafePathException>();
+        });
+}

@@ -1,0 +1,19 @@
+using Xtelemdb.Hosting;
+
+namespace Xtelemdb.Replicator.Copying;
+
+public enum CopyOutcome
+{
+    /// <summary>The bytes were copied and the target renamed into place.</summary>
+    Copied,
+    /// <summary>The target already held the source's version: nothing copied.</summary>
+    AlreadyCurrent,
+    /// <summary>The source is gone (or is no longer a regular file); the watcher reports that.</summary>
+    SourceMissing,
+    /// <summary>The source changed during every attempt; nothing recorded, the watcher will ask again.</summary>
+    SourceChanging,
+}
+
+/// <param name="Version">The source's version as stated before and after the copy.</param>
+/// <param name="StatedAt">When the source was last stated at that version.</param>
+public sealed record CopyResult(CopyOutcome Outcome, FileVersion Version, string? Checksum, DateTime StatedAt);

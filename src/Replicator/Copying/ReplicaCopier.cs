@@ -1,0 +1,60 @@
+using Microsoft.Extensions.Logging;
+using Xtelemdb.Hosting;
+using Xtelemdb.Hosting.Settings;
+
+namespace Xtelemdb.Replicator.Copying;
+
+/// <summary>
+/// Brings one replica's copy of one origin file up to date: a quick check first (duplicates cost
+/// a stat, not a copy), then at most a few attempts at a stable copy.
+/// </summary>
+public sealed class ReplicaCopier(XtelemdbSettings settings, ILogger<ReplicaCopier> logger)
+{
+    const int Attempts = 3;
+    readonly KeyedLock targets = new();
+
+    /// <summary>Called with (target, bytes so far) during a copy; lets tests act in the middle of one.</summary>
+    public Action<string, long>? Progress { get; set; }
+
+    public async Task<(CopyResult Result, string Target)> CopyAsync(ReplicaNeeded need, CancellationToken cancellationToken)
+    {
+        if (need.OriginHost != settings.Host)
+            throw new UnknownReplicaException($"this replicator reads the files of host {settings.Host}, not of {need.OriginHost}");
+        var replica = settings.Replicas.FirstOrDefault(r => r.Url == ReplicaUrls.Normalize(need.ReplicaUrl))
+            ?? throw new UnknownReplicaException($"replica {need.ReplicaUrl} is not in {settings.Source}");
+        var target = ReplicaTargets.PathFor(replica.Prefix, need.OriginHost, need.OriginPath);
+
+        using var _ = await targets.AcquireAsync(target, cancellationToken);
+        ReplicaTargets.EnsureInsidePrefix(replica.Prefix, target);
+        return (await CopyStableAsync(need.OriginPath, target, cancellationToken), target);
+    }
+
+    async Task<CopyResult> CopyStableAsync(string source, string target, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var statedAt = DateTime.UtcNow;
+            if (FileVersion.Of(source) is not { } version)
+                return new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt);
+            if (FileVersion.Of(target) is { } held && held.SameAs(version))
+                return new CopyResult(CopyOutcome.AlreadyCurrent, version, null, statedAt);
+            try
+            {
+                var copy = await LocalFileCopy.CopyAsync(source, target, Progress is { } p ? bytes => p(target, bytes) : null, cancellationToken);
+                if (copy is { } done)
+                    return new CopyResult(CopyOutcome.Copied, done.Version, done.Checksum, DateTime.UtcNow);
+            }
+            catch (FileNotFoundException)
+            {
+                return new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new IOException($"copying {source} to {target} failed: {e.Message}", e);
+            }
+            logger.LogDebug("{Source} changed while it was copied (attempt {Attempt})", source, attempt);
+            if (attempt == Attempts)
+                return new CopyResult(CopyOutcome.SourceChanging, default, null, statedAt);
+        }
+    }
+}

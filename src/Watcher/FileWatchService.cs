@@ -1,0 +1,196 @@
+using MassTransit;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Xtelemdb.Hosting;
+using Xtelemdb.Hosting.Settings;
+
+namespace Xtelemdb.Watcher;
+
+/// <summary>
+/// Publishes FileChanged for every file under the roots: live from inotify (FileSystemWatcher),
+/// once a path has been quiet for settle (or at least every max_interval while it keeps changing),
+/// and from a full stat poll at start and every poll_interval, the safety net for whatever the
+/// live watcher missed: events in a new folder before its watch exists, an overflow, a silent stop.
+/// </summary>
+public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, ILogger<FileWatchService> logger) : BackgroundService
+{
+    const int PublishBatch = 500;
+    readonly WatchedTree tree = new();
+    readonly List<FileSystemWatcher> watchers = [];
+    volatile bool rescanRequested;
+
+    /// <summary>Changes the poll found that the live watcher had missed, since start.</summary>
+    public long MissedByLiveWatcher { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var watch = settings.Watch;
+        StartWatchers();
+        await PollAsync(initial: true, stoppingToken);
+        var tick = TimeSpan.FromTicks(Math.Clamp(watch.Settle.Ticks / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromMilliseconds(250).Ticks));
+        var nextPoll = DateTime.UtcNow + watch.PollInterval;
+        using var timer = new PeriodicTimer(tick);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                if (rescanRequested)
+                {
+                    rescanRequested = false;
+                    StartWatchers();
+                    await PollAsync(initial: false, stoppingToken);
+                }
+                await PublishDueAsync(stoppingToken);
+                if (DateTime.UtcNow >= nextPoll)
+                {
+                    await PollAsync(initial: false, stoppingToken);
+                    nextPoll = DateTime.UtcNow + watch.PollInterval;
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The broker may be restarting: what was not published stays unknown, and the next poll finds it.
+                logger.LogError(e, "Publishing changes failed; the next poll retries");
+            }
+        }
+    }
+
+    void StartWatchers()
+    {
+        StopWatchers();
+        foreach (var root in settings.Watch.Roots)
+        {
+            if (!Directory.Exists(root))
+            {
+                logger.LogWarning("Watched root {Root} does not exist; the poll looks again every {Interval}", root, settings.Watch.PollInterval);
+                continue;
+            }
+            var watcher = new FileSystemWatcher(root)
+            {
+                IncludeSubdirectories = true,
+                NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size,
+                InternalBufferSize = 64 * 1024,
+            };
+            watcher.Created += (_, e) => tree.Touch(e.FullPath, DateTime.UtcNow);
+            watcher.Changed += (_, e) => tree.Touch(e.FullPath, DateTime.UtcNow);
+            watcher.Deleted += (_, e) => tree.Touch(e.FullPath, DateTime.UtcNow);
+            watcher.Renamed += (_, e) =>
+            {
+                tree.Touch(e.OldFullPath, DateTime.UtcNow);
+                tree.Touch(e.FullPath, DateTime.UtcNow);
+            };
+            watcher.Error += (_, e) =>
+            {
+                logger.LogWarning(e.GetException(), "The live watcher of {Root} failed (an overflow loses events); restarting it and rescanning", root);
+                rescanRequested = true;
+            };
+            watcher.EnableRaisingEvents = true;
+            watchers.Add(watcher);
+        }
+    }
+
+    void StopWatchers()
+    {
+        foreach (var watcher in watchers)
+            watcher.Dispose();
+        watchers.Clear();
+    }
+
+    /// <summary>Stats the paths that settled and publishes those whose version moved; a new folder is scanned whole.</summary>
+    async Task PublishDueAsync(CancellationToken cancellationToken)
+    {
+        var due = tree.TakeDue(DateTime.UtcNow, settings.Watch.Settle, settings.Watch.MaxInterval);
+        if (due.Count == 0)
+            return;
+        var changes = new List<(string Path, FileVersion? Version)>();
+        foreach (var path in due)
+        {
+            var root = settings.Watch.Roots.FirstOrDefault(r => path.StartsWith(r + "/", StringComparison.Ordinal));
+            if (root is null || !TreeScan.NoLinkBetween(root, path))
+                continue;
+            if (FileVersion.Of(path) is { } version)
+            {
+                if (tree.Differs(path, version))
+                    changes.Add((path, version));
+            }
+            else if (Directory.Exists(path) && new DirectoryInfo(path).LinkTarget is null)
+            {
+                // A folder created or moved in: its files may predate the watch on it.
+                changes.AddRange(TreeScan.Files(path).Where(f => tree.Differs(f.Path, f.Version)).Select(f => (f.Path, (FileVersion?)f.Version)));
+            }
+            else if (tree.IsKnown(path))
+            {
+                changes.Add((path, null));
+            }
+            // Otherwise it vanished between event and stat, before anyone saw it: nothing to say.
+        }
+        await PublishAsync(changes, cancellationToken);
+    }
+
+    async Task PollAsync(bool initial, CancellationToken cancellationToken)
+    {
+        var started = DateTime.UtcNow;
+        var pollGeneration = tree.BeginPoll();
+        var changes = new List<(string Path, FileVersion? Version)>();
+        long files = 0, missed = 0;
+        var present = settings.Watch.Roots.Where(Directory.Exists).ToArray();
+        foreach (var root in present)
+        {
+            foreach (var (path, version) in TreeScan.Files(root))
+            {
+                files++;
+                tree.Seen(path, pollGeneration);
+                if (!tree.Differs(path, version) || tree.IsPending(path))
+                    continue;
+                changes.Add((path, version));
+                missed++;
+                if (changes.Count >= PublishBatch)
+                {
+                    await PublishAsync(changes, cancellationToken);
+                    changes.Clear();
+                }
+            }
+        }
+        foreach (var gone in tree.NotSeenSince(pollGeneration, present))
+        {
+            changes.Add((gone, null));
+            missed++;
+        }
+        await PublishAsync(changes, cancellationToken);
+
+        if (initial)
+        {
+            logger.LogInformation("Initial scan of {Roots}: {Files} files in {Elapsed}", string.Join(", ", present), files, DateTime.UtcNow - started);
+            return;
+        }
+        MissedByLiveWatcher += missed;
+        logger.Log(missed > 0 ? LogLevel.Warning : LogLevel.Information,
+            "Poll: {Files} files in {Elapsed}; {Missed} changes the live watcher had missed", files, DateTime.UtcNow - started, missed);
+    }
+
+    async Task PublishAsync(IReadOnlyList<(string Path, FileVersion? Version)> changes, CancellationToken cancellationToken)
+    {
+        if (changes.Count == 0)
+            return;
+        var observedAt = DateTime.UtcNow;
+        var messages = changes.Select(c => new FileChanged
+        {
+            Host = settings.Host,
+            Path = c.Path,
+            Mtime = c.Version?.Mtime ?? default,
+            Size = c.Version?.Size ?? 0,
+            ObservedAt = observedAt,
+            Deleted = c.Version is null,
+        });
+        await bus.PublishBatch(messages, cancellationToken);
+        // Known only once published: a failed publish leaves the change for the next poll to find.
+        foreach (var (path, version) in changes)
+            tree.Published(path, version);
+    }
+
+    public override void Dispose()
+    {
+        StopWatchers();
+        base.Dispose();
+    }
+}
