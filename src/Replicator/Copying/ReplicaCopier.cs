@@ -12,6 +12,13 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ILogger<ReplicaCopi
 {
     const int Attempts = 3;
     readonly KeyedLock targets = new();
+    long copies, discarded;
+
+    /// <summary>Files copied since start (quick checks that found the target current are not copies).</summary>
+    public long Copies => Interlocked.Read(ref copies);
+
+    /// <summary>Copies thrown away because the source changed while they were made.</summary>
+    public long Discarded => Interlocked.Read(ref discarded);
 
     /// <summary>Called with (target, bytes so far) during a copy; lets tests act in the middle of one.</summary>
     public Action<string, long>? Progress { get; set; }
@@ -42,7 +49,11 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ILogger<ReplicaCopi
             {
                 var copy = await LocalFileCopy.CopyAsync(source, target, Progress is { } p ? bytes => p(target, bytes) : null, cancellationToken);
                 if (copy is { } done)
+                {
+                    Interlocked.Increment(ref copies);
                     return new CopyResult(CopyOutcome.Copied, done.Version, done.Checksum, DateTime.UtcNow);
+                }
+                Interlocked.Increment(ref discarded);
             }
             catch (FileNotFoundException)
             {

@@ -1,0 +1,189 @@
+using Microsoft.Extensions.DependencyInjection;
+using Xtelemdb.Cli;
+using Xtelemdb.Replicator.Copying;
+using Xtelemdb.Tests.Support;
+
+namespace Xtelemdb.Tests.Real;
+
+/// <summary>The whole loop, all in one process, on the real broker and database.</summary>
+public sealed class LocalReplicationTests
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    TestPipeline pipeline = null!;
+
+    [SetUp]
+    public async Task CreateAsync() => pipeline = await TestPipeline.CreateAsync();
+
+    [TearDown]
+    public async Task DisposeAsync() => await pipeline.DisposeAsync();
+
+    [Test]
+    public async Task When_a_file_is_written_for_seconds_then_closed_Should_reach_the_replica_with_the_same_bytes_mtime_and_checksum()
+    {
+        var backup = pipeline.Backup();
+        await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.All);
+
+        var path = Path.Combine(pipeline.Data, "telem", "camwfs_20261127.bintel");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await using (var writer = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read))
+        {
+            var chunk = new byte[64 * 1024];
+            for (var i = 0; i < 30; i++)
+            {
+                new Random(i).NextBytes(chunk);
+                await writer.WriteAsync(chunk);
+                await writer.FlushAsync();
+                await Task.Delay(100);
+            }
+        }
+
+        var row = await pipeline.ReplicatedAsync(backup, path);
+        var target = TestPipeline.TargetOf(backup, path);
+        Files.AssertSameFile(path, target);
+        var origin = await pipeline.OriginAsync(path);
+        Assert.Multiple(() =>
+        {
+            Assert.That(row.Checksum, Is.EqualTo(Files.Checksum(path)));
+            Assert.That(row.ReplicaPath, Is.EqualTo(target));
+            Assert.That(origin, Is.Not.Null);
+            Assert.That((origin!.Mtime, origin.SizeBytes), Is.EqualTo((row.Mtime, row.SizeBytes)), "origin and replica rows agree");
+            Assert.That(origin.SizeBytes, Is.EqualTo(30 * 64 * 1024));
+        });
+    }
+
+    [Test]
+    public async Task When_a_file_changes_Should_copy_it_again_and_When_a_request_repeats_Should_not_copy_twice()
+    {
+        var backup = pipeline.Backup();
+        var host = await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.All);
+        var copier = host.Services.GetRequiredService<ReplicaCopier>();
+
+        var path = Path.Combine(pipeline.Data, "a.fits");
+        Files.Write(path, 100_000, seed: 1);
+        var first = await pipeline.ReplicatedAsync(backup, path);
+        Assert.That(copier.Copies, Is.EqualTo(1));
+
+        // The same request again, as a redelivery would bring it: a quick check, no copy.
+        var needed = new ReplicaNeeded
+        {
+            ReplicaId = 1, ReplicaUrl = backup, OriginHost = TestPipeline.Host, OriginPath = path,
+            Mtime = first.Mtime, Size = first.SizeBytes,
+        };
+        var bus = host.Services.GetRequiredService<MassTransit.IBus>();
+        var queue = await bus.GetSendEndpoint(new Uri($"queue:{ReplicaQueues.Name(TestPipeline.Host, backup)}"));
+        await queue.Send(needed);
+        await queue.Send(needed);
+        await Eventually.True(async () => (await pipeline.ReplicaAsync(backup, path))!.CopiedAt > first.CopiedAt, Timeout, "the repeated requests to be answered");
+        await Task.Delay(500);
+        Assert.That(copier.Copies, Is.EqualTo(1), "a repeated request costs a stat, not a copy");
+        Assert.That((await pipeline.ReplicaAsync(backup, path))!.Checksum, Is.EqualTo(first.Checksum), "the quick check keeps the recorded checksum");
+
+        Files.Write(path, 120_000, seed: 2);
+        var second = await pipeline.ReplicatedAsync(backup, path);
+        Assert.That(copier.Copies, Is.EqualTo(2));
+        Assert.That(second.Checksum, Is.Not.EqualTo(first.Checksum));
+        Files.AssertSameFile(path, TestPipeline.TargetOf(backup, path));
+    }
+
+    [Test]
+    public async Task When_a_replica_is_added_later_Should_back_fill_every_existing_file()
+    {
+        var first = pipeline.Backup("first");
+        var host = await pipeline.StartAsync(pipeline.Configure([first]), PipelineServices.All);
+        var paths = Enumerable.Range(0, 25).Select(i => Path.Combine(pipeline.Data, $"d{i % 3}", $"f{i}.dat")).ToArray();
+        for (var i = 0; i < paths.Length; i++)
+            Files.Write(paths[i], 1000 + i, seed: i);
+        foreach (var path in paths)
+            await pipeline.ReplicatedAsync(first, path);
+        await pipeline.StopAsync(host);
+
+        // The operator adds a [replicas."…"] table and restarts.
+        var later = pipeline.Backup("later");
+        host = await pipeline.StartAsync(pipeline.Configure([first, later]), PipelineServices.All);
+        foreach (var path in paths)
+        {
+            await pipeline.ReplicatedAsync(later, path);
+            Files.AssertSameFile(path, TestPipeline.TargetOf(later, path));
+        }
+        Assert.That(host.Services.GetRequiredService<ReplicaCopier>().Copies, Is.EqualTo(paths.Length), "the first replica was not copied again");
+    }
+
+    [Test]
+    public async Task When_a_file_changes_during_its_copy_Should_not_record_the_version_that_was_not_copied()
+    {
+        var backup = pipeline.Backup();
+        var host = await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.All);
+        var copier = host.Services.GetRequiredService<ReplicaCopier>();
+        var path = Path.Combine(pipeline.Data, "growing.bin");
+        var appended = 0;
+        copier.Progress = (_, _) =>
+        {
+            // Mid-copy, on the first attempt only: the writer appends.
+            if (Interlocked.Exchange(ref appended, 1) == 0)
+            {
+                using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+                stream.Write(new byte[4096]);
+            }
+        };
+        Files.Write(path, 8 << 20, seed: 3);
+
+        var row = await pipeline.ReplicatedAsync(backup, path);
+        Assert.That(appended, Is.EqualTo(1), "the file changed during a copy");
+        Assert.That(copier.Discarded, Is.GreaterThanOrEqualTo(1), "the copy made while it changed was thrown away");
+        Assert.That(row.SizeBytes, Is.EqualTo((8 << 20) + 4096));
+        Assert.That(row.Checksum, Is.EqualTo(Files.Checksum(path)));
+        Files.AssertSameFile(path, TestPipeline.TargetOf(backup, path));
+    }
+
+    [Test]
+    public async Task When_names_are_awkward_Should_store_and_copy_them_exactly()
+    {
+        var backup = pipeline.Backup();
+        await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.All);
+        string[] names = ["with space.fits", "ünïcödé-観測.dat", "quote's \"double\".txt", "new\nline.txt", "-leading-dash", ".hidden", "back\\slash", "percent%_under.txt"];
+        var paths = names.Select(n => Path.Combine(pipeline.Data, "odd dir", n)).ToArray();
+        for (var i = 0; i < paths.Length; i++)
+            Files.Write(paths[i], 500 + i, seed: i);
+
+        foreach (var path in paths)
+        {
+            var row = await pipeline.ReplicatedAsync(backup, path);
+            Assert.That(row.OriginPath, Is.EqualTo(path));
+            Files.AssertSameFile(path, TestPipeline.TargetOf(backup, path));
+        }
+    }
+
+    [Test]
+    public async Task When_a_file_is_deleted_Should_mark_its_origin_missing_and_keep_its_replica()
+    {
+        var backup = pipeline.Backup();
+        await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.All);
+        var path = Path.Combine(pipeline.Data, "gone.dat");
+        Files.Write(path, 2048);
+        await pipeline.ReplicatedAsync(backup, path);
+
+        File.Delete(path);
+        var origin = await Eventually.Get(() => pipeline.OriginAsync(path), o => o?.MissingSince is not null, Timeout, "the origin marked missing");
+        Assert.Multiple(async () =>
+        {
+            Assert.That(origin.SizeBytes, Is.EqualTo(2048), "the last version is kept");
+            Assert.That(await pipeline.ReplicaAsync(backup, path), Is.Not.Null, "the replica row is kept");
+            Assert.That(File.Exists(TestPipeline.TargetOf(backup, path)), Is.True, "backups never delete");
+        });
+    }
+
+    [Test]
+    public async Task When_a_folder_with_files_is_moved_in_Should_copy_every_file_in_it()
+    {
+        var backup = pipeline.Backup();
+        await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.All);
+        var outside = Path.Combine(pipeline.Root, "staging", "night1");
+        for (var i = 0; i < 20; i++)
+            Files.Write(Path.Combine(outside, $"sub{i % 2}", $"img{i}.fits"), 300 + i, seed: i);
+
+        var inside = Path.Combine(pipeline.Data, "night1");
+        Directory.Move(outside, inside);
+        for (var i = 0; i < 20; i++)
+            await pipeline.ReplicatedAsync(backup, Path.Combine(inside, $"sub{i % 2}", $"img{i}.fits"));
+    }
+}

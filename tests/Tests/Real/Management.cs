@@ -1,0 +1,67 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Xtelemdb.Tests.Real;
+
+/// <summary>RabbitMQ's management HTTP API: the calls the management UI makes when an operator clicks.</summary>
+public sealed class Management : IDisposable
+{
+    readonly HttpClient http;
+
+    public Management(Uri baseUri, string user, string password)
+    {
+        http = new HttpClient { BaseAddress = new Uri(baseUri, "api/") };
+        http.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{user}:{password}")));
+    }
+
+    static string E(string segment) => Uri.EscapeDataString(segment);
+
+    public async Task CreateVirtualHostAsync(string vhost, string user)
+    {
+        (await http.PutAsync($"vhosts/{E(vhost)}", null)).EnsureSuccessStatusCode();
+        (await http.PutAsJsonAsync($"permissions/{E(vhost)}/{E(user)}", new { configure = ".*", write = ".*", read = ".*" })).EnsureSuccessStatusCode();
+    }
+
+    public async Task DeleteVirtualHostAsync(string vhost) => await http.DeleteAsync($"vhosts/{E(vhost)}");
+
+    /// <summary>Publishes a body as typed into the UI's "Publish message" form, with no MassTransit envelope.</summary>
+    public async Task PublishAsync(string vhost, string exchange, string routingKey, string payload, IDictionary<string, object>? properties = null)
+    {
+        var response = await http.PostAsJsonAsync($"exchanges/{E(vhost)}/{E(exchange)}/publish", new
+        {
+            properties = properties ?? new Dictionary<string, object>(),
+            routing_key = routingKey,
+            payload,
+            payload_encoding = "string",
+        });
+        response.EnsureSuccessStatusCode();
+        var routed = (await response.Content.ReadFromJsonAsync<JsonObject>())!["routed"]!.GetValue<bool>();
+        if (!routed)
+            throw new InvalidOperationException($"the message to exchange \"{exchange}\" was not routed to any queue");
+    }
+
+    /// <summary>Reads up to <paramref name="count"/> messages of a queue and puts them back (the UI's "Get messages").</summary>
+    public async Task<IReadOnlyList<JsonObject>> PeekAsync(string vhost, string queue, int count = 10)
+    {
+        var response = await http.PostAsJsonAsync($"queues/{E(vhost)}/{E(queue)}/get",
+            new { count, ackmode = "ack_requeue_true", encoding = "auto", truncate = 50000 });
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+            return [];
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonArray>())!.Select(m => m!.AsObject()).ToArray();
+    }
+
+    public async Task<IReadOnlyList<string>> QueueNamesAsync(string vhost)
+    {
+        var queues = await http.GetFromJsonAsync<JsonArray>($"queues/{E(vhost)}");
+        return queues!.Select(q => q!["name"]!.GetValue<string>()).ToArray();
+    }
+
+    public async Task<bool> ExchangeExistsAsync(string vhost, string exchange) =>
+        (await http.GetAsync($"exchanges/{E(vhost)}/{E(exchange)}")).IsSuccessStatusCode;
+
+    public void Dispose() => http.Dispose();
+
+    public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web);
+}

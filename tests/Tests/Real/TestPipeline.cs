@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Npgsql;
+using Xtelemdb.Tests.Support;
+using Xtelemdb.Cli;
+using Xtelemdb.Hosting.Settings;
+
+namespace Xtelemdb.Tests.Real;
+
+public sealed record OriginRow(string OriginHost, string OriginPath, DateTime Mtime, long SizeBytes, DateTime? MissingSince);
+
+public sealed record ReplicaRow(string OriginPath, DateTime Mtime, long SizeBytes, string ReplicaPath, string? Checksum, DateTime CopiedAt);
+
+/// <summary>
+/// One test's own world on the shared services: a database, a RabbitMQ virtual host, a data
+/// folder and backup folders, a TOML file; and the pipeline started from them as production starts it.
+/// </summary>
+public sealed class TestPipeline : IAsyncDisposable
+{
+    public const string Host = "exao-test";
+
+    readonly List<IHost> hosts = [];
+    readonly List<Process> processes = [];
+
+    public string Name { get; } = "xt_" + Guid.NewGuid().ToString("N")[..10];
+    public string Root { get; }
+    public string Data => Path.Combine(Root, "data");
+    public string ConfigPath => Path.Combine(Root, "xtelemdb.toml");
+    public string Connection => new NpgsqlConnectionStringBuilder(TestServices.PostgresAdmin) { Database = Name }.ConnectionString;
+    public Management Management { get; }
+    string BrokerUser => Uri.UnescapeDataString(TestServices.Amqp.UserInfo.Split(':')[0]);
+
+    TestPipeline()
+    {
+        Root = Path.Combine(Path.GetTempPath(), Name);
+        Directory.CreateDirectory(Data);
+        var password = Uri.UnescapeDataString(TestServices.Amqp.UserInfo.Split(':').ElementAtOrDefault(1) ?? "");
+        Management = new Management(TestServices.Management, BrokerUser, password);
+    }
+
+    public static async Task<TestPipeline> CreateAsync()
+    {
+        var pipeline = new TestPipeline();
+        await using (var connection = new NpgsqlConnection(TestServices.PostgresAdmin))
+            await connection.ExecuteAsync($"create database {pipeline.Name}");
+        await pipeline.Management.CreateVirtualHostAsync(pipeline.Name, pipeline.BrokerUser);
+        return pipeline;
+    }
+
+    /// <summary>A backup folder under the test's root, made if missing.</summary>
+    public string Backup(string name = "backup")
+    {
+        var path = Path.Combine(Root, name);
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    /// <summary>Writes the TOML file the way an operator would, with no secret in it, and loads it.</summary>
+    public XtelemdbSettings Configure(IEnumerable<string> replicas, string settle = "200ms", string maxInterval = "1s", string pollInterval = "1m")
+    {
+        var connection = new NpgsqlConnectionStringBuilder(Connection) { Password = null };
+        var toml = $"""
+            host = "{Host}"
+
+            [database]
+            connection = "{connection.ConnectionString}"
+
+            [broker]
+            uri = "amqp://{TestServices.Amqp.Host}:{TestServices.Amqp.Port}/{Name}"
+
+            [watch]
+            roots = ["{Data}"]
+            settle = "{settle}"
+            max_interval = "{maxInterval}"
+            poll_interval = "{pollInterval}"
+
+            [replicator]
+            concurrency = 4
+
+            """;
+        foreach (var replica in replicas)
+            toml += $"[replicas.\"{replica}\"]\nlocal = true\n\n";
+        File.WriteAllText(ConfigPath, toml);
+        return SettingsLoader.Load(ConfigPath);
+    }
+
+    public async Task<IHost> StartAsync(XtelemdbSettings settings, PipelineServices services, Action<IServiceCollection>? configure = null)
+    {
+        var host = PipelineHost.Create(settings, services, configure);
+        hosts.Add(host);
+        await host.StartAsync();
+        return host;
+    }
+
+    public async Task StopAsync(IHost host)
+    {
+        await host.StopAsync();
+        host.Dispose();
+        hosts.Remove(host);
+    }
+
+    /// <summary>Runs the xtelemdb executable, as a separate process on this test's TOML file.</summary>
+    public Process StartProcess(params string[] arguments)
+    {
+        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "xtelemdb"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var argument in arguments.Append("--config").Append(ConfigPath))
+            start.ArgumentList.Add(argument);
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) TestContext.Progress.WriteLine("[xtelemdb] " + e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) TestContext.Progress.WriteLine("[xtelemdb] " + e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        processes.Add(process);
+        return process;
+    }
+
+    public async Task<OriginRow?> OriginAsync(string path)
+    {
+        await using var connection = new NpgsqlConnection(Connection);
+        return await connection.QuerySingleOrDefaultAsync<OriginRow>(
+            "select origin_host, origin_path, mtime, size_bytes, missing_since from file_origins where origin_host = @Host and origin_path = @Path",
+            new { Host, Path = path });
+    }
+
+    public async Task<ReplicaRow?> ReplicaAsync(string replicaUrl, string path)
+    {
+        await using var connection = new NpgsqlConnection(Connection);
+        return await connection.QuerySingleOrDefaultAsync<ReplicaRow>("""
+            select fr.origin_path, fr.mtime, fr.size_bytes, fr.replica_path, fr.checksum, fr.copied_at
+              from file_replicas fr join replicas r on r.id = fr.replica_id
+             where r.url = @Url and fr.origin_host = @Host and fr.origin_path = @Path
+            """, new { Url = replicaUrl, Host, Path = path });
+    }
+
+    public async Task<long> CountAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(Connection);
+        return await connection.ExecuteScalarAsync<long>(sql);
+    }
+
+    /// <summary>Waits until the replica's row records the file's current version on disk, and returns it.</summary>
+    public Task<ReplicaRow> ReplicatedAsync(string replicaUrl, string path, TimeSpan? timeout = null) =>
+        Eventually.Get(() => ReplicaAsync(replicaUrl, path),
+            row => row is not null && row.SizeBytes == new FileInfo(path).Length && row.Mtime == Microseconds.Truncate(File.GetLastWriteTimeUtc(path)),
+            timeout ?? TimeSpan.FromSeconds(30), $"{path} recorded on {replicaUrl} at its current version");
+
+    public static string TargetOf(string replicaUrl, string path) => replicaUrl + "/" + Host + path;
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var process in processes.Where(p => !p.HasExited))
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+        foreach (var host in hosts.ToArray())
+        {
+            try
+            {
+                await host.StopAsync(TimeSpan.FromSeconds(10));
+            }
+            finally
+            {
+                host.Dispose();
+            }
+        }
+        NpgsqlConnection.ClearAllPools();
+        await using (var connection = new NpgsqlConnection(TestServices.PostgresAdmin))
+            await connection.ExecuteAsync($"drop database if exists {Name} with (force)");
+        await Management.DeleteVirtualHostAsync(Name);
+        Management.Dispose();
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

@@ -1,0 +1,26 @@
+namespace Xtelemdb.Tests.Support;
+
+/// <summary>Waits for a condition the pipeline reaches asynchronously; fails with a description when it does not.</summary>
+public static class Eventually
+{
+    public static async Task<T> Get<T>(Func<Task<T?>> probe, Func<T?, bool> done, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        T? last = default;
+        while (DateTime.UtcNow < deadline)
+        {
+            last = await probe();
+            if (done(last))
+                return last!;
+            await Task.Delay(100);
+        }
+        Assert.Fail($"Timed out after {timeout.TotalSeconds}s waiting for {what}; last seen: {last}");
+        return default!;
+    }
+
+    public static Task True(Func<Task<bool>> probe, TimeSpan timeout, string what) =>
+        Get(probe, ok => ok, timeout, what);
+
+    public static Task True(Func<bool> probe, TimeSpan timeout, string what) =>
+        Get(() => Task.FromResult(probe()), ok => ok, timeout, what);
+}
