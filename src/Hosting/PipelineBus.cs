@@ -13,6 +13,13 @@ public static class PipelineBus
     public static IServiceCollection AddPipelineBus(this IServiceCollection services, XtelemdbSettings settings)
     {
         var parts = Parts(services);
+        // Start-up waits for the queues to be declared and bound, so nothing published right after is lost.
+        services.Configure<MassTransitHostOptions>(options =>
+        {
+            options.WaitUntilStarted = true;
+            options.StartTimeout = TimeSpan.FromMinutes(1);
+            options.StopTimeout = TimeSpan.FromSeconds(30);
+        });
         return services.AddMassTransit(bus =>
         {
             AddConsumers(bus, parts);

@@ -11,6 +11,32 @@ namespace Xtelemdb.Tests.Real;
 
 public sealed record OriginRow(string OriginHost, string OriginPath, DateTime Mtime, long SizeBytes, DateTime? MissingSince);
 
+/// <summary>A child xtelemdb process; what it prints is kept, and echoed to the test's progress log.</summary>
+public sealed class XtelemdbProcess
+{
+    readonly System.Collections.Concurrent.ConcurrentQueue<string> lines = new();
+
+    public XtelemdbProcess(Process process)
+    {
+        Process = process;
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public Process Process { get; }
+    public string Output => string.Join("\n", lines);
+
+    void Keep(string? line)
+    {
+        if (line is null)
+            return;
+        lines.Enqueue(line);
+        TestContext.Progress.WriteLine("[xtelemdb] " + line);
+    }
+}
+
 public sealed record ReplicaRow(string OriginPath, DateTime Mtime, long SizeBytes, string ReplicaPath, string? Checksum, DateTime CopiedAt);
 
 /// <summary>
@@ -102,7 +128,7 @@ public sealed class TestPipeline : IAsyncDisposable
     }
 
     /// <summary>Runs the xtelemdb executable, as a separate process on this test's TOML file.</summary>
-    public Process StartProcess(params string[] arguments)
+    public XtelemdbProcess StartProcess(params string[] arguments)
     {
         var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "xtelemdb"))
         {
@@ -111,13 +137,9 @@ public sealed class TestPipeline : IAsyncDisposable
         };
         foreach (var argument in arguments.Append("--config").Append(ConfigPath))
             start.ArgumentList.Add(argument);
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) TestContext.Progress.WriteLine("[xtelemdb] " + e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) TestContext.Progress.WriteLine("[xtelemdb] " + e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        processes.Add(process);
-        return process;
+        var running = new XtelemdbProcess(Process.Start(start)!);
+        processes.Add(running.Process);
+        return running;
     }
 
     public async Task<OriginRow?> OriginAsync(string path)

@@ -4,6 +4,7 @@ namespace Xtelemdb.Tests.Support;
 public static class Eventually
 {
     public static async Task<T> Get<T>(Func<Task<T?>> probe, Func<T?, bool> done, TimeSpan timeout, string what)
+        where T : class
     {
         var deadline = DateTime.UtcNow + timeout;
         T? last = default;
@@ -18,9 +19,9 @@ public static class Eventually
         return default!;
     }
 
-    public static Task True(Func<Task<bool>> probe, TimeSpan timeout, string what) =>
-        Get(probe, ok => ok, timeout, what);
+    public static async Task True(Func<Task<bool>> probe, TimeSpan timeout, string what) =>
+        await Get<object>(async () => await probe() ? true : null, ok => ok is not null, timeout, what);
 
     public static Task True(Func<bool> probe, TimeSpan timeout, string what) =>
-        Get(() => Task.FromResult(probe()), ok => ok, timeout, what);
+        True(() => Task.FromResult(probe()), timeout, what);
 }

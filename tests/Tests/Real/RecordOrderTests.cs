@@ -1,0 +1,133 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Xtelemdb.Cli;
+using Xtelemdb.Tests.Support;
+
+namespace Xtelemdb.Tests.Real;
+
+/// <summary>Rule 3: a duplicate or stale message changes nothing and never moves a record backwards.</summary>
+public sealed class RecordOrderTests
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    static readonly DateTime T0 = new(2026, 11, 27, 1, 0, 0, DateTimeKind.Utc);
+    TestPipeline pipeline = null!;
+    IBus bus = null!;
+    string backup = null!;
+
+    [SetUp]
+    public async Task StartInventoryAsync()
+    {
+        pipeline = await TestPipeline.CreateAsync();
+        backup = pipeline.Backup();
+        // The inventory alone: the messages come from the test, as a watcher and a replicator would send them.
+        var host = await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.Inventory);
+        bus = host.Services.GetRequiredService<IBus>();
+    }
+
+    [TearDown]
+    public async Task DisposeAsync() => await pipeline.DisposeAsync();
+
+    static FileChanged Seen(string path, int version, int observedSecond) => new()
+    {
+        Host = TestPipeline.Host,
+        Path = path,
+        Mtime = T0.AddSeconds(version).AddTicks(1234567 % 10_000_000), // sub-second mtimes, to the microsecond
+        Size = 1000 * version,
+        ObservedAt = T0.AddMinutes(10).AddSeconds(observedSecond),
+    };
+
+    static ReplicaUpdated Copied(string path, int version, int copiedSecond, string backup) => new()
+    {
+        ReplicaId = 1,
+        OriginHost = TestPipeline.Host,
+        OriginPath = path,
+        Mtime = T0.AddSeconds(version).AddTicks(1234567 % 10_000_000),
+        Size = 1000 * version,
+        ReplicaPath = TestPipeline.TargetOf(backup, path),
+        Checksum = $"xxh3:{version:x16}",
+        CopiedAt = T0.AddMinutes(20).AddSeconds(copiedSecond),
+    };
+
+    /// <summary>Publishes a message for another file and waits for its row: what came before it has been taken.</summary>
+    async Task SentinelAsync(string name)
+    {
+        var path = "/sentinel/" + name;
+        await bus.Publish(Seen(path, 1, 0));
+        await Eventually.True(async () => await pipeline.OriginAsync(path) is not null, Timeout, "the sentinel's origin row");
+        await Task.Delay(500); // a concurrent batch may finish just after the sentinel's
+    }
+
+    [Test]
+    public async Task When_FileChanged_arrives_duplicated_and_out_of_order_Should_keep_the_latest_observation()
+    {
+        const string path = "/opt/MagAOX/telem/order.bintel";
+        await bus.Publish(Seen(path, 2, observedSecond: 20));
+        await Eventually.True(async () => (await pipeline.OriginAsync(path))?.SizeBytes == 2000, Timeout, "version 2 recorded");
+
+        await bus.Publish(Seen(path, 1, observedSecond: 10)); // stale: observed before version 2
+        await bus.Publish(Seen(path, 2, observedSecond: 20)); // duplicate
+        await bus.Publish(Seen(path, 2, observedSecond: 25)); // the same version seen again later
+        await SentinelAsync("a");
+
+        var origin = await pipeline.OriginAsync(path);
+        Assert.That(origin!.SizeBytes, Is.EqualTo(2000));
+        Assert.That(origin.Mtime, Is.EqualTo(Seen(path, 2, 0).Mtime));
+
+        await bus.Publish(Seen(path, 3, observedSecond: 30));
+        await Eventually.True(async () => (await pipeline.OriginAsync(path))?.SizeBytes == 3000, Timeout, "a newer observation still moves it forward");
+    }
+
+    [Test]
+    public async Task When_a_deletion_is_stale_Should_not_mark_a_present_file_missing()
+    {
+        const string path = "/opt/MagAOX/logs/back.log";
+        await bus.Publish(Seen(path, 1, observedSecond: 30));
+        await Eventually.True(async () => await pipeline.OriginAsync(path) is not null, Timeout, "the origin row");
+        await bus.Publish(Seen(path, 1, observedSecond: 20) with { Deleted = true });
+        await SentinelAsync("b");
+        Assert.That((await pipeline.OriginAsync(path))!.MissingSince, Is.Null);
+
+        await bus.Publish(Seen(path, 1, observedSecond: 40) with { Deleted = true });
+        await Eventually.True(async () => (await pipeline.OriginAsync(path))!.MissingSince is not null, Timeout, "a later deletion marks it");
+        Assert.That((await pipeline.OriginAsync(path))!.SizeBytes, Is.EqualTo(1000), "the last version is kept");
+    }
+
+    [Test]
+    public async Task When_ReplicaUpdated_arrives_duplicated_and_out_of_order_Should_keep_the_latest_copy()
+    {
+        const string path = "/opt/MagAOX/rawimages/cam.fits";
+        await bus.Publish(Seen(path, 2, observedSecond: 20));
+        await Eventually.True(async () => await pipeline.OriginAsync(path) is not null, Timeout, "the origin row");
+
+        await bus.Publish(Copied(path, 2, copiedSecond: 20, backup));
+        await Eventually.True(async () => (await pipeline.ReplicaAsync(backup, path))?.SizeBytes == 2000, Timeout, "the copy of version 2 recorded");
+        await bus.Publish(Copied(path, 1, copiedSecond: 10, backup)); // a stale report of an older copy
+        await bus.Publish(Copied(path, 2, copiedSecond: 20, backup)); // duplicate
+        await bus.Publish(Seen("/sentinel/c", 1, 0));
+        await Eventually.True(async () => await pipeline.OriginAsync("/sentinel/c") is not null, Timeout, "the sentinel");
+        await bus.Publish(Copied("/sentinel/c", 1, copiedSecond: 30, backup));
+        await Eventually.True(async () => await pipeline.ReplicaAsync(backup, "/sentinel/c") is not null, Timeout, "the sentinel's copy");
+        await Task.Delay(500);
+
+        var replica = await pipeline.ReplicaAsync(backup, path);
+        Assert.That((replica!.SizeBytes, replica.Checksum), Is.EqualTo((2000L, $"xxh3:{2:x16}")));
+        Assert.That(replica.CopiedAt, Is.EqualTo(Copied(path, 2, 20, backup).CopiedAt));
+    }
+
+    [Test]
+    public async Task When_the_copier_saw_a_newer_version_than_the_inventory_Should_record_it_on_the_origin_too()
+    {
+        const string path = "/opt/MagAOX/telem/fast.bintel";
+        await bus.Publish(Seen(path, 1, observedSecond: 10));
+        await Eventually.True(async () => await pipeline.OriginAsync(path) is not null, Timeout, "the origin row");
+
+        // The watcher's FileChanged for version 2 is still in flight; the copier already copied it.
+        await bus.Publish(Copied(path, 2, copiedSecond: 0, backup));
+        await Eventually.True(async () => (await pipeline.OriginAsync(path))!.SizeBytes == 2000, Timeout, "the origin moved to the copied version");
+        // The watcher's report, observed before the copy, arrives last and changes nothing.
+        await bus.Publish(Seen(path, 2, observedSecond: 30));
+        await SentinelAsync("d");
+        Assert.That((await pipeline.ReplicaAsync(backup, path))!.SizeBytes, Is.EqualTo(2000));
+        Assert.That((await pipeline.OriginAsync(path))!.SizeBytes, Is.EqualTo(2000));
+    }
+}
