@@ -1,4 +1,4 @@
-using System.CommandLine;
 using Xtelemdb.Cli;
 
-return await Commands.Create().Parse(KeyValueArguments.Rewrite(args)).InvokeAsync();
+var root = Commands.Create();
+return await root.Parse(KeyValueArguments.Rewrite(root, args)).InvokeAsync();

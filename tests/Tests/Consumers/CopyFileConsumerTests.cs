@@ -1,0 +1,138 @@
+using MassTransit;
+using MassTransit.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Xtelemdb.Hosting;
+using Xtelemdb.Hosting.Settings;
+using Xtelemdb.Replicator;
+using Xtelemdb.Tests.Support;
+
+namespace Xtelemdb.Tests.Consumers;
+
+/// <summary>The replicator's consumer on MassTransit's in-memory harness, over real files.</summary>
+public sealed class CopyFileConsumerTests
+{
+    const string Host = "exao1";
+    string root = null!, data = null!, backup = null!;
+    ServiceProvider provider = null!;
+    ITestHarness harness = null!;
+
+    [SetUp]
+    public async Task StartAsync()
+    {
+        root = Path.Combine(Path.GetTempPath(), "xt-copy-" + Guid.NewGuid().ToString("N")[..8]);
+        data = Path.Combine(root, "data");
+        backup = Path.Combine(root, "backup");
+        Directory.CreateDirectory(data);
+        Directory.CreateDirectory(backup);
+        var settings = SettingsLoader.Parse($"host = \"{Host}\"\n[replicas.\"{backup}\"]\n", "test.toml", root);
+        provider = new ServiceCollection()
+            .AddLogging()
+            .AddReplicator(settings)
+            .AddPipelineTestHarness()
+            .BuildServiceProvider(validateScopes: true);
+        harness = provider.GetRequiredService<ITestHarness>();
+        harness.TestInactivityTimeout = TimeSpan.FromSeconds(2);
+        await harness.Start();
+    }
+
+    [TearDown]
+    public async Task StopAsync()
+    {
+        await harness.Stop();
+        await provider.DisposeAsync();
+        Directory.Delete(root, recursive: true);
+    }
+
+    async Task SendAsync(string path, string host = Host, string? replica = null)
+    {
+        var endpoint = await harness.Bus.GetSendEndpoint(new Uri($"queue:{ReplicaQueues.Name(Host, backup)}"));
+        await endpoint.Send(new ReplicaNeeded { ReplicaId = 7, ReplicaUrl = replica ?? backup, OriginHost = host, OriginPath = path, Size = 1 });
+    }
+
+    [Test]
+    public async Task When_a_copy_is_needed_Should_copy_and_report_the_version_and_checksum()
+    {
+        var path = Path.Combine(data, "frame 0001.fits");
+        Files.Write(path, 3 << 20);
+        await SendAsync(path);
+
+        Assert.That(await harness.Consumed.Any<ReplicaNeeded>(), Is.True);
+        Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.False);
+        var updated = harness.Published.Select<ReplicaUpdated>().Single().Context.Message;
+        var target = backup + "/" + Host + path;
+        Assert.Multiple(() =>
+        {
+            Assert.That(updated.ReplicaId, Is.EqualTo(7));
+            Assert.That(updated.ReplicaPath, Is.EqualTo(target));
+            Assert.That(updated.Size, Is.EqualTo(3 << 20));
+            Assert.That(updated.Mtime, Is.EqualTo(Microseconds.Truncate(File.GetLastWriteTimeUtc(path))));
+            Assert.That(updated.Checksum, Is.EqualTo(Files.Checksum(path)));
+        });
+        Files.AssertSameFile(path, target);
+        Assert.That(Directory.GetFiles(Path.GetDirectoryName(target)!), Has.Length.EqualTo(1), "no part file left behind");
+    }
+
+    [Test]
+    public async Task When_the_file_was_removed_before_its_copy_Should_report_nothing_and_not_fault()
+    {
+        await SendAsync(Path.Combine(data, "vanished.dat"));
+        Assert.That(await harness.Consumed.Any<ReplicaNeeded>(), Is.True);
+        Assert.That(await harness.Published.Any<ReplicaUpdated>(), Is.False);
+        Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.False);
+    }
+
+    [Test]
+    public async Task When_the_request_is_for_another_hosts_files_Should_fault_naming_both_hosts()
+    {
+        var path = Path.Combine(data, "x.dat");
+        Files.Write(path, 10);
+        await SendAsync(path, host: "exao2");
+        Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.True);
+        var fault = harness.Published.Select<Fault<ReplicaNeeded>>().Single().Context.Message;
+        Assert.That(fault.Exceptions[0].Message, Is.EqualTo("this replicator reads the files of host exao1, not of exao2"));
+        Assert.That(await harness.Published.Any<ReplicaUpdated>(), Is.False);
+    }
+
+    [Test]
+    public async Task When_the_replica_is_not_configured_Should_fault_naming_it()
+    {
+        var path = Path.Combine(data, "x.dat");
+        Files.Write(path, 10);
+        await SendAsync(path, replica: "/mnt/elsewhere");
+        Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.True);
+        var fault = harness.Published.Select<Fault<ReplicaNeeded>>().Single().Context.Message;
+        Assert.That(fault.Exceptions[0].Message, Does.Contain("replica /mnt/elsewhere is not in test.toml"));
+    }
+
+    [Test]
+    public async Task When_the_target_folder_is_a_symlink_out_of_the_prefix_Should_fault_and_write_nothing_outside()
+    {
+        var outside = Path.Combine(root, "outside");
+        Directory.CreateDirectory(outside);
+        Directory.CreateDirectory(backup + "/" + Host);
+        Directory.CreateSymbolicLink(backup + "/" + Host + data[..data.IndexOf('/', 1)], outside);
+        var path = Path.Combine(data, "x.dat");
+        Files.Write(path, 10);
+
+        await SendAsync(path);
+        Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.True);
+        var fault = harness.Published.Select<Fault<ReplicaNeeded>>().Single().Context.Message;
+        Assert.That(fault.Exceptions[0].Message, Does.Contain("is a symlink"));
+        Assert.That(Directory.EnumerateFileSystemEntries(outside, "*", SearchOption.AllDirectories), Is.Empty);
+    }
+
+    [Test]
+    public async Task When_a_stale_part_file_was_left_by_a_killed_copy_Should_replace_it()
+    {
+        var path = Path.Combine(data, "x.dat");
+        Files.Write(path, 5000);
+        var target = backup + "/" + Host + path;
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        File.WriteAllText(Path.Combine(Path.GetDirectoryName(target)!, ".x.dat.xtelemdb-part"), "half a file");
+
+        await SendAsync(path);
+        Assert.That(await harness.Published.Any<ReplicaUpdated>(), Is.True);
+        Files.AssertSameFile(path, target);
+        Assert.That(Directory.GetFiles(Path.GetDirectoryName(target)!), Has.Length.EqualTo(1));
+    }
+}

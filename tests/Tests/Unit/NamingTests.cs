@@ -1,0 +1,78 @@
+using System.Text.Json;
+using Xtelemdb.Cli;
+using Xtelemdb.Replicator.Copying;
+
+namespace Xtelemdb.Tests.Unit;
+
+public sealed class NamingTests
+{
+    [Test]
+    public void When_the_seed_spelling_is_used_Should_rewrite_it_to_options()
+    {
+        var root = Commands.Create();
+        Assert.That(KeyValueArguments.Rewrite(root, ["sync", "continuous=true", "config=/etc/x.toml"]),
+            Is.EqualTo(new[] { "sync", "--continuous", "true", "--config", "/etc/x.toml" }));
+        Assert.That(KeyValueArguments.Rewrite(root, ["--config", "a=b.toml", "run", "/path/with=equals"]),
+            Is.EqualTo(new[] { "--config", "a=b.toml", "run", "/path/with=equals" }), "values are not options");
+    }
+
+    [Test]
+    public void When_queues_are_named_Should_be_readable_stable_and_distinct()
+    {
+        var name = ReplicaQueues.Name("exao1", "/mnt/backup");
+        Assert.That(name, Does.Match("^replicate-exao1-to-mnt-backup-[0-9a-f]{6}$"));
+        Assert.That(ReplicaQueues.Name("exao1", "/mnt/backup"), Is.EqualTo(name));
+        Assert.That(ReplicaQueues.Name("exao1", "/mnt-backup"), Is.Not.EqualTo(name), "same slug, other replica");
+        Assert.That(ReplicaQueues.Name("exao2", "/mnt/backup"), Is.Not.EqualTo(name));
+    }
+
+    [Test]
+    public void When_a_time_has_nanoseconds_Should_truncate_to_microseconds_in_UTC()
+    {
+        var time = new DateTime(2026, 11, 27, 1, 2, 3, DateTimeKind.Utc).AddTicks(1234567);
+        Assert.That(Microseconds.Truncate(time).Ticks % 10, Is.Zero);
+        Assert.That(Microseconds.Truncate(time), Is.EqualTo(time.AddTicks(-7)));
+        Assert.That(Microseconds.Truncate(time).Kind, Is.EqualTo(DateTimeKind.Utc));
+    }
+
+    [TestCase("relative/path", "not an absolute path")]
+    [TestCase("/opt/../etc/passwd", "a path with a \".\" or \"..\" component")]
+    [TestCase("/opt/./x", "a path with a \".\" or \"..\" component")]
+    public void When_a_message_names_a_bad_path_Should_fail_to_read(string path, string reason)
+    {
+        var json = $$"""{"host": "exao1", "path": {{JsonSerializer.Serialize(path)}}, "size": 1}""";
+        var error = Assert.Throws<ArgumentException>(() => JsonSerializer.Deserialize<FileChanged>(json, JsonSerializerOptions.Web))!;
+        Assert.That(error.Message, Does.Contain(reason));
+    }
+
+    [Test]
+    public void When_a_file_has_a_target_Should_be_under_prefix_host_and_absolute_path()
+    {
+        Assert.That(ReplicaTargets.PathFor("/mnt/backup/", "exao1", "/opt/MagAOX/telem/x.bintel"),
+            Is.EqualTo("/mnt/backup/exao1/opt/MagAOX/telem/x.bintel"));
+        Assert.Throws<UnsafePathException>(() => ReplicaTargets.PathFor("/mnt/backup", "..", "/etc/passwd"));
+        Assert.Throws<UnsafePathException>(() => ReplicaTargets.PathFor("/mnt/backup", "exao1", "/a/../../../etc/passwd"));
+    }
+
+    [Test]
+    public void When_a_folder_under_the_prefix_is_a_symlink_Should_refuse_the_target()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "xt-link-" + Guid.NewGuid().ToString("N")[..8]);
+        var outside = Path.Combine(root, "outside");
+        var prefix = Path.Combine(root, "backup");
+        Directory.CreateDirectory(outside);
+        Directory.CreateDirectory(Path.Combine(prefix, "exao1"));
+        Directory.CreateSymbolicLink(Path.Combine(prefix, "exao1", "opt"), outside);
+        try
+        {
+            var target = ReplicaTargets.PathFor(prefix, "exao1", "/opt/x.fits");
+            var error = Assert.Throws<UnsafePathException>(() => ReplicaTargets.EnsureInsidePrefix(prefix, target))!;
+            Assert.That(error.Message, Does.Contain("is a symlink"));
+            Assert.DoesNotThrow(() => ReplicaTargets.EnsureInsidePrefix(prefix, ReplicaTargets.PathFor(prefix, "exao1", "/data/new/x.fits")));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+}

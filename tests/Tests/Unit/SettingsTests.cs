@@ -1,0 +1,115 @@
+using Xtelemdb.Hosting.Settings;
+
+namespace Xtelemdb.Tests.Unit;
+
+public sealed class SettingsTests
+{
+    string folder = null!;
+
+    [SetUp]
+    public void CreateFolder()
+    {
+        folder = Path.Combine(Path.GetTempPath(), "xt-settings-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(Path.Combine(folder, "backup"));
+    }
+
+    [TearDown]
+    public void DeleteFolder() => Directory.Delete(folder, recursive: true);
+
+    XtelemdbSettings Parse(string toml) => SettingsLoader.Parse(toml, "/etc/xtelemdb/test.toml", folder);
+
+    string ErrorOf(string toml) => Assert.Throws<SettingsException>(() => Parse(toml))!.Message;
+
+    [Test]
+    public void When_there_is_no_file_Should_use_the_defaults_of_the_design()
+    {
+        var settings = SettingsLoader.Parse("", SettingsLoader.Defaults, folder);
+        Assert.Multiple(() =>
+        {
+            Assert.That(settings.Host, Is.EqualTo(Environment.MachineName));
+            Assert.That(settings.Database.Connection, Is.EqualTo("Host=127.0.0.1;Port=5432;Database=xtelem;Username=xtelem"));
+            Assert.That(settings.Broker.Uri, Is.EqualTo(new Uri("amqp://127.0.0.1:5672/")));
+            Assert.That(settings.Watch.Roots, Is.EqualTo(new[] { "/opt/MagAOX/rawimages", "/opt/MagAOX/telem", "/opt/MagAOX/logs" }));
+            Assert.That(settings.Watch.PollInterval, Is.EqualTo(TimeSpan.FromMinutes(5)));
+            Assert.That(settings.Watch.Settle, Is.EqualTo(TimeSpan.FromSeconds(2)));
+            Assert.That(settings.Watch.MaxInterval, Is.EqualTo(TimeSpan.FromMinutes(1)));
+            Assert.That(settings.Replicas, Is.Empty);
+        });
+    }
+
+    [Test]
+    public void When_every_key_is_given_Should_read_each_and_resolve_paths_against_the_file()
+    {
+        var settings = Parse("""
+            host = "exao1"
+            [database]
+            connection = "Host=db;Database=xtelem;Username=xtelem"
+            [broker]
+            uri = "amqp://broker:5672/magaox"
+            [watch]
+            roots = ["/opt/MagAOX/telem", "data"]
+            poll_interval = "1h30m"
+            settle = "250ms"
+            max_interval = "30s"
+            [replicator]
+            concurrency = 8
+            [replicas."backup/"]
+            local = true
+            enabled = false
+            """);
+        Assert.Multiple(() =>
+        {
+            Assert.That(settings.Host, Is.EqualTo("exao1"));
+            Assert.That(settings.Broker.Uri.AbsolutePath, Is.EqualTo("/magaox"));
+            Assert.That(settings.Watch.Roots, Is.EqualTo(new[] { "/opt/MagAOX/telem", Path.Combine(folder, "data") }));
+            Assert.That(settings.Watch.PollInterval, Is.EqualTo(TimeSpan.FromMinutes(90)));
+            Assert.That(settings.Watch.Settle, Is.EqualTo(TimeSpan.FromMilliseconds(250)));
+            Assert.That(settings.Replicator.Concurrency, Is.EqualTo(8));
+            Assert.That(settings.Replicas, Has.Count.EqualTo(1));
+            Assert.That(settings.Replicas[0].Url, Is.EqualTo(Path.Combine(folder, "backup")));
+            Assert.That(settings.Replicas[0].Enabled, Is.False);
+        });
+    }
+
+    [TestCase("[watch]\nsetle = \"2s\"", "/etc/xtelemdb/test.toml:2: [watch] setle: unknown key; expected roots, poll_interval, settle or max_interval")]
+    [TestCase("\n\n[watch]\nsettle = 2", "/etc/xtelemdb/test.toml:4: [watch] settle: expected a string, got the number 2")]
+    [TestCase("[watch]\nsettle = \"two seconds\"", "/etc/xtelemdb/test.toml:2: [watch] settle: expected a duration such as \"250ms\", \"2s\", \"5m\" or \"1h\", got \"two seconds\"")]
+    [TestCase("[watch]\nroots = \"/opt\"", "/etc/xtelemdb/test.toml:2: [watch] roots: expected an array of strings")]
+    [TestCase("[broker]\nuri = \"http://broker/\"", "/etc/xtelemdb/test.toml:2: [broker] uri: expected a URI such as \"amqp://127.0.0.1:5672/\", got \"http://broker/\"")]
+    [TestCase("[broker]\nuri = \"amqp://user:secret@broker/\"", "[broker] uri: no password in the file")]
+    [TestCase("[database]\nconnection = \"Host=db;Password=secret\"", "/etc/xtelemdb/test.toml:2: [database] connection: no password in the file: set the PGPASSWORD environment variable")]
+    [TestCase("[replicator]\nconcurrency = 0", "[replicator] concurrency: expected a number from 1 to 256, got 0")]
+    [TestCase("host = \"a/b\"", "/etc/xtelemdb/test.toml:1: host: expected a host name")]
+    [TestCase("[replica.\"/mnt/backup\"]", "/etc/xtelemdb/test.toml:1: [replica.\"/mnt/backup\"]: unknown table")]
+    [TestCase("[replicas.\"/no/such/folder\"]\nlocal = true", "/etc/xtelemdb/test.toml:1: [replicas.\"/no/such/folder\"]: the replica folder /no/such/folder does not exist")]
+    [TestCase("[replicas.\"s3://bucket/x\"]", "[replicas.\"s3://bucket/x\"]: expected a local folder such as \"/mnt/backup\" or an ssh://host/path URL")]
+    [TestCase("[replicas.\"backup\"]\nlocal = \"yes\"", "/etc/xtelemdb/test.toml:2: [replicas.backup] local: expected true or false, got the string \"yes\"")]
+    [TestCase("[watch]\nsettle = \"2m\"\nmax_interval = \"1m\"", "[watch] settle (00:02:00) must not be longer than max_interval (00:01:00)")]
+    [TestCase("[watch\nsettle = \"2s\"", "/etc/xtelemdb/test.toml:1: not valid TOML")]
+    public void When_the_file_is_wrong_Should_name_the_file_line_and_key(string toml, string expected) =>
+        Assert.That(ErrorOf(toml), Does.Contain(expected));
+
+    [Test]
+    public void When_an_explicit_file_is_missing_Should_say_so()
+    {
+        var missing = Path.Combine(folder, "nope.toml");
+        var error = Assert.Throws<SettingsException>(() => SettingsLoader.Load(missing))!;
+        Assert.That(error.Message, Is.EqualTo($"{missing}: the configuration file does not exist"));
+    }
+
+    [Test]
+    public void When_no_file_is_named_Should_take_the_one_in_the_current_folder_first()
+    {
+        File.WriteAllText(Path.Combine(folder, "xtelemdb.toml"), "host = \"from-cwd\"\n");
+        var previous = Environment.CurrentDirectory;
+        Environment.CurrentDirectory = folder;
+        try
+        {
+            Assert.That(SettingsLoader.Load().Host, Is.EqualTo("from-cwd"));
+        }
+        finally
+        {
+            Environment.CurrentDirectory = previous;
+        }
+    }
+}
