@@ -40,9 +40,11 @@ public sealed class CopyFileConsumerDefinition : ConsumerDefinition<CopyFileCons
         IConsumerConfigurator<CopyFileConsumer> consumer, IRegistrationContext context) =>
         endpoint.UseMessageRetry(retry =>
         {
-            // A locked file or a busy disk clears up; a full disk gets a minute, then the error queue.
+            // A locked file or a busy disk clears up; a full disk goes straight to the error queue
+            // (then: make room, and resync), so the requests behind it still reach the other files.
             retry.Exponential(6, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1));
             retry.Ignore<UnknownReplicaException>();
             retry.Ignore<UnsafePathException>();
+            retry.Ignore<ReplicaFullException>();
         });
 }

@@ -33,10 +33,10 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ILogger<ReplicaCopi
 
         using var _ = await targets.AcquireAsync(target, cancellationToken);
         ReplicaTargets.EnsureInsidePrefix(replica.Prefix, target);
-        return (await CopyStableAsync(need.OriginPath, target, cancellationToken), target);
+        return (await CopyStableAsync(need.OriginPath, target, replica.Url, cancellationToken), target);
     }
 
-    async Task<CopyResult> CopyStableAsync(string source, string target, CancellationToken cancellationToken)
+    async Task<CopyResult> CopyStableAsync(string source, string target, string replicaUrl, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -59,9 +59,13 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ILogger<ReplicaCopi
             {
                 return new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt);
             }
+            catch (IOException e) when (ReplicaFullException.IsFull(e, Path.GetDirectoryName(target)!, version.Size))
+            {
+                throw new ReplicaFullException($"replica {replicaUrl} is full: {target} needs {version.Size} bytes: {e.Message}", e);
+            }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new IOException($"copying {source} to {target} failed: {e.Message}", e);
+                throw new IOException($"copying {source} to {target} on replica {replicaUrl} failed: {e.Message}", e);
             }
             logger.LogDebug("{Source} changed while it was copied (attempt {Attempt})", source, attempt);
             if (attempt == Attempts)

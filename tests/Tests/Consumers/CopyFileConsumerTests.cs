@@ -135,4 +135,38 @@ public sealed class CopyFileConsumerTests
         Files.AssertSameFile(path, target);
         Assert.That(Directory.GetFiles(Path.GetDirectoryName(target)!), Has.Length.EqualTo(1));
     }
+
+    [Test]
+    public async Task When_the_replica_disk_is_full_Should_fault_naming_the_replica_and_still_copy_what_fits()
+    {
+        // A 1 MiB file system as the replica (the tests run as root, as CI does).
+        Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", backup);
+        try
+        {
+            var big = Path.Combine(data, "big.fits");
+            Files.Write(big, 2 << 20);
+            await SendAsync(big);
+            Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.True);
+            var fault = harness.Published.Select<Fault<ReplicaNeeded>>().Single().Context.Message;
+            Assert.That(fault.Exceptions[0].Message, Does.StartWith($"replica {backup} is full: {backup}/{Host}{big} needs 2097152 bytes"));
+            Assert.That(Directory.EnumerateFiles(backup, "*", SearchOption.AllDirectories), Is.Empty, "no part file left");
+
+            var small = Path.Combine(data, "small.txt");
+            Files.Write(small, 1000);
+            await SendAsync(small);
+            await Eventually.True(() => harness.Published.Select<ReplicaUpdated>().Any(), TimeSpan.FromSeconds(10), "the small file copied");
+            Files.AssertSameFile(small, $"{backup}/{Host}{small}");
+        }
+        finally
+        {
+            Run("umount", "-l", backup);
+        }
+    }
+
+    static void Run(string program, params string[] arguments)
+    {
+        using var process = System.Diagnostics.Process.Start(program, arguments);
+        process.WaitForExit();
+        Assert.That(process.ExitCode, Is.Zero, $"{program} {string.Join(' ', arguments)}");
+    }
 }
