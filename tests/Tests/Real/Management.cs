@@ -52,6 +52,10 @@ public sealed class Management : IDisposable
         return (await response.Content.ReadFromJsonAsync<JsonArray>())!.Select(m => m!.AsObject()).ToArray();
     }
 
+    /// <summary>Empties a queue, as if its messages were lost in flight.</summary>
+    public async Task PurgeAsync(string vhost, string queue) =>
+        (await http.DeleteAsync($"queues/{E(vhost)}/{E(queue)}/contents")).EnsureSuccessStatusCode();
+
     public async Task<IReadOnlyList<string>> QueueNamesAsync(string vhost)
     {
         var queues = await http.GetFromJsonAsync<JsonArray>($"queues/{E(vhost)}");

@@ -1,0 +1,52 @@
+using Xtelemdb.Cli;
+using Xtelemdb.Tests.Support;
+
+namespace Xtelemdb.Tests.Real;
+
+/// <summary>An operator publishes a resync as plain JSON from the management UI; the backlog is rebuilt from the database.</summary>
+public sealed class ManualResyncTests
+{
+    const string Exchange = "Xtelemdb:ResyncRequested";
+    TestPipeline pipeline = null!;
+
+    [SetUp]
+    public async Task CreateAsync() => pipeline = await TestPipeline.CreateAsync();
+
+    [TearDown]
+    public async Task DisposeAsync() => await pipeline.DisposeAsync();
+
+    [Test]
+    public async Task When_requests_were_lost_and_an_operator_publishes_a_resync_Should_copy_the_backlog_and_reject_bad_bodies()
+    {
+        var backup = pipeline.Backup();
+        var settings = pipeline.Configure([backup]);
+        await pipeline.StartAsync(settings, PipelineServices.Watcher | PipelineServices.Inventory);
+        var queue = ReplicaQueues.Name(TestPipeline.Host, backup);
+        var paths = Enumerable.Range(0, 5).Select(i => Path.Combine(pipeline.Data, "telem", $"t{i}.bintel")).ToArray();
+        foreach (var path in paths)
+            Files.Write(path, 777);
+        var other = Path.Combine(pipeline.Data, "logs", "not-in-the-prefix.log");
+        Files.Write(other, 10);
+        await Eventually.True(async () => (await pipeline.Management.PeekAsync(pipeline.Name, queue, 20)).Count == 6, TimeSpan.FromSeconds(30), "six requests queued");
+
+        // Lost in flight: the replicator never sees them.
+        await pipeline.Management.PurgeAsync(pipeline.Name, queue);
+        await pipeline.StartAsync(settings, PipelineServices.Replicator);
+
+        await pipeline.Management.PublishAsync(pipeline.Name, Exchange, "", "{ this is not json");
+        await pipeline.Management.PublishAsync(pipeline.Name, Exchange, "", """{"replica": "/mnt/no-such-replica"}""");
+        var errors = await Eventually.Get<IReadOnlyList<System.Text.Json.Nodes.JsonObject>>(
+            async () => await pipeline.Management.PeekAsync(pipeline.Name, "resync-requested_error"),
+            m => m?.Count == 2, TimeSpan.FromSeconds(30), "two bad bodies in resync-requested_error");
+        var reasons = errors.Select(e => e["properties"]!["headers"]!["MT-Fault-Message"]?.ToString()).ToArray();
+        Assert.That(reasons, Has.Some.EqualTo("ResyncRequested names replica \"/mnt/no-such-replica\", which is not registered"));
+
+        await pipeline.Management.PublishAsync(pipeline.Name, Exchange, "", $$"""
+            {"replica": "{{backup}}", "originHost": "{{TestPipeline.Host}}", "pathPrefix": "{{pipeline.Data}}/telem/"}
+            """);
+        foreach (var path in paths)
+            Files.AssertSameFile(path, (await pipeline.ReplicatedAsync(backup, path)).ReplicaPath);
+        await Task.Delay(1000);
+        Assert.That(await pipeline.ReplicaAsync(backup, other), Is.Null, "outside the path prefix: not resynced");
+    }
+}
