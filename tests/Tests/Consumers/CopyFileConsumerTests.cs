@@ -73,6 +73,18 @@ public sealed class CopyFileConsumerTests
     }
 
     [Test]
+    public async Task When_two_requests_for_one_file_come_at_once_Should_copy_it_once()
+    {
+        var path = Path.Combine(data, "twice.fits");
+        Files.Write(path, 32 << 20);
+        await Task.WhenAll(SendAsync(path), SendAsync(path));
+
+        await Eventually.True(() => harness.Published.Select<ReplicaUpdated>().Count() == 2, TimeSpan.FromSeconds(20), "both requests answered");
+        Assert.That(provider.GetRequiredService<Replicator.Copying.ReplicaCopier>().Copies, Is.EqualTo(1));
+        Assert.That(harness.Published.Select<ReplicaUpdated>().Select(p => p.Context.Message.Size).Distinct(), Is.EqualTo(new[] { 32L << 20 }));
+    }
+
+    [Test]
     public async Task When_the_file_was_removed_before_its_copy_Should_report_nothing_and_not_fault()
     {
         await SendAsync(Path.Combine(data, "vanished.dat"));

@@ -186,4 +186,36 @@ public sealed class LocalReplicationTests
         for (var i = 0; i < 20; i++)
             await pipeline.ReplicatedAsync(backup, Path.Combine(inside, $"sub{i % 2}", $"img{i}.fits"));
     }
+
+    [Test]
+    public async Task When_the_live_watcher_cannot_see_a_change_Should_catch_it_with_the_poll_and_count_it()
+    {
+        var backup = pipeline.Backup();
+        var hidden = Path.Combine(pipeline.Data, "mounted");
+        Directory.CreateDirectory(hidden);
+        var host = await pipeline.StartAsync(pipeline.Configure([backup], pollInterval: "2s"), PipelineServices.All);
+        var watcher = host.Services.GetRequiredService<Watcher.FileWatchService>();
+
+        // inotify watches the folder under the mount point, so nothing written on the mount raises an event.
+        Run("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", hidden);
+        try
+        {
+            var path = Path.Combine(hidden, "unseen.dat");
+            Files.Write(path, 3000);
+            await pipeline.ReplicatedAsync(backup, path);
+            Files.AssertSameFile(path, TestPipeline.TargetOf(backup, path));
+            Assert.That(watcher.MissedByLiveWatcher, Is.GreaterThanOrEqualTo(1));
+        }
+        finally
+        {
+            Run("umount", "-l", hidden);
+        }
+    }
+
+    static void Run(string program, params string[] arguments)
+    {
+        using var process = System.Diagnostics.Process.Start(program, arguments);
+        process.WaitForExit();
+        Assert.That(process.ExitCode, Is.Zero, $"{program} {string.Join(' ', arguments)}");
+    }
 }
