@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Hosting;
 using Xtelemdb.Hosting.Settings;
-using Xtelemdb.Inventory.Storage;
+using Xtelemdb.Storage;
 
 namespace Xtelemdb.Cli;
 

@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Inventory.Consumers;
-using Xtelemdb.Inventory.Storage;
+using Xtelemdb.Storage;
 
 namespace Xtelemdb.Inventory;
 
@@ -14,8 +14,7 @@ public static class InventoryRegistration
     public static IServiceCollection AddInventory(this IServiceCollection services, XtelemdbSettings settings)
     {
         services.TryAddSingleton(settings);
-        services.AddSingleton(_ => InventoryDatabase.CreateDataSource(settings.Database));
-        services.AddSingleton<InventoryStore>();
+        services.AddInventoryStore(settings.Database);
         services.AddHostedService<InventoryStartup>();
         return services.AddBusPart(new InventoryBusPart());
     }

@@ -2,7 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Xtelemdb.Hosting.Settings;
-using Xtelemdb.Inventory.Storage;
+using Xtelemdb.Storage;
 
 namespace Xtelemdb.Inventory;
 

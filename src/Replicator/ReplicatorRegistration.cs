@@ -5,35 +5,39 @@ using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Replicator.Consumers;
 using Xtelemdb.Replicator.Copying;
+using Xtelemdb.Replicator.ReplicaSet;
+using Xtelemdb.Storage;
 
 namespace Xtelemdb.Replicator;
 
 public static class ReplicatorRegistration
 {
-    /// <summary>The replicator of this host: one queue per enabled replica of the TOML file. Call before AddPipelineBus.</summary>
+    /// <summary>
+    /// The replicator of this host: one queue per replica, for the replicas of the TOML file and
+    /// those registered in the database. Call before AddPipelineBus.
+    /// </summary>
     public static IServiceCollection AddReplicator(this IServiceCollection services, XtelemdbSettings settings)
     {
         services.TryAddSingleton(settings);
+        services.AddInventoryStore(settings.Database);
+        services.AddSingleton<ReplicaDirectory>();
+        services.AddSingleton<ReplicaEndpoints>();
         services.AddSingleton<ReplicaCopier>();
-        return services.AddBusPart(new ReplicatorBusPart(settings));
+        services.AddHostedService<ReplicaSetLoader>();
+        return services.AddBusPart(new ReplicatorBusPart());
     }
 
-    sealed class ReplicatorBusPart(XtelemdbSettings settings) : IBusPart
+    sealed class ReplicatorBusPart : IBusPart
     {
-        public void AddConsumers(IBusRegistrationConfigurator bus) =>
-            bus.AddConsumer<CopyFileConsumer, CopyFileConsumerDefinition>().ExcludeFromConfigureEndpoints();
-
-        public void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator bus)
+        public void AddConsumers(IBusRegistrationConfigurator bus)
         {
-            foreach (var replica in settings.Replicas.Where(r => r.Enabled))
-            {
-                bus.ReceiveEndpoint(ReplicaQueues.Name(settings.Host, replica.Url), endpoint =>
-                {
-                    endpoint.ConcurrentMessageLimit = settings.Replicator.Concurrency;
-                    endpoint.PrefetchCount = settings.Replicator.Concurrency * 2;
-                    endpoint.ConfigureConsumer<CopyFileConsumer>(context);
-                });
-            }
+            // Both are connected by hand: the copy consumer per replica queue, the other on a queue per instance.
+            bus.AddConsumer<CopyFileConsumer, CopyFileConsumerDefinition>().ExcludeFromConfigureEndpoints();
+            bus.AddConsumer<ReplicaSetConsumer>().ExcludeFromConfigureEndpoints();
         }
+
+        public void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator bus) =>
+            bus.ReceiveEndpoint(new TemporaryEndpointDefinition("replicator"), KebabCaseEndpointNameFormatter.Instance,
+                endpoint => endpoint.ConfigureConsumer<ReplicaSetConsumer>(context));
     }
 }

@@ -1,6 +1,6 @@
 using MassTransit;
 using Microsoft.Extensions.Logging;
-using Xtelemdb.Inventory.Storage;
+using Xtelemdb.Storage;
 
 namespace Xtelemdb.Inventory.Consumers;
 

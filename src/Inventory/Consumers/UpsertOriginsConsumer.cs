@@ -1,5 +1,5 @@
 using MassTransit;
-using Xtelemdb.Inventory.Storage;
+using Xtelemdb.Storage;
 
 namespace Xtelemdb.Inventory.Consumers;
 

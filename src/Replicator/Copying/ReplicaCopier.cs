@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Settings;
+using Xtelemdb.Replicator.ReplicaSet;
 
 namespace Xtelemdb.Replicator.Copying;
 
@@ -8,7 +9,7 @@ namespace Xtelemdb.Replicator.Copying;
 /// Brings one replica's copy of one origin file up to date: a quick check first (duplicates cost
 /// a stat, not a copy), then at most a few attempts at a stable copy.
 /// </summary>
-public sealed class ReplicaCopier(XtelemdbSettings settings, ILogger<ReplicaCopier> logger)
+public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory replicas, ILogger<ReplicaCopier> logger)
 {
     const int Attempts = 3;
     readonly KeyedLock targets = new();
@@ -27,8 +28,8 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ILogger<ReplicaCopi
     {
         if (need.OriginHost != settings.Host)
             throw new UnknownReplicaException($"this replicator reads the files of host {settings.Host}, not of {need.OriginHost}");
-        var replica = settings.Replicas.FirstOrDefault(r => r.Url == ReplicaUrls.Normalize(need.ReplicaUrl))
-            ?? throw new UnknownReplicaException($"replica {need.ReplicaUrl} is not in {settings.Source}");
+        var replica = replicas.Find(need.ReplicaUrl)
+            ?? throw new UnknownReplicaException($"replica {need.ReplicaUrl} is not in {settings.Source} nor registered in the database");
         var target = ReplicaTargets.PathFor(replica.Prefix, need.OriginHost, need.OriginPath);
 
         using var _ = await targets.AcquireAsync(target, cancellationToken);

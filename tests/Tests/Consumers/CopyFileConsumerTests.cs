@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Replicator;
+using Xtelemdb.Replicator.ReplicaSet;
 using Xtelemdb.Tests.Support;
 
 namespace Xtelemdb.Tests.Consumers;
@@ -33,6 +34,8 @@ public sealed class CopyFileConsumerTests
         harness = provider.GetRequiredService<ITestHarness>();
         harness.TestInactivityTimeout = TimeSpan.FromSeconds(2);
         await harness.Start();
+        // What ReplicaSetLoader does once a real host has started the bus.
+        await provider.GetRequiredService<ReplicaEndpoints>().ConnectAsync(settings.Replicas[0], CancellationToken.None);
     }
 
     [TearDown]
@@ -113,7 +116,7 @@ public sealed class CopyFileConsumerTests
         await SendAsync(path, replica: "/mnt/elsewhere");
         Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.True);
         var fault = harness.Published.Select<Fault<ReplicaNeeded>>().Single().Context.Message;
-        Assert.That(fault.Exceptions[0].Message, Does.Contain("replica /mnt/elsewhere is not in test.toml"));
+        Assert.That(fault.Exceptions[0].Message, Does.Contain("replica /mnt/elsewhere is not in test.toml nor registered in the database"));
     }
 
     [Test]

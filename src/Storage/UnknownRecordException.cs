@@ -1,4 +1,4 @@
-namespace Xtelemdb.Inventory.Storage;
+namespace Xtelemdb.Storage;
 
 /// <summary>A message names a replica or an origin file the inventory does not know; retrying cannot help.</summary>
 public sealed class UnknownRecordException(string message) : Exception(message);

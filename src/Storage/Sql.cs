@@ -1,7 +1,7 @@
-namespace Xtelemdb.Inventory.Storage;
+namespace Xtelemdb.Storage;
 
 /// <summary>Every statement the inventory runs, in one place.</summary>
-static class InventorySql
+static class Sql
 {
     /// <summary>
     /// One round trip for a batch of observations. A row moves only to a newer observation of a
@@ -84,6 +84,8 @@ static class InventorySql
     public const string OriginExists = "select exists (select 1 from file_origins where origin_host = @OriginHost and origin_path = @OriginPath)";
 
     public const string ReplicaById = "select id as Id, url as Url, kind as Kind, enabled as Enabled from replicas where id = @Id";
+
+    public const string Replicas = "select id as Id, url as Url, kind as Kind, enabled as Enabled from replicas order by id";
 
     public const string ReplicaByUrl = "select id as Id, url as Url, kind as Kind, enabled as Enabled from replicas where url = @Url";
 

@@ -1,8 +1,11 @@
 using DbUp;
+using DbUp.Engine;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 using Xtelemdb.Hosting.Settings;
 
-namespace Xtelemdb.Inventory.Storage;
+namespace Xtelemdb.Storage;
 
 /// <summary>The connection to the inventory database and its schema.</summary>
 public static class InventoryDatabase
@@ -23,7 +26,7 @@ public static class InventoryDatabase
     {
         var upgrade = DeployChanges.To
             .PostgresqlDatabase(ConnectionString(settings))
-            .WithScriptsEmbeddedInAssembly(typeof(InventoryDatabase).Assembly)
+            .WithScripts(Scripts())
             .WithTransactionPerScript()
             .LogToNowhere()
             .Build()
@@ -31,5 +34,25 @@ public static class InventoryDatabase
         if (!upgrade.Successful)
             throw new InvalidOperationException($"database migration failed at {upgrade.ErrorScript?.Name}: {upgrade.Error.Message}", upgrade.Error);
         return upgrade.Scripts.Select(s => s.Name).ToArray();
+    }
+
+    /// <summary>The embedded Migrations/*.sql, journaled by file name ("001_inventory.sql") so that moving them keeps the journal.</summary>
+    static IEnumerable<SqlScript> Scripts()
+    {
+        var assembly = typeof(InventoryDatabase).Assembly;
+        const string folder = ".Migrations.";
+        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.Contains(folder, StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            using var reader = new StreamReader(assembly.GetManifestResourceStream(resource)!);
+            yield return new SqlScript(resource[(resource.IndexOf(folder, StringComparison.Ordinal) + folder.Length)..], reader.ReadToEnd());
+        }
+    }
+
+    /// <summary>The data source and the store, once per process.</summary>
+    public static IServiceCollection AddInventoryStore(this IServiceCollection services, DatabaseSettings settings)
+    {
+        services.TryAddSingleton(_ => CreateDataSource(settings));
+        services.TryAddSingleton<InventoryStore>();
+        return services;
     }
 }

@@ -1,4 +1,4 @@
-namespace Xtelemdb.Inventory.Storage;
+namespace Xtelemdb.Storage;
 
 /// <summary>A row of the replicas table.</summary>
 public sealed record ReplicaRecord

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using Dapper;
 using Npgsql;
 
-namespace Xtelemdb.Inventory.Storage;
+namespace Xtelemdb.Storage;
 
 /// <summary>The inventory's reads and writes, over one shared data source.</summary>
 public sealed class InventoryStore(NpgsqlDataSource dataSource)
@@ -10,7 +10,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     public async Task UpsertOriginsAsync(IReadOnlyCollection<FileChanged> changes, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await connection.ExecuteAsync(new CommandDefinition(InventorySql.UpsertOrigins, new
+        await connection.ExecuteAsync(new CommandDefinition(Sql.UpsertOrigins, new
         {
             Hosts = changes.Select(c => c.Host).ToArray(),
             Paths = changes.Select(c => c.Path).ToArray(),
@@ -27,7 +27,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     {
         var keys = origins.ToArray();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var needs = await connection.QueryAsync<ReplicaNeeded>(new CommandDefinition(InventorySql.NeedsOf, new
+        var needs = await connection.QueryAsync<ReplicaNeeded>(new CommandDefinition(Sql.NeedsOf, new
         {
             Hosts = keys.Select(k => k.Host).ToArray(),
             Paths = keys.Select(k => k.Path).ToArray(),
@@ -41,7 +41,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         int? replicaId, string? originHost, string? pathPrefix, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = connection.QueryUnbufferedAsync<ReplicaNeeded>(InventorySql.Backlog, new
+        var rows = connection.QueryUnbufferedAsync<ReplicaNeeded>(Sql.Backlog, new
         {
             ReplicaId = replicaId,
             OriginHost = originHost,
@@ -60,12 +60,12 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        if (!await connection.ExecuteScalarAsync<bool>(new CommandDefinition(InventorySql.OriginExists, copy, transaction, cancellationToken: cancellationToken)))
+        if (!await connection.ExecuteScalarAsync<bool>(new CommandDefinition(Sql.OriginExists, copy, transaction, cancellationToken: cancellationToken)))
             throw new UnknownRecordException($"ReplicaUpdated names an origin file the inventory does not know: {copy.OriginHost}:{copy.OriginPath}");
-        if (await connection.QuerySingleOrDefaultAsync<ReplicaRecord>(new CommandDefinition(InventorySql.ReplicaById, new { Id = copy.ReplicaId }, transaction, cancellationToken: cancellationToken)) is null)
+        if (await connection.QuerySingleOrDefaultAsync<ReplicaRecord>(new CommandDefinition(Sql.ReplicaById, new { Id = copy.ReplicaId }, transaction, cancellationToken: cancellationToken)) is null)
             throw new UnknownRecordException($"ReplicaUpdated names replica {copy.ReplicaId}, which is not registered");
-        var originMoved = await connection.ExecuteAsync(new CommandDefinition(InventorySql.ObserveOriginFromCopy, copy, transaction, cancellationToken: cancellationToken)) > 0;
-        await connection.ExecuteAsync(new CommandDefinition(InventorySql.RecordReplica, copy, transaction, cancellationToken: cancellationToken));
+        var originMoved = await connection.ExecuteAsync(new CommandDefinition(Sql.ObserveOriginFromCopy, copy, transaction, cancellationToken: cancellationToken)) > 0;
+        await connection.ExecuteAsync(new CommandDefinition(Sql.RecordReplica, copy, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
         return originMoved;
     }
@@ -74,14 +74,20 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return await connection.QuerySingleAsync<ReplicaRecord>(new CommandDefinition(
-            InventorySql.RegisterReplica, new { Url = url, Kind = kind, Enabled = enabled }, cancellationToken: cancellationToken));
+            Sql.RegisterReplica, new { Url = url, Kind = kind, Enabled = enabled }, cancellationToken: cancellationToken));
+    }
+
+    public async Task<IReadOnlyList<ReplicaRecord>> ReplicasAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<ReplicaRecord>(new CommandDefinition(Sql.Replicas, cancellationToken: cancellationToken))).AsList();
     }
 
     public async Task<ReplicaRecord?> FindReplicaAsync(string url, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return await connection.QuerySingleOrDefaultAsync<ReplicaRecord>(new CommandDefinition(
-            InventorySql.ReplicaByUrl, new { Url = url }, cancellationToken: cancellationToken));
+            Sql.ReplicaByUrl, new { Url = url }, cancellationToken: cancellationToken));
     }
 
     static string EscapeLike(string text) =>
