@@ -9,4 +9,6 @@ public sealed record ReplicaNeeded
     public required string OriginPath { get; init => field = MessageGuard.OriginPath(value); }
     public DateTime Mtime { get; init => field = Microseconds.Truncate(value); }
     public long Size { get; init => field = MessageGuard.Size(value); }
+    /// <summary>Copy even if the target looks current: verify found its bytes wrong.</summary>
+    public bool Recopy { get; init; }
 }

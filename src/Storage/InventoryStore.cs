@@ -41,13 +41,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         int? replicaId, string? originHost, string? pathPrefix, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = connection.QueryUnbufferedAsync<ReplicaNeeded>(Sql.Backlog, new
-        {
-            ReplicaId = replicaId,
-            OriginHost = originHost,
-            PathPrefix = pathPrefix,
-            PathPattern = pathPrefix is null ? null : EscapeLike(pathPrefix) + "%",
-        });
+        var rows = connection.QueryUnbufferedAsync<ReplicaNeeded>(Sql.Backlog, BacklogFilter(replicaId, originHost, pathPrefix));
         await foreach (var need in rows.WithCancellation(cancellationToken))
             yield return need;
     }
@@ -88,6 +82,90 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return await connection.QuerySingleOrDefaultAsync<ReplicaRecord>(new CommandDefinition(
             Sql.ReplicaByUrl, new { Url = url }, cancellationToken: cancellationToken));
+    }
+
+    public async Task<BacklogSize> BacklogSizeAsync(int? replicaId, string? originHost, string? pathPrefix, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleAsync<BacklogSize>(new CommandDefinition(Sql.BacklogSize,
+            BacklogFilter(replicaId, originHost, pathPrefix), cancellationToken: cancellationToken));
+    }
+
+    static object BacklogFilter(int? replicaId, string? originHost, string? pathPrefix) => new
+    {
+        ReplicaId = replicaId,
+        OriginHost = originHost,
+        PathPrefix = pathPrefix,
+        PathPattern = pathPrefix is null ? null : EscapeLike(pathPrefix) + "%",
+    };
+
+    public async Task<IReadOnlyList<ReplicaStatus>> ReplicaStatusAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<ReplicaStatus>(new CommandDefinition(Sql.ReplicaStatus, cancellationToken: cancellationToken))).AsList();
+    }
+
+    /// <summary>Enrolls one batch of backup files in one transaction; returns (origins, replica rows) added.</summary>
+    public async Task<(int Origins, int Replicas)> ImportAsync(int replicaId, IReadOnlyCollection<BackupFile> files, CancellationToken cancellationToken)
+    {
+        var batch = new
+        {
+            ReplicaId = replicaId,
+            Hosts = files.Select(f => f.OriginHost).ToArray(),
+            Paths = files.Select(f => f.OriginPath).ToArray(),
+            Mtimes = files.Select(f => f.Mtime).ToArray(),
+            Sizes = files.Select(f => f.Size).ToArray(),
+            Targets = files.Select(f => f.ReplicaPath).ToArray(),
+        };
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // The origin rows first: a replica row points at one.
+        var origins = await connection.ExecuteAsync(new CommandDefinition(Sql.ImportOrigins, batch, transaction, cancellationToken: cancellationToken));
+        var replicas = await connection.ExecuteAsync(new CommandDefinition(Sql.ImportReplicas, batch, transaction, cancellationToken: cancellationToken));
+        await transaction.CommitAsync(cancellationToken);
+        return (origins, replicas);
+    }
+
+    public async IAsyncEnumerable<RecordedCopy> RecordedCopiesAsync(int replicaId, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await foreach (var copy in connection.QueryUnbufferedAsync<RecordedCopy>(Sql.RecordedCopies, new { ReplicaId = replicaId }).WithCancellation(cancellationToken))
+            yield return copy;
+    }
+
+    public async Task<IReadOnlySet<string>> RecordedPathsAsync(int replicaId, IReadOnlyCollection<string> paths, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var found = await connection.QueryAsync<string>(new CommandDefinition(Sql.RecordedPaths,
+            new { ReplicaId = replicaId, Paths = paths.ToArray() }, cancellationToken: cancellationToken));
+        return found.ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>Requests that bring these files of a replica back to their origin's current version.</summary>
+    public async Task<IReadOnlyList<ReplicaNeeded>> NeedsForCopiesAsync(int replicaId, IReadOnlyCollection<(string Host, string Path)> files, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<ReplicaNeeded>(new CommandDefinition(Sql.NeedsForCopies, new
+        {
+            ReplicaId = replicaId,
+            Hosts = files.Select(f => f.Host).ToArray(),
+            Paths = files.Select(f => f.Path).ToArray(),
+        }, cancellationToken: cancellationToken))).AsList();
+    }
+
+    /// <summary>Stops requests for a replica; returns false when it was disabled already.</summary>
+    public async Task<bool> DisableReplicaAsync(int id, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(Sql.DisableReplica, new { Id = id }, cancellationToken: cancellationToken)) > 0;
+    }
+
+    public async Task PurgeReplicaAsync(int id, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(Sql.PurgeReplica, new { Id = id }, transaction, cancellationToken: cancellationToken));
+        await transaction.CommitAsync(cancellationToken);
     }
 
     static string EscapeLike(string text) =>

@@ -95,4 +95,68 @@ static class Sql
         on conflict (url) do update set enabled = excluded.enabled
         returning id as Id, url as Url, kind as Kind, enabled as Enabled, (xmax = 0) as IsNew
         """;
+
+    /// <summary>The size of a backlog: the Backlog query, counted.</summary>
+    public const string BacklogSize = $"select count(*) as Files, coalesce(sum(b.Size), 0)::bigint as Bytes from ({Backlog}) b";
+
+    /// <summary>One row per replica: what is in sync, what is behind, and since when.</summary>
+    public const string ReplicaStatus = """
+        select r.id as Id, r.url as Url, r.kind as Kind, r.enabled as Enabled,
+               count(o.origin_path) filter (where fr.replica_id is not null and fr.mtime = o.mtime and fr.size_bytes = o.size_bytes) as FilesInSync,
+               count(o.origin_path) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes) as FilesBehind,
+               coalesce(sum(o.size_bytes) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes), 0)::bigint as BytesBehind,
+               min(o.mtime) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes) as OldestBehind,
+               (select max(copied_at) from file_replicas last where last.replica_id = r.id) as LastCopy
+          from replicas r
+          left join file_origins o on o.missing_since is null
+          left join file_replicas fr
+                 on fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
+         group by r.id
+         order by r.id
+        """;
+
+    /// <summary>Enrolls files found on a backup as origins, where none is known yet; any real observation is newer.</summary>
+    public const string ImportOrigins = """
+        insert into file_origins (origin_host, origin_path, mtime, size_bytes, observed_at)
+        select h, p, m, s, '-infinity' from unnest(@Hosts::text[], @Paths::text[], @Mtimes::timestamptz[], @Sizes::bigint[]) as i (h, p, m, s)
+        on conflict (origin_host, origin_path) do nothing
+        """;
+
+    /// <summary>Records the backup's own version of each file, so a differing origin is recopied; a known copy stays.</summary>
+    public const string ImportReplicas = """
+        insert into file_replicas (replica_id, origin_host, origin_path, mtime, size_bytes, replica_path, copied_at)
+        select @ReplicaId, h, p, m, s, t, now()
+          from unnest(@Hosts::text[], @Paths::text[], @Mtimes::timestamptz[], @Sizes::bigint[], @Targets::text[]) as i (h, p, m, s, t)
+        on conflict (replica_id, origin_host, origin_path) do nothing
+        """;
+
+    /// <summary>Every copy recorded on a replica, for verify.</summary>
+    public const string RecordedCopies = """
+        select fr.origin_host as OriginHost, fr.origin_path as OriginPath, fr.mtime as Mtime, fr.size_bytes as Size,
+               fr.replica_path as ReplicaPath, fr.checksum as Checksum
+          from file_replicas fr where fr.replica_id = @ReplicaId
+        """;
+
+    /// <summary>Which of these paths on a replica are recorded.</summary>
+    public const string RecordedPaths = """
+        select replica_path from file_replicas where replica_id = @ReplicaId and replica_path = any(@Paths::text[])
+        """;
+
+    /// <summary>The requests that bring these replica files back to their origin's version.</summary>
+    public const string NeedsForCopies = """
+        select r.id as ReplicaId, r.url as ReplicaUrl, o.origin_host as OriginHost, o.origin_path as OriginPath,
+               o.mtime as Mtime, o.size_bytes as Size
+          from unnest(@Hosts::text[], @Paths::text[]) as k (origin_host, origin_path)
+          join file_origins o on o.origin_host = k.origin_host and o.origin_path = k.origin_path
+          join replicas r on r.id = @ReplicaId
+         where o.missing_since is null
+        """;
+
+    public const string DisableReplica = "update replicas set enabled = false where id = @Id and enabled";
+
+    /// <summary>Forgets a replica and what it holds; never touches a file.</summary>
+    public const string PurgeReplica = """
+        delete from file_replicas where replica_id = @Id;
+        delete from replicas where id = @Id;
+        """;
 }

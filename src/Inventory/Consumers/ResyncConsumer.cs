@@ -1,4 +1,5 @@
 using MassTransit;
+using Xtelemdb.Hosting;
 using Microsoft.Extensions.Logging;
 using Xtelemdb.Storage;
 

@@ -1,4 +1,5 @@
 using MassTransit;
+using Xtelemdb.Hosting;
 using Xtelemdb.Storage;
 
 namespace Xtelemdb.Inventory.Consumers;

@@ -51,7 +51,7 @@ public static class LocalFileCopy
             throw;
         }
         Posix.FsyncDirectory(folder);
-        return (before, "xxh3:" + Convert.ToHexStringLower(hash.GetCurrentHash()));
+        return (before, FileChecksum.Format(hash));
     }
 
     static FileVersion StatOf(SafeFileHandle handle) =>

@@ -34,17 +34,17 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
 
         using var _ = await targets.AcquireAsync(target, cancellationToken);
         ReplicaTargets.EnsureInsidePrefix(replica.Prefix, target);
-        return (await CopyStableAsync(need.OriginPath, target, replica.Url, cancellationToken), target);
+        return (await CopyStableAsync(need.OriginPath, target, replica.Url, need.Recopy, cancellationToken), target);
     }
 
-    async Task<CopyResult> CopyStableAsync(string source, string target, string replicaUrl, CancellationToken cancellationToken)
+    async Task<CopyResult> CopyStableAsync(string source, string target, string replicaUrl, bool recopy, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
             var statedAt = DateTime.UtcNow;
             if (FileVersion.Of(source) is not { } version)
                 return new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt);
-            if (FileVersion.Of(target) is { } held && held.SameAs(version))
+            if (!recopy && FileVersion.Of(target) is { } held && held.SameAs(version))
                 return new CopyResult(CopyOutcome.AlreadyCurrent, version, null, statedAt);
             try
             {

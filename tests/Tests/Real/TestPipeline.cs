@@ -142,6 +142,16 @@ public sealed class TestPipeline : IAsyncDisposable
         return running;
     }
 
+    /// <summary>Runs an xtelemdb command to its end; returns its exit code and everything it printed.</summary>
+    public async Task<(int ExitCode, string Output)> RunAsync(params string[] arguments)
+    {
+        var run = StartProcess(arguments);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await run.Process.WaitForExitAsync(timeout.Token);
+        run.Process.WaitForExit(); // the output readers finish
+        return (run.Process.ExitCode, run.Output);
+    }
+
     public async Task<OriginRow?> OriginAsync(string path)
     {
         await using var connection = new NpgsqlConnection(Connection);

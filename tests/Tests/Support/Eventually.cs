@@ -10,9 +10,18 @@ public static class Eventually
         T? last = default;
         while (DateTime.UtcNow < deadline)
         {
-            last = await probe();
-            if (done(last))
-                return last!;
+            try
+            {
+                last = await probe();
+                if (done(last))
+                    return last!;
+            }
+            catch (Exception e) when (e is not AssertionException)
+            {
+                // Not there yet (a table not migrated, a file not written): look again.
+                last = null;
+                TestContext.Progress.WriteLine($"waiting for {what}: {e.Message}");
+            }
             await Task.Delay(100);
         }
         Assert.Fail($"Timed out after {timeout.TotalSeconds}s waiting for {what}; last seen: {last}");

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Xtelemdb.Cli;
+using Xtelemdb.Cli.Commands;
 using Xtelemdb.Replicator.Copying;
 
 namespace Xtelemdb.Tests.Unit;
@@ -9,7 +10,7 @@ public sealed class NamingTests
     [Test]
     public void When_the_seed_spelling_is_used_Should_rewrite_it_to_options()
     {
-        var root = Commands.Create();
+        var root = XtelemdbCommand.Create();
         Assert.That(KeyValueArguments.Rewrite(root, ["sync", "continuous=true", "config=/etc/x.toml"]),
             Is.EqualTo(new[] { "sync", "--continuous", "true", "--config", "/etc/x.toml" }));
         Assert.That(KeyValueArguments.Rewrite(root, ["--config", "a=b.toml", "run", "/path/with=equals"]),

@@ -1,9 +1,9 @@
 using MassTransit;
 
-namespace Xtelemdb.Inventory;
+namespace Xtelemdb.Hosting;
 
 /// <summary>Sends ReplicaNeeded to the queue of each (origin host, replica) pair, in batches.</summary>
-static class ReplicaNeeds
+public static class ReplicaNeeds
 {
     const int BatchSize = 1000;
 

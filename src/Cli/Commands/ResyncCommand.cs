@@ -1,0 +1,47 @@
+using System.CommandLine;
+
+namespace Xtelemdb.Cli.Commands;
+
+/// <summary>The filters shared by sync and resync: which part of the backlog to rebuild.</summary>
+public sealed record BacklogFilter(Option<string?> Replica, Option<string?> Host, Option<string?> Prefix)
+{
+    public static BacklogFilter Create() => new(
+        new Option<string?>("--replica") { Description = "Only this replica (its URL or local folder)" },
+        new Option<string?>("--host") { Description = "Only files of this origin host" },
+        new Option<string?>("--prefix") { Description = "Only origin paths that start with this, e.g. /opt/MagAOX/telem" });
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Replica);
+        command.Options.Add(Host);
+        command.Options.Add(Prefix);
+    }
+
+    public ResyncRequested Request(ParseResult result) => new()
+    {
+        Replica = result.GetValue(Replica) is { } replica ? XtelemdbCommand.ReplicaUrl(replica) : null,
+        OriginHost = result.GetValue(Host),
+        PathPrefix = result.GetValue(Prefix),
+    };
+}
+
+public static class ResyncCommand
+{
+    public static Command Create()
+    {
+        var filter = BacklogFilter.Create();
+        var command = new Command("resync", "Ask the inventory to rebuild the backlog from the database, and return at once");
+        filter.AddTo(command);
+        command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
+        {
+            var request = filter.Request(result);
+            await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
+            if (request.Replica is { } url && await session.Store.FindReplicaAsync(url, cancellationToken) is null)
+                throw new UsageException($"no replica {url} is registered; see 'xtelemdb replica_list'");
+            await session.Bus.Publish(request, cancellationToken);
+            Output.Line($"Resync requested: replica {request.Replica ?? "(all)"}, host {request.OriginHost ?? "(all)"}, path prefix {request.PathPrefix ?? "(all)"}");
+            return XtelemdbCommand.Done;
+        }));
+        return command;
+    }
+}

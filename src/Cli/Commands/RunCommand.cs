@@ -1,0 +1,28 @@
+using System.CommandLine;
+using Microsoft.Extensions.Hosting;
+using Xtelemdb.Hosting.Settings;
+
+namespace Xtelemdb.Cli.Commands;
+
+public static class RunCommand
+{
+    public static Command Create()
+    {
+        var services = new Argument<PipelineServices[]>("service")
+        {
+            Description = "Watcher, Inventory, Replicator or All; several may be named",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var command = new Command("run", "Run some of the services in this process, each as on its own host") { services };
+        command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, settings =>
+            RunAsync(settings, result.GetValue(services)!.Aggregate((PipelineServices)0, (all, s) => all | s), cancellationToken)));
+        return command;
+    }
+
+    public static async Task<int> RunAsync(XtelemdbSettings settings, PipelineServices services, CancellationToken cancellationToken)
+    {
+        using var host = PipelineHost.Create(settings, services);
+        await host.RunAsync(cancellationToken);
+        return XtelemdbCommand.Done;
+    }
+}

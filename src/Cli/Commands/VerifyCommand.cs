@@ -1,0 +1,53 @@
+using System.CommandLine;
+using Xtelemdb.Cli.Operations;
+
+namespace Xtelemdb.Cli.Commands;
+
+public static class VerifyCommand
+{
+    public static Command Create()
+    {
+        var replicaOption = new Option<string?>("--replica", "--prefix") { Description = "The replica to verify (default: every enabled local replica)" };
+        var checksum = new Option<bool>("--checksum") { Description = "Also hash every copy and compare it with its recorded checksum" };
+        var fix = new Option<bool>("--fix") { Description = "Ask for a new copy of every missing or different file" };
+        var json = XtelemdbCommand.Json();
+        var command = new Command("verify", "Compare replicas with the database: missing, different and unrecorded files; exit 1 if any") { replicaOption, checksum, fix, json };
+        command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
+        {
+            await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
+            var replicas = result.GetValue(replicaOption) is { } named
+                ? [await session.Store.FindReplicaAsync(XtelemdbCommand.ReplicaUrl(named), cancellationToken)
+                    ?? throw new UsageException($"no replica {XtelemdbCommand.ReplicaUrl(named)} is registered; see 'xtelemdb replica_list'")]
+                : (await session.Store.ReplicasAsync(cancellationToken)).Where(r => r.Enabled).ToArray();
+
+            var reports = new List<VerifyReport>();
+            foreach (var replica in replicas)
+            {
+                if (replica.Kind != "local")
+                    throw new UsageException($"verify reads local replicas only; {replica.Url} is {replica.Kind}");
+                reports.Add(await Output.WithProgressAsync($"Verifying {replica.Url}", progress =>
+                    ReplicaVerifier.RunAsync(session, replica, result.GetValue(checksum), result.GetValue(fix), progress, cancellationToken)));
+            }
+            Print(reports, result.GetValue(json));
+            return reports.All(r => r.Ok) ? XtelemdbCommand.Done : XtelemdbCommand.Failed;
+        }));
+        return command;
+    }
+
+    static void Print(IReadOnlyList<VerifyReport> reports, bool json)
+    {
+        if (json)
+        {
+            Output.WriteJson(reports);
+            return;
+        }
+        foreach (var report in reports)
+        {
+            Output.Line($"{report.Replica}: {report.Checked:N0} recorded copies checked ({report.ChecksumsVerified:N0} checksums); "
+                + $"{report.Missing:N0} missing, {report.Different:N0} different, {report.Unrecorded:N0} unrecorded"
+                + (report.FixesRequested > 0 ? $"; {report.FixesRequested:N0} copies requested" : ""));
+            if (report.Problems.Count > 0)
+                Output.Table(["path", "problem"], report.Problems.Select(p => (IReadOnlyList<string>)[p.Path, p.Problem]));
+        }
+    }
+}

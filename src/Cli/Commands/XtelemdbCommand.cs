@@ -1,0 +1,76 @@
+using System.CommandLine;
+using Xtelemdb.Hosting.Settings;
+
+namespace Xtelemdb.Cli.Commands;
+
+/// <summary>
+/// The xtelemdb command line. Exit codes: 0 done, 1 failed or something is wrong (verify, sync),
+/// 2 bad usage or configuration.
+/// </summary>
+public static class XtelemdbCommand
+{
+    public const int Done = 0, Failed = 1, BadUsage = 2;
+
+    public static readonly Option<string?> Config = new("--config")
+    {
+        Description = "The TOML file (default: ./xtelemdb.toml, then /etc/xtelemdb/xtelemdb.toml, then built-in defaults)",
+        Recursive = true,
+    };
+
+    public static Option<bool> Json() => new("--json") { Description = "Print records as JSON, for scripts" };
+
+    public static RootCommand Create()
+    {
+        var root = new RootCommand("xtelemdb keeps backup replicas of instrument data files in sync")
+        {
+            Options = { Config },
+            Subcommands =
+            {
+                AddReplicaCommand.Create(),
+                RemoveReplicaCommand.Create(),
+                ReplicaListCommand.Create(),
+                SyncCommand.Create(),
+                ResyncCommand.Create(),
+                VerifyCommand.Create(),
+                RunCommand.Create(),
+                MigrateCommand.Create(),
+            },
+        };
+        // The seed spells commands with underscores: add_replica, replica_list.
+        foreach (var command in root.Subcommands.Where(c => c.Name.Contains('-')))
+            command.Aliases.Add(command.Name.Replace('-', '_'));
+        return root;
+    }
+
+    /// <summary>Loads the settings, runs the action, and turns the errors an operator can fix into exit code 2.</summary>
+    public static async Task<int> WithSettings(ParseResult result, Func<XtelemdbSettings, Task<int>> action)
+    {
+        try
+        {
+            return await action(SettingsLoader.Load(result.GetValue(Config)));
+        }
+        catch (SettingsException e)
+        {
+            Output.Error(e.Message);
+            return BadUsage;
+        }
+        catch (UsageException e)
+        {
+            Output.Error(e.Message);
+            return BadUsage;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // An operator reads one line that says what failed; the stack trace helps nobody at a terminal.
+            Output.Error($"{e.Message} ({e.GetType().Name})");
+            return Failed;
+        }
+    }
+
+    /// <summary>A replica named on the command line: an ssh:// URL as it is, a local folder made absolute.</summary>
+    public static string ReplicaUrl(string text) =>
+        text.Contains("://", StringComparison.Ordinal) ? text : ReplicaUrls.Normalize(Path.GetFullPath(text));
+}
+
+/// <summary>An operator's request that cannot be carried out as given; exit code 2.</summary>
+public sealed class UsageException(string message) : Exception(message);

@@ -1,0 +1,116 @@
+using MassTransit;
+using Xtelemdb.Hosting;
+using Xtelemdb.Replicator.Copying;
+using Xtelemdb.Storage;
+
+namespace Xtelemdb.Cli.Operations;
+
+/// <summary>One thing wrong with a replica.</summary>
+public sealed record ReplicaProblem(string Path, string Problem);
+
+public sealed record VerifyReport(string Replica, long Checked, long ChecksumsVerified, long Missing, long Different, long Unrecorded,
+    long FixesRequested, IReadOnlyList<ReplicaProblem> Problems)
+{
+    public bool Ok => Missing == 0 && Different == 0 && Unrecorded == 0;
+}
+
+/// <summary>
+/// Compares a replica with the database: every recorded copy exists with its recorded size and
+/// mtime (and, asked to, hashes to its checksum), and every file under the prefix is recorded.
+/// Streams both sides, so a replica of a million files takes bounded memory.
+/// </summary>
+public static class ReplicaVerifier
+{
+    const int BatchSize = 1000, ProblemsListed = 1000;
+
+    public static async Task<VerifyReport> RunAsync(OperatorSession session, ReplicaRecord replica, bool checksums, bool fix,
+        Action<string> progress, CancellationToken cancellationToken)
+    {
+        long checkedCount = 0, verified = 0, missing = 0, different = 0, unrecorded = 0, fixes = 0;
+        var problems = new List<ReplicaProblem>();
+        var toFix = new List<(string Host, string Path)>();
+
+        void Report(string path, string problem)
+        {
+            if (problems.Count < ProblemsListed)
+                problems.Add(new ReplicaProblem(path, problem));
+        }
+
+        async Task FixAsync()
+        {
+            if (toFix.Count == 0)
+                return;
+            var needs = await session.Store.NeedsForCopiesAsync(replica.Id, toFix, cancellationToken);
+            await ReplicaNeeds.SendAsync(session.Bus, needs.Select(n => n with { Recopy = true }), cancellationToken);
+            fixes += needs.Count;
+            toFix.Clear();
+        }
+
+        await foreach (var copy in session.Store.RecordedCopiesAsync(replica.Id, cancellationToken))
+        {
+            checkedCount++;
+            var problem = await CheckAsync(copy, checksums, cancellationToken);
+            if (problem is null && checksums && copy.Checksum is not null)
+                verified++;
+            if (problem is not null)
+            {
+                if (problem.StartsWith("missing", StringComparison.Ordinal)) missing++; else different++;
+                Report(copy.ReplicaPath, problem);
+                if (fix)
+                    toFix.Add((copy.OriginHost, copy.OriginPath));
+                if (toFix.Count >= BatchSize)
+                    await FixAsync();
+            }
+            if (checkedCount % 10_000 == 0)
+                progress($"{checkedCount:N0} recorded copies checked, {missing + different:N0} wrong");
+        }
+        await FixAsync();
+
+        var batch = new List<string>(BatchSize);
+        async Task LookUpAsync()
+        {
+            var recorded = await session.Store.RecordedPathsAsync(replica.Id, batch, cancellationToken);
+            foreach (var path in batch.Where(p => !recorded.Contains(p)))
+            {
+                unrecorded++;
+                Report(path, "unrecorded: no record says a copy is here");
+            }
+            batch.Clear();
+            progress($"{checkedCount:N0} recorded copies checked; looking for unrecorded files: {unrecorded:N0} so far");
+        }
+        foreach (var (path, _) in FilesUnder(replica.Url))
+        {
+            batch.Add(path);
+            if (batch.Count == BatchSize)
+                await LookUpAsync();
+        }
+        await LookUpAsync();
+        return new VerifyReport(replica.Url, checkedCount, verified, missing, different, unrecorded, fixes, problems);
+    }
+
+    static async Task<string?> CheckAsync(RecordedCopy copy, bool checksums, CancellationToken cancellationToken)
+    {
+        if (FileVersion.Of(copy.ReplicaPath) is not { } held)
+            return "missing: recorded but not on the replica";
+        var recorded = new FileVersion(copy.Mtime, copy.Size);
+        if (!held.SameAs(recorded))
+            return $"different: recorded {recorded}, found {held}";
+        if (checksums && copy.Checksum is not null)
+        {
+            var actual = await FileChecksum.OfFileAsync(copy.ReplicaPath, cancellationToken);
+            if (actual != copy.Checksum)
+                return $"different: checksum recorded {copy.Checksum}, found {actual}";
+        }
+        return null;
+    }
+
+    /// <summary>Regular files under the prefix, without following symlinks, and without copies still being written.</summary>
+    static IEnumerable<(string Path, FileVersion Version)> FilesUnder(string prefix) =>
+        new System.IO.Enumeration.FileSystemEnumerable<(string, FileVersion)>(prefix,
+            (ref System.IO.Enumeration.FileSystemEntry e) => (e.ToFullPath(), new FileVersion(e.LastWriteTimeUtc.UtcDateTime, e.Length)),
+            new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true })
+        {
+            ShouldIncludePredicate = (ref System.IO.Enumeration.FileSystemEntry e) =>
+                !e.IsDirectory && !(e.FileName.StartsWith('.') && e.FileName.EndsWith(".xtelemdb-part", StringComparison.Ordinal)),
+        };
+}

@@ -1,0 +1,33 @@
+namespace Xtelemdb.Storage;
+
+/// <summary>A replica's standing, for replica_list.</summary>
+public sealed record ReplicaStatus
+{
+    public int Id { get; init; }
+    public required string Url { get; init; }
+    public required string Kind { get; init; }
+    public bool Enabled { get; init; }
+    public long FilesInSync { get; init; }
+    public long FilesBehind { get; init; }
+    public long BytesBehind { get; init; }
+    /// <summary>The mtime of the oldest present file this replica lacks.</summary>
+    public DateTime? OldestBehind { get; init; }
+    public DateTime? LastCopy { get; init; }
+}
+
+/// <summary>How much a (narrowed) backlog holds.</summary>
+public sealed record BacklogSize(long Files, long Bytes);
+
+/// <summary>A copy the inventory records on a replica.</summary>
+public sealed record RecordedCopy
+{
+    public required string OriginHost { get; init; }
+    public required string OriginPath { get; init; }
+    public DateTime Mtime { get; init; }
+    public long Size { get; init; }
+    public required string ReplicaPath { get; init; }
+    public string? Checksum { get; init; }
+}
+
+/// <summary>A file found on a backup, to enroll.</summary>
+public sealed record BackupFile(string OriginHost, string OriginPath, DateTime Mtime, long Size, string ReplicaPath);

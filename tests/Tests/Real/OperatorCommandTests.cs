@@ -1,0 +1,277 @@
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Xtelemdb.Cli;
+using Xtelemdb.Replicator.Copying;
+using Xtelemdb.Tests.Support;
+
+namespace Xtelemdb.Tests.Real;
+
+/// <summary>The operator commands, run as the xtelemdb executable against a running pipeline.</summary>
+public sealed class OperatorCommandTests
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    TestPipeline pipeline = null!;
+
+    [SetUp]
+    public async Task CreateAsync() => pipeline = await TestPipeline.CreateAsync();
+
+    [TearDown]
+    public async Task DisposeAsync() => await pipeline.DisposeAsync();
+
+    /// <summary>A backup made by an older tool: host folders, nested folders, awkward names, and a symlink out.</summary>
+    string MakeOldBackup(out IReadOnlyList<string> files)
+    {
+        var backup = pipeline.Backup("old-backup");
+        var list = new List<string>();
+        foreach (var host in new[] { "exao1", "exao2", "exao3" })
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                var file = Path.Combine(backup, host, "opt", "MagAOX", i % 2 == 0 ? "telem" : "rawimages", $"night {i % 4}", $"f-{i} ü'\".dat");
+                Files.Write(file, 100 + i, seed: i);
+                list.Add(file);
+            }
+        }
+        Directory.CreateSymbolicLink(Path.Combine(backup, "exao1", "escape"), "/etc");
+        files = list;
+        return backup;
+    }
+
+    [Test]
+    public async Task When_an_old_backup_is_imported_Should_record_it_copy_nothing_and_change_nothing_the_second_time()
+    {
+        var backup = MakeOldBackup(out var files);
+        // The pipeline runs with no replica in its TOML file: the replicator learns of this one from the database.
+        var host = await pipeline.StartAsync(pipeline.Configure([]), PipelineServices.All);
+
+        var (exit, output) = await pipeline.RunAsync("add_replica", $"prefix={backup}", "import_origins=true");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain($"Replica {backup} added"));
+        Assert.That(output, Does.Contain("Imported 120 files: 120 new origins, 120 new replica records."));
+        Assert.That(output, Does.Contain($"{backup}/exao1/escape: a symlink, not followed"));
+        Assert.That(await pipeline.CountAsync("select count(*) from file_origins where origin_host in ('exao1', 'exao2', 'exao3')"), Is.EqualTo(120));
+        var sample = await pipeline.CountAsync($"""
+            select count(*) from file_origins where origin_host = 'exao2' and origin_path = '/opt/MagAOX/rawimages/night 1/f-1 ü''".dat' and size_bytes = 101
+            """);
+        Assert.That(sample, Is.EqualTo(1), "the origin path is the backup path with <prefix>/<host> replaced by /");
+
+        (exit, output) = await pipeline.RunAsync("add-replica", "--prefix", backup, "--import-origins", "--json");
+        Assert.That(exit, Is.Zero, output);
+        using (var json = JsonDocument.Parse(output[output.IndexOf('{')..]))
+        {
+            Assert.That(json.RootElement.GetProperty("added").GetBoolean(), Is.False);
+            Assert.That(json.RootElement.GetProperty("imported").GetProperty("originsAdded").GetInt64(), Is.Zero);
+            Assert.That(json.RootElement.GetProperty("imported").GetProperty("replicasAdded").GetInt64(), Is.Zero);
+        }
+
+        (exit, output) = await pipeline.RunAsync("sync", "--stall-timeout", "20s");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain("In sync: 0 files copied."));
+        Assert.That(host.Services.GetRequiredService<ReplicaCopier>().Copies, Is.Zero, "nothing already backed up is copied again");
+
+        (exit, output) = await pipeline.RunAsync("replica_list", "--json");
+        Assert.That(exit, Is.Zero, output);
+        using (var json = JsonDocument.Parse(output[output.IndexOf('[')..]))
+        {
+            var row = json.RootElement.EnumerateArray().Single(r => r.GetProperty("url").GetString() == backup);
+            Assert.That(row.GetProperty("filesInSync").GetInt64(), Is.EqualTo(120));
+            Assert.That(row.GetProperty("filesBehind").GetInt64(), Is.Zero);
+        }
+    }
+
+    [Test]
+    public async Task When_a_replica_is_added_while_the_pipeline_runs_Should_back_fill_it_and_list_it()
+    {
+        var first = pipeline.Backup("first");
+        await pipeline.StartAsync(pipeline.Configure([first]), PipelineServices.All);
+        var paths = Enumerable.Range(0, 10).Select(i => Path.Combine(pipeline.Data, $"n{i}.fits")).ToArray();
+        foreach (var path in paths)
+            Files.Write(path, 5000);
+        foreach (var path in paths)
+            await pipeline.ReplicatedAsync(first, path);
+
+        var second = pipeline.Backup("second");
+        var (exit, output) = await pipeline.RunAsync("add_replica", $"prefix={second}");
+        Assert.That(exit, Is.Zero, output);
+        foreach (var path in paths)
+            Files.AssertSameFile(path, (await pipeline.ReplicatedAsync(second, path)).ReplicaPath);
+
+        (exit, output) = await pipeline.RunAsync("add_replica", $"prefix={second}");
+        Assert.That(output, Does.Contain("is already registered").And.Contain("nothing changed"));
+
+        (exit, output) = await pipeline.RunAsync("replica_list");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain(first).And.Contain(second));
+        Assert.That(output.Split('\n').Single(l => l.StartsWith(second, StringComparison.Ordinal)), Does.Contain("\t10\t0\t0 B\t-\t"));
+    }
+
+    [Test]
+    public async Task When_a_replica_file_is_truncated_deleted_or_unrecorded_Should_verify_report_each_and_fix_what_it_can()
+    {
+        var backup = pipeline.Backup();
+        await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.All);
+        var paths = Enumerable.Range(0, 3).Select(i => Path.Combine(pipeline.Data, $"v{i}.dat")).ToArray();
+        foreach (var path in paths)
+            Files.Write(path, 8192, seed: 5);
+        foreach (var path in paths)
+            await pipeline.ReplicatedAsync(backup, path);
+
+        var (exit, output) = await pipeline.RunAsync("verify", $"replica={backup}", "checksum=true");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain("3 recorded copies checked (3 checksums); 0 missing, 0 different, 0 unrecorded"));
+
+        var truncated = TestPipeline.TargetOf(backup, paths[0]);
+        var mtime = File.GetLastWriteTimeUtc(truncated);
+        await using (var stream = new FileStream(truncated, FileMode.Open))
+            stream.SetLength(100);
+        File.SetLastWriteTimeUtc(truncated, mtime);
+        var corrupted = TestPipeline.TargetOf(backup, paths[1]);
+        var bytes = await File.ReadAllBytesAsync(corrupted);
+        bytes[10] ^= 0xff;
+        await File.WriteAllBytesAsync(corrupted, bytes);
+        File.SetLastWriteTimeUtc(corrupted, File.GetLastWriteTimeUtc(paths[1])); // same size and mtime: only the checksum tells
+        var deleted = TestPipeline.TargetOf(backup, paths[2]);
+        File.Delete(deleted);
+        var stray = Path.Combine(backup, "exao-test", "nobody-recorded-me.txt");
+        Files.Write(stray, 10);
+
+        (exit, output) = await pipeline.RunAsync("verify", $"replica={backup}", "checksum=true");
+        Assert.That(exit, Is.EqualTo(1), output);
+        Assert.That(output, Does.Contain("1 missing, 2 different, 1 unrecorded"));
+        Assert.That(output, Does.Contain($"{truncated}\tdifferent: recorded 8192 bytes"));
+        Assert.That(output, Does.Contain($"{corrupted}\tdifferent: checksum recorded xxh3:"));
+        Assert.That(output, Does.Contain($"{deleted}\tmissing"));
+        Assert.That(output, Does.Contain($"{stray}\tunrecorded"));
+
+        (exit, output) = await pipeline.RunAsync("verify", $"replica={backup}", "checksum=true", "fix=true");
+        Assert.That(output, Does.Contain("3 copies requested"));
+        await Eventually.True(() => File.Exists(deleted) && new FileInfo(truncated).Length == 8192 && Files.Checksum(corrupted) == Files.Checksum(paths[1]),
+            Timeout, "the three copies restored");
+        (exit, output) = await pipeline.RunAsync("verify", $"replica={backup}", "checksum=true", "--json");
+        Assert.That(exit, Is.EqualTo(1), "the unrecorded file stays: backups never delete");
+        using var json = JsonDocument.Parse(output[output.IndexOf('[')..]);
+        var report = json.RootElement[0];
+        Assert.That((report.GetProperty("missing").GetInt64(), report.GetProperty("different").GetInt64(), report.GetProperty("unrecorded").GetInt64()),
+            Is.EqualTo((0L, 0L, 1L)));
+        Assert.That(File.Exists(stray), Is.True);
+    }
+
+    [Test]
+    public async Task When_a_replica_is_removed_Should_stop_copying_to_it_keep_its_files_and_purge_only_when_confirmed()
+    {
+        var backup = pipeline.Backup();
+        var other = pipeline.Backup("other");
+        await pipeline.StartAsync(pipeline.Configure([other]), PipelineServices.All);
+        Assert.That((await pipeline.RunAsync("add_replica", $"prefix={backup}")).ExitCode, Is.Zero);
+        var before = Path.Combine(pipeline.Data, "before.dat");
+        Files.Write(before, 1000);
+        await pipeline.ReplicatedAsync(backup, before);
+
+        var (exit, output) = await pipeline.RunAsync("remove_replica", $"replica={backup}");
+        Assert.That(exit, Is.Zero, output);
+        var after = Path.Combine(pipeline.Data, "after.dat");
+        Files.Write(after, 1000);
+        await pipeline.ReplicatedAsync(other, after);
+        await Task.Delay(1000);
+        Assert.That(File.Exists(TestPipeline.TargetOf(backup, after)), Is.False, "nothing more is copied to it");
+        Assert.That(await pipeline.ReplicaAsync(backup, before), Is.Not.Null, "its records stay");
+
+        (exit, output) = await pipeline.RunAsync("remove_replica", $"replica={backup}", "--purge");
+        Assert.That(exit, Is.EqualTo(2), output);
+        Assert.That(output, Does.Contain("not confirmed: nothing changed"));
+        Assert.That(await pipeline.ReplicaAsync(backup, before), Is.Not.Null);
+
+        (exit, output) = await pipeline.RunAsync("remove_replica", $"replica={backup}", "--purge", "--yes");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(await pipeline.CountAsync($"select count(*) from replicas where url = '{backup}'"), Is.Zero);
+        Assert.That(File.Exists(TestPipeline.TargetOf(backup, before)), Is.True, "no file on the replica is ever deleted");
+    }
+
+    [Test]
+    public async Task When_a_copy_fails_Should_sync_exit_non_zero_naming_the_file_and_why()
+    {
+        var small = pipeline.Backup("small");
+        Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small);
+        try
+        {
+            var settings = pipeline.Configure([small]);
+            await pipeline.StartAsync(settings, PipelineServices.Inventory | PipelineServices.Replicator);
+            var fits = Path.Combine(pipeline.Data, "fits.dat");
+            var big = Path.Combine(pipeline.Data, "too-big.dat");
+            Files.Write(fits, 1000);
+            Files.Write(big, 3 << 20);
+            var watcher = await pipeline.StartAsync(settings, PipelineServices.Watcher);
+            await Eventually.True(async () => await pipeline.OriginAsync(big) is not null, Timeout, "the files known to the inventory");
+            await pipeline.StopAsync(watcher);
+
+            var (exit, output) = await pipeline.RunAsync("sync", $"replica={small}", "--stall-timeout", "30s");
+            Assert.That(exit, Is.EqualTo(1), output);
+            Assert.That(output, Does.Contain("Not in sync: 1 files"));
+            Assert.That(output, Does.Contain(big).And.Contain($"replica {small} is full"));
+            Assert.That(File.Exists(TestPipeline.TargetOf(small, fits)), Is.True, "what fits was copied");
+        }
+        finally
+        {
+            Run("umount", "-l", small);
+        }
+    }
+
+    [Test]
+    public async Task When_the_command_line_is_wrong_Should_exit_2_naming_what_is_wrong()
+    {
+        pipeline.Configure([]);
+        var (exit, output) = await pipeline.RunAsync("add_replica");
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(output, Does.Contain("--prefix"));
+        (exit, output) = await pipeline.RunAsync("frobnicate");
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(output, Does.Contain("'frobnicate'"));
+        (exit, output) = await pipeline.RunAsync("sync", "stall_timeout=soon");
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(output, Does.Contain("--stall-timeout: expected a duration"));
+        (exit, output) = await pipeline.RunAsync("verify", "replica=/no/such/replica");
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(output, Does.Contain("no replica /no/such/replica is registered"));
+        (exit, output) = await pipeline.RunAsync("add_replica", "prefix=/no/such/folder");
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(output, Does.Contain("the replica folder /no/such/folder does not exist"));
+    }
+
+    [Test]
+    public async Task When_resync_is_asked_Should_return_at_once_and_the_backlog_be_copied()
+    {
+        var backup = pipeline.Backup();
+        var settings = pipeline.Configure([backup]);
+        await pipeline.StartAsync(settings, PipelineServices.Watcher | PipelineServices.Inventory);
+        var path = Path.Combine(pipeline.Data, "telem", "r.bintel");
+        Files.Write(path, 4000);
+        await Eventually.True(async () => await pipeline.OriginAsync(path) is not null, Timeout, "the origin row");
+        await pipeline.Management.PurgeAsync(pipeline.Name, ReplicaQueues.Name(TestPipeline.Host, backup));
+        await pipeline.StartAsync(settings, PipelineServices.Replicator);
+
+        var (exit, output) = await pipeline.RunAsync("resync", $"replica={backup}", $"prefix={pipeline.Data}/telem");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain("Resync requested"));
+        await pipeline.ReplicatedAsync(backup, path);
+    }
+
+    [Test]
+    public async Task When_sync_continuous_runs_as_the_seed_writes_it_Should_keep_the_replica_in_sync()
+    {
+        var backup = pipeline.Backup();
+        pipeline.Configure([backup]);
+        var process = pipeline.StartProcess("sync", "continuous=true");
+        var path = Path.Combine(pipeline.Data, "seed.fits");
+        await Eventually.True(async () => await pipeline.CountAsync("select count(*) from replicas") == 1, Timeout, "the all-in-one process to start");
+        Files.Write(path, 10_000);
+        Files.AssertSameFile(path, (await pipeline.ReplicatedAsync(backup, path)).ReplicaPath);
+        Assert.That(process.Process.HasExited, Is.False);
+    }
+
+    static void Run(string program, params string[] arguments)
+    {
+        using var process = System.Diagnostics.Process.Start(program, arguments);
+        process.WaitForExit();
+        Assert.That(process.ExitCode, Is.Zero, $"{program} {string.Join(' ', arguments)}");
+    }
+}
