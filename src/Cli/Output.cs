@@ -18,6 +18,15 @@ public static class Output
 
     public static void Line(string text) => Console.WriteLine(text);
 
+    /// <summary>Asks at a terminal; where nobody can answer, the answer is no.</summary>
+    public static bool Confirm(string question)
+    {
+        if (Console.IsInputRedirected)
+            return false;
+        Console.Write(question);
+        return Console.ReadLine()?.Trim() == "yes";
+    }
+
     public static void Error(string text) => Console.Error.WriteLine($"xtelemdb: {text}");
 
     /// <summary>Rows as a table on a terminal, tab-separated with a header line otherwise.</summary>

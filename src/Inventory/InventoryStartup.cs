@@ -25,7 +25,7 @@ sealed class InventoryStartup(XtelemdbSettings settings, InventoryStore store, I
     {
         foreach (var configured in settings.Replicas)
         {
-            var replica = await store.RegisterReplicaAsync(configured.Url, "local", configured.Enabled, cancellationToken);
+            var replica = await store.RegisterReplicaAsync(configured.Url, configured.Kind, configured.Enabled, cancellationToken);
             if (!replica.IsNew)
                 continue;
             logger.LogInformation("Replica {Url} registered from {Source}", replica.Url, settings.Source);

@@ -22,6 +22,7 @@ public static class ReplicatorRegistration
         services.AddInventoryStore(settings.Database);
         services.AddSingleton<ReplicaDirectory>();
         services.AddSingleton<ReplicaEndpoints>();
+        services.AddSingleton<ReplicaTargetFactory>();
         services.AddSingleton<ReplicaCopier>();
         services.AddHostedService<ReplicaSetLoader>();
         return services.AddBusPart(new ReplicatorBusPart());

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Xtelemdb.Cli.Operations;
+using Xtelemdb.Replicator.Copying;
 
 namespace Xtelemdb.Cli.Commands;
 
@@ -16,14 +17,21 @@ public static class AddReplicaCommand
         command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
         {
             var url = UrlOf(result.GetValue(prefix)!, result.GetValue(host), result.GetValue(local));
+            var replicaSettings = XtelemdbCommand.ReplicaSettings(settings, url);
+            var replicaTarget = ReplicaTargetFactory.Create(replicaSettings, connections: 1);
+            using var _ = replicaTarget as IDisposable;
+            // Reached before anything is recorded: an unknown host key or a missing folder is said now, not later in a log.
+            if (!await FolderExistsAsync(replicaTarget, cancellationToken))
+                throw new UsageException($"the replica folder {url} does not exist");
+
             await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
             var before = await session.Store.FindReplicaAsync(url, cancellationToken);
-            var replica = await session.Store.RegisterReplicaAsync(url, "local", enabled: true, cancellationToken);
+            var replica = await session.Store.RegisterReplicaAsync(url, replicaSettings.Kind, enabled: true, cancellationToken);
             var changed = before is null || !before.Enabled;
 
             ImportReport? imported = null;
             if (result.GetValue(import))
-                imported = await Output.WithProgressAsync($"Importing {url}", report => BackupImport.RunAsync(session.Store, replica.Id, url, report, cancellationToken));
+                imported = await Output.WithProgressAsync($"Importing {url}", report => BackupImport.RunAsync(session.Store, replica.Id, replicaTarget, report, cancellationToken));
             if (changed || imported is { OriginsAdded: > 0 } or { ReplicasAdded: > 0 })
                 await session.Bus.Publish(new ReplicaAdded { ReplicaId = replica.Id, ReplicaUrl = replica.Url }, cancellationToken);
 
@@ -46,13 +54,27 @@ public static class AddReplicaCommand
         return command;
     }
 
+    /// <summary>host=popeye prefix=ceph/magao-x/ is ssh://popeye/ceph/magao-x (relative to the login's home); prefix=/data is ssh://popeye//data.</summary>
     static string UrlOf(string prefix, string? host, bool? local)
     {
-        if (host is not null || local == false)
-            throw new UsageException(host is null
-                ? "local=false needs host=HOST: an SSH replica"
-                : "SSH replicas are not supported by this version yet; give a local prefix without host=");
-        var url = XtelemdbCommand.ReplicaUrl(prefix);
-        return Directory.Exists(url) ? url : throw new UsageException($"the replica folder {url} does not exist");
+        if (host is null)
+            return local == false ? throw new UsageException("local=false needs host=HOST: an SSH replica") : XtelemdbCommand.ReplicaUrl(prefix);
+        if (local == true)
+            throw new UsageException("host= names an SSH replica, which cannot be local=true");
+        return ReplicaUrls.Normalize($"{ReplicaUrls.SshScheme}{host}/{prefix}");
+    }
+
+    static async Task<bool> FolderExistsAsync(IReplicaTarget target, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var _ in target.ListAsync(await target.PrefixAsync(cancellationToken), cancellationToken))
+                break;
+            return true;
+        }
+        catch (Exception e) when (e is DirectoryNotFoundException or Renci.SshNet.Common.SftpPathNotFoundException)
+        {
+            return false;
+        }
     }
 }

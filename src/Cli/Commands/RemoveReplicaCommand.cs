@@ -16,7 +16,7 @@ public static class RemoveReplicaCommand
             await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
             var replica = await session.Store.FindReplicaAsync(url, cancellationToken)
                 ?? throw new UsageException($"no replica {url} is registered; see 'xtelemdb replica_list'");
-            if (result.GetValue(purge) && !result.GetValue(yes) && !Confirm($"Forget replica {url} and every record of its copies? The files stay. Type 'yes': "))
+            if (result.GetValue(purge) && !result.GetValue(yes) && !Output.Confirm($"Forget replica {url} and every record of its copies? The files stay. Type 'yes': "))
                 throw new UsageException("not confirmed: nothing changed (give --yes where nobody can answer)");
 
             var disabled = await session.Store.DisableReplicaAsync(replica.Id, cancellationToken);
@@ -34,13 +34,5 @@ public static class RemoveReplicaCommand
             return XtelemdbCommand.Done;
         }));
         return command;
-    }
-
-    static bool Confirm(string question)
-    {
-        if (Console.IsInputRedirected)
-            return false;
-        Console.Write(question);
-        return Console.ReadLine()?.Trim() == "yes";
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Xtelemdb.Cli.Operations;
+using Xtelemdb.Replicator.Copying;
 
 namespace Xtelemdb.Cli.Commands;
 
@@ -7,7 +8,7 @@ public static class VerifyCommand
 {
     public static Command Create()
     {
-        var replicaOption = new Option<string?>("--replica", "--prefix") { Description = "The replica to verify (default: every enabled local replica)" };
+        var replicaOption = new Option<string?>("--replica", "--prefix") { Description = "The replica to verify (default: every enabled replica)" };
         var checksum = new Option<bool>("--checksum") { Description = "Also hash every copy and compare it with its recorded checksum" };
         var fix = new Option<bool>("--fix") { Description = "Ask for a new copy of every missing or different file" };
         var json = XtelemdbCommand.Json();
@@ -23,10 +24,16 @@ public static class VerifyCommand
             var reports = new List<VerifyReport>();
             foreach (var replica in replicas)
             {
-                if (replica.Kind != "local")
-                    throw new UsageException($"verify reads local replicas only; {replica.Url} is {replica.Kind}");
-                reports.Add(await Output.WithProgressAsync($"Verifying {replica.Url}", progress =>
-                    ReplicaVerifier.RunAsync(session, replica, result.GetValue(checksum), result.GetValue(fix), progress, cancellationToken)));
+                var target = ReplicaTargetFactory.Create(XtelemdbCommand.ReplicaSettings(settings, replica.Url), connections: 1);
+                try
+                {
+                    reports.Add(await Output.WithProgressAsync($"Verifying {replica.Url}", progress =>
+                        ReplicaVerifier.RunAsync(session, replica, target, result.GetValue(checksum), result.GetValue(fix), progress, cancellationToken)));
+                }
+                finally
+                {
+                    (target as IDisposable)?.Dispose();
+                }
             }
             Print(reports, result.GetValue(json));
             return reports.All(r => r.Ok) ? XtelemdbCommand.Done : XtelemdbCommand.Failed;

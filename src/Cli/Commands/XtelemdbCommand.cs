@@ -33,6 +33,7 @@ public static class XtelemdbCommand
                 ResyncCommand.Create(),
                 VerifyCommand.Create(),
                 RunCommand.Create(),
+                TrustHostCommand.Create(),
                 MigrateCommand.Create(),
             },
         };
@@ -54,6 +55,11 @@ public static class XtelemdbCommand
             Output.Error(e.Message);
             return BadUsage;
         }
+        catch (Replicator.Sftp.SshReplicaException e)
+        {
+            Output.Error(e.Message);
+            return Failed;
+        }
         catch (UsageException e)
         {
             Output.Error(e.Message);
@@ -66,6 +72,10 @@ public static class XtelemdbCommand
             return Failed;
         }
     }
+
+    /// <summary>A replica's settings: its table in the TOML file, else the defaults for its URL.</summary>
+    public static ReplicaSettings ReplicaSettings(XtelemdbSettings settings, string url) =>
+        settings.Replicas.FirstOrDefault(r => r.Url == url) ?? Hosting.Settings.ReplicaSettings.FromUrl(url);
 
     /// <summary>A replica named on the command line: an ssh:// URL as it is, a local folder made absolute.</summary>
     public static string ReplicaUrl(string text) =>

@@ -23,7 +23,7 @@ public static class ReplicaVerifier
 {
     const int BatchSize = 1000, ProblemsListed = 1000;
 
-    public static async Task<VerifyReport> RunAsync(OperatorSession session, ReplicaRecord replica, bool checksums, bool fix,
+    public static async Task<VerifyReport> RunAsync(OperatorSession session, ReplicaRecord replica, IReplicaTarget target, bool checksums, bool fix,
         Action<string> progress, CancellationToken cancellationToken)
     {
         long checkedCount = 0, verified = 0, missing = 0, different = 0, unrecorded = 0, fixes = 0;
@@ -49,7 +49,7 @@ public static class ReplicaVerifier
         await foreach (var copy in session.Store.RecordedCopiesAsync(replica.Id, cancellationToken))
         {
             checkedCount++;
-            var problem = await CheckAsync(copy, checksums, cancellationToken);
+            var problem = await CheckAsync(target, copy, checksums, cancellationToken);
             if (problem is null && checksums && copy.Checksum is not null)
                 verified++;
             if (problem is not null)
@@ -78,39 +78,36 @@ public static class ReplicaVerifier
             batch.Clear();
             progress($"{checkedCount:N0} recorded copies checked; looking for unrecorded files: {unrecorded:N0} so far");
         }
-        foreach (var (path, _) in FilesUnder(replica.Url))
+        var folders = new Stack<string>([await target.PrefixAsync(cancellationToken)]);
+        while (folders.TryPop(out var folder))
         {
-            batch.Add(path);
-            if (batch.Count == BatchSize)
-                await LookUpAsync();
+            await foreach (var entry in target.ListAsync(folder, cancellationToken))
+            {
+                if (entry.IsFolder && !entry.IsLink)
+                    folders.Push(entry.Path);
+                else if (!entry.IsFolder && !entry.IsLink && !BackupImport.IsPart(entry.Path))
+                    batch.Add(entry.Path);
+                if (batch.Count == BatchSize)
+                    await LookUpAsync();
+            }
         }
         await LookUpAsync();
         return new VerifyReport(replica.Url, checkedCount, verified, missing, different, unrecorded, fixes, problems);
     }
 
-    static async Task<string?> CheckAsync(RecordedCopy copy, bool checksums, CancellationToken cancellationToken)
+    static async Task<string?> CheckAsync(IReplicaTarget target, RecordedCopy copy, bool checksums, CancellationToken cancellationToken)
     {
-        if (FileVersion.Of(copy.ReplicaPath) is not { } held)
+        if (await target.StatAsync(copy.ReplicaPath, cancellationToken) is not { } held)
             return "missing: recorded but not on the replica";
         var recorded = new FileVersion(copy.Mtime, copy.Size);
-        if (!held.SameAs(recorded))
+        if (!target.Holds(held, recorded))
             return $"different: recorded {recorded}, found {held}";
         if (checksums && copy.Checksum is not null)
         {
-            var actual = await FileChecksum.OfFileAsync(copy.ReplicaPath, cancellationToken);
+            var actual = await target.ChecksumAsync(copy.ReplicaPath, cancellationToken);
             if (actual != copy.Checksum)
                 return $"different: checksum recorded {copy.Checksum}, found {actual}";
         }
         return null;
     }
-
-    /// <summary>Regular files under the prefix, without following symlinks, and without copies still being written.</summary>
-    static IEnumerable<(string Path, FileVersion Version)> FilesUnder(string prefix) =>
-        new System.IO.Enumeration.FileSystemEnumerable<(string, FileVersion)>(prefix,
-            (ref System.IO.Enumeration.FileSystemEntry e) => (e.ToFullPath(), new FileVersion(e.LastWriteTimeUtc.UtcDateTime, e.Length)),
-            new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true })
-        {
-            ShouldIncludePredicate = (ref System.IO.Enumeration.FileSystemEntry e) =>
-                !e.IsDirectory && !(e.FileName.StartsWith('.') && e.FileName.EndsWith(".xtelemdb-part", StringComparison.Ordinal)),
-        };
 }

@@ -57,8 +57,7 @@ public static class SettingsLoader
         IReadOnlyList<string> roots = WatchSettings.DefaultRoots;
         TimeSpan poll = TimeSpan.FromMinutes(5), settle = TimeSpan.FromSeconds(2), maxInterval = TimeSpan.FromMinutes(1);
         int concurrency = 4;
-        var replicaOptions = tables.Where(t => t.Name is ["replicas", _])
-            .ToDictionary(t => t.Name[1], t => (Line: t.Line, Local: (bool?)null, Enabled: true));
+        var replicaTables = tables.Where(t => t.Name is ["replicas", _]).ToDictionary(t => t.Name[1], t => (t.Line, Entries: new List<TomlEntry>()));
 
         foreach (var e in entries)
         {
@@ -92,11 +91,8 @@ public static class SettingsLoader
                 case (["replicator"], "concurrency"):
                     concurrency = (int)reader.Integer(e, 1, 256);
                     break;
-                case (["replicas", var url], "local"):
-                    replicaOptions[url] = replicaOptions[url] with { Local = reader.Boolean(e) };
-                    break;
-                case (["replicas", var url], "enabled"):
-                    replicaOptions[url] = replicaOptions[url] with { Enabled = reader.Boolean(e) };
+                case (["replicas", var url], _) when replicaTables.TryGetValue(url, out var table):
+                    table.Entries.Add(e);
                     break;
                 default:
                     throw reader.Error(e, "unknown key" + KnownKeys(e.Table));
@@ -105,7 +101,7 @@ public static class SettingsLoader
         if (settle > maxInterval)
             throw new SettingsException($"{source}: [watch] settle ({settle}) must not be longer than max_interval ({maxInterval})");
 
-        var replicas = replicaOptions.Select(r => reader.Replica(r.Key, r.Value.Line, r.Value.Local, r.Value.Enabled)).ToArray();
+        var replicas = replicaTables.Select(r => reader.Replica(r.Key, r.Value.Line, r.Value.Entries)).ToArray();
         var duplicate = replicas.GroupBy(r => r.Url).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
             throw new SettingsException($"{source}: two [replicas] tables name the same replica {duplicate.Key}");
@@ -129,7 +125,7 @@ public static class SettingsLoader
         ["broker"] => "; expected uri",
         ["watch"] => "; expected roots, poll_interval, settle or max_interval",
         ["replicator"] => "; expected concurrency",
-        ["replicas", _] => "; expected local or enabled",
+        ["replicas", _] => "; expected local, enabled, and for ssh:// replicas user, port, identity_file, known_hosts, passphrase_env, concurrency or bandwidth_limit",
         _ => "",
     };
 
@@ -179,11 +175,44 @@ public static class SettingsLoader
 
         public string FullPath(string path) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(path, baseDirectory));
 
-        public ReplicaSettings Replica(string url, int line, bool? local, bool enabled)
+        public ReplicaSettings Replica(string url, int line, IReadOnlyList<TomlEntry> entries)
         {
             var name = $"[replicas.\"{url}\"]";
-            if (url.StartsWith("ssh://", StringComparison.Ordinal))
-                throw Error(line, name, "SSH replicas are not supported by this version yet; use a local path");
+            bool enabled = true;
+            bool? local = null;
+            var ssh = ReplicaUrls.IsSsh(url);
+            SshReplicaSettings? sshSettings = null;
+            if (ssh)
+            {
+                if (!SshUrl.TryParse(url, out var parsed, out var error))
+                    throw Error(line, name, error);
+                sshSettings = new SshReplicaSettings(parsed);
+            }
+            foreach (var e in entries)
+            {
+                switch (e.Key, ssh)
+                {
+                    case ("enabled", _): enabled = Boolean(e); break;
+                    case ("local", _): local = Boolean(e); break;
+                    case ("user", true): sshSettings = sshSettings! with { User = String(e) }; break;
+                    case ("port", true): sshSettings = sshSettings! with { Port = (int)Integer(e, 1, 65535) }; break;
+                    case ("identity_file", true): sshSettings = sshSettings! with { IdentityFile = HomePath(String(e)) }; break;
+                    case ("known_hosts", true): sshSettings = sshSettings! with { KnownHosts = HomePath(String(e)) }; break;
+                    case ("passphrase_env", true): sshSettings = sshSettings! with { PassphraseEnv = String(e) }; break;
+                    case ("concurrency", true): sshSettings = sshSettings! with { Concurrency = (int)Integer(e, 1, 64) }; break;
+                    case ("bandwidth_limit", true): sshSettings = sshSettings! with { BandwidthLimit = Bandwidth(e) }; break;
+                    case ("user" or "port" or "identity_file" or "known_hosts" or "passphrase_env" or "concurrency" or "bandwidth_limit", false):
+                        throw Error(e, "only an ssh:// replica takes this key");
+                    default:
+                        throw Error(e, "unknown key" + KnownKeys(e.Table));
+                }
+            }
+            if (ssh)
+            {
+                if (local == true)
+                    throw Error(line, name, "an ssh:// replica cannot be local = true");
+                return new ReplicaSettings(ReplicaUrls.Normalize(url), sshSettings!.Url.Path, enabled) { Ssh = sshSettings };
+            }
             if (url.Contains("://", StringComparison.Ordinal))
                 throw Error(line, name, "expected a local folder such as \"/mnt/backup\" or an ssh://host/path URL");
             if (local == false)
@@ -192,6 +221,28 @@ public static class SettingsLoader
             if (!Directory.Exists(prefix))
                 throw Error(line, name, $"the replica folder {prefix} does not exist");
             return new ReplicaSettings(prefix, prefix, enabled);
+        }
+
+        /// <summary>"~/.ssh/id_ed25519" as OpenSSH reads it; other relative paths are relative to the file.</summary>
+        public string HomePath(string path) => path.StartsWith("~/", StringComparison.Ordinal)
+            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), path[2..])
+            : FullPath(path);
+
+        /// <summary>"50MB/s", "10MiB/s", "800KB/s", or a number of bytes per second.</summary>
+        public long Bandwidth(TomlEntry e)
+        {
+            if (e.Value is IntegerValueSyntax { Value: > 0 } bytes)
+                return bytes.Value;
+            var text = String(e);
+            var match = System.Text.RegularExpressions.Regex.Match(text.Trim(), @"^(\d+(?:\.\d+)?)\s*([KMG]i?B|B)(?:/s)?$");
+            if (!match.Success)
+                throw Error(e, $"expected a rate such as \"50MB/s\" or \"10MiB/s\", got \"{text}\"");
+            var unit = match.Groups[2].Value switch
+            {
+                "B" => 1L, "KB" => 1000L, "MB" => 1000_000L, "GB" => 1000_000_000L,
+                "KiB" => 1L << 10, "MiB" => 1L << 20, _ => 1L << 30,
+            };
+            return (long)(double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) * unit);
         }
 
         static string Describe(ValueSyntax? value) => value switch

@@ -36,6 +36,23 @@ public sealed record WatchSettings(IReadOnlyList<string> Roots, TimeSpan PollInt
 /// <param name="Concurrency">Copies in flight at once, per replica.</param>
 public sealed record ReplicatorSettings(int Concurrency);
 
-/// <param name="Url">The replica's name: a normalized absolute path for a local replica.</param>
-/// <param name="Prefix">The folder the copies go under.</param>
-public sealed record ReplicaSettings(string Url, string Prefix, bool Enabled);
+/// <param name="Url">The replica's name: a normalized absolute path for a local replica, or an ssh:// URL.</param>
+/// <param name="Prefix">The folder the copies go under: local, or on the SSH host.</param>
+public sealed record ReplicaSettings(string Url, string Prefix, bool Enabled)
+{
+    /// <summary>Set for an SFTP replica.</summary>
+    public SshReplicaSettings? Ssh { get; init; }
+
+    public string Kind => Ssh is null ? "local" : "ssh";
+
+    /// <summary>A replica known only by its URL (registered in the database), with default settings.</summary>
+    public static ReplicaSettings FromUrl(string url)
+    {
+        url = ReplicaUrls.Normalize(url);
+        if (!ReplicaUrls.IsSsh(url))
+            return new ReplicaSettings(url, url, Enabled: true);
+        return SshUrl.TryParse(url, out var ssh, out var error)
+            ? new ReplicaSettings(url, ssh.Path, Enabled: true) { Ssh = new SshReplicaSettings(ssh) }
+            : throw new ArgumentException($"replica {url}: {error}");
+    }
+}

@@ -46,5 +46,7 @@ public sealed class CopyFileConsumerDefinition : ConsumerDefinition<CopyFileCons
             retry.Ignore<UnknownReplicaException>();
             retry.Ignore<UnsafePathException>();
             retry.Ignore<ReplicaFullException>();
+            // An unknown host key or a refused login waits for the operator, not for time.
+            retry.Ignore<Sftp.SshReplicaException>();
         });
 }

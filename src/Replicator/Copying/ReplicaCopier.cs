@@ -9,10 +9,10 @@ namespace Xtelemdb.Replicator.Copying;
 /// Brings one replica's copy of one origin file up to date: a quick check first (duplicates cost
 /// a stat, not a copy), then at most a few attempts at a stable copy.
 /// </summary>
-public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory replicas, ILogger<ReplicaCopier> logger)
+public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory replicas, ReplicaTargetFactory targets, ILogger<ReplicaCopier> logger)
 {
     const int Attempts = 3;
-    readonly KeyedLock targets = new();
+    readonly KeyedLock inFlight = new();
     long copies, discarded;
 
     /// <summary>Files copied since start (quick checks that found the target current are not copies).</summary>
@@ -30,25 +30,26 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             throw new UnknownReplicaException($"this replicator reads the files of host {settings.Host}, not of {need.OriginHost}");
         var replica = replicas.Find(need.ReplicaUrl)
             ?? throw new UnknownReplicaException($"replica {need.ReplicaUrl} is not in {settings.Source} nor registered in the database");
-        var target = ReplicaTargets.PathFor(replica.Prefix, need.OriginHost, need.OriginPath);
+        var target = targets.For(replica);
+        var path = await target.PathForAsync(need.OriginHost, need.OriginPath, cancellationToken);
 
-        using var _ = await targets.AcquireAsync(target, cancellationToken);
-        ReplicaTargets.EnsureInsidePrefix(replica.Prefix, target);
-        return (await CopyStableAsync(need.OriginPath, target, replica.Url, need.Recopy, cancellationToken), target);
+        using var _ = await inFlight.AcquireAsync(replica.Url + "\n" + path, cancellationToken);
+        await target.EnsureInsidePrefixAsync(path, cancellationToken);
+        return (await CopyStableAsync(need.OriginPath, target, path, replica.Url, need.Recopy, cancellationToken), path);
     }
 
-    async Task<CopyResult> CopyStableAsync(string source, string target, string replicaUrl, bool recopy, CancellationToken cancellationToken)
+    async Task<CopyResult> CopyStableAsync(string source, IReplicaTarget target, string path, string replicaUrl, bool recopy, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
             var statedAt = DateTime.UtcNow;
             if (FileVersion.Of(source) is not { } version)
                 return new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt);
-            if (!recopy && FileVersion.Of(target) is { } held && held.SameAs(version))
+            if (!recopy && await target.StatAsync(path, cancellationToken) is { } held && target.Holds(held, version))
                 return new CopyResult(CopyOutcome.AlreadyCurrent, version, null, statedAt);
             try
             {
-                var copy = await LocalFileCopy.CopyAsync(source, target, Progress is { } p ? bytes => p(target, bytes) : null, cancellationToken);
+                var copy = await target.CopyAsync(source, path, Progress is { } p ? bytes => p(path, bytes) : null, cancellationToken);
                 if (copy is { } done)
                 {
                     Interlocked.Increment(ref copies);
@@ -60,13 +61,13 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             {
                 return new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt);
             }
-            catch (IOException e) when (ReplicaFullException.IsFull(e, Path.GetDirectoryName(target)!, version.Size))
+            catch (IOException e) when (target is LocalReplicaTarget && ReplicaFullException.IsFull(e, Path.GetDirectoryName(path)!, version.Size))
             {
-                throw new ReplicaFullException($"replica {replicaUrl} is full: {target} needs {version.Size} bytes: {e.Message}", e);
+                throw new ReplicaFullException($"replica {replicaUrl} is full: {path} needs {version.Size} bytes: {e.Message}", e);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new IOException($"copying {source} to {target} on replica {replicaUrl} failed: {e.Message}", e);
+                throw new IOException($"copying {source} to {path} on replica {replicaUrl} failed: {e.Message}", e);
             }
             logger.LogDebug("{Source} changed while it was copied (attempt {Attempt})", source, attempt);
             if (attempt == Attempts)

@@ -18,7 +18,7 @@ public sealed class ReplicaDirectory(XtelemdbSettings settings)
 
     /// <summary>Adds a replica registered in the database; the TOML file's table for it, if any, wins.</summary>
     public ReplicaSettings Add(string url) =>
-        replicas.GetOrAdd(ReplicaUrls.Normalize(url), u => settings.Replicas.FirstOrDefault(r => r.Url == u) ?? new ReplicaSettings(u, u, Enabled: true));
+        replicas.GetOrAdd(ReplicaUrls.Normalize(url), u => settings.Replicas.FirstOrDefault(r => r.Url == u) ?? ReplicaSettings.FromUrl(u));
 
     public bool Remove(string url) => replicas.TryRemove(ReplicaUrls.Normalize(url), out _);
 }

@@ -17,8 +17,9 @@ public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpoint
         var handle = handles.GetOrAdd(queue, name => new Lazy<HostReceiveEndpointHandle>(() =>
             connector.ConnectReceiveEndpoint(name, (context, endpoint) =>
             {
-                endpoint.ConcurrentMessageLimit = settings.Replicator.Concurrency;
-                endpoint.PrefetchCount = settings.Replicator.Concurrency * 2;
+                var concurrency = replica.Ssh?.Concurrency ?? settings.Replicator.Concurrency;
+                endpoint.ConcurrentMessageLimit = concurrency;
+                endpoint.PrefetchCount = concurrency * 2;
                 endpoint.ConfigureConsumer<CopyFileConsumer>(context);
             })));
         if (!handle.IsValueCreated)

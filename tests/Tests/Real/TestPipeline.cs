@@ -84,7 +84,9 @@ public sealed class TestPipeline : IAsyncDisposable
     }
 
     /// <summary>Writes the TOML file the way an operator would, with no secret in it, and loads it.</summary>
-    public XtelemdbSettings Configure(IEnumerable<string> replicas, string settle = "200ms", string maxInterval = "1s", string pollInterval = "1m")
+    /// <param name="tables">The body of a replica's [replicas."URL"] table, where it needs more than local = true.</param>
+    public XtelemdbSettings Configure(IEnumerable<string> replicas, string settle = "200ms", string maxInterval = "1s", string pollInterval = "1m",
+        IReadOnlyDictionary<string, string>? tables = null)
     {
         var connection = new NpgsqlConnectionStringBuilder(Connection) { Password = null };
         var toml = $"""
@@ -107,7 +109,7 @@ public sealed class TestPipeline : IAsyncDisposable
 
             """;
         foreach (var replica in replicas)
-            toml += $"[replicas.\"{replica}\"]\nlocal = true\n\n";
+            toml += $"[replicas.\"{replica}\"]\n{tables?.GetValueOrDefault(replica) ?? "local = true"}\n\n";
         File.WriteAllText(ConfigPath, toml);
         return SettingsLoader.Load(ConfigPath);
     }
@@ -128,13 +130,19 @@ public sealed class TestPipeline : IAsyncDisposable
     }
 
     /// <summary>Runs the xtelemdb executable, as a separate process on this test's TOML file.</summary>
-    public XtelemdbProcess StartProcess(params string[] arguments)
+    public XtelemdbProcess StartProcess(params string[] arguments) => StartProcess(null, arguments);
+
+    /// <param name="environment">Variables to set for it, such as HOME for an operator's own ~/.ssh.</param>
+    public XtelemdbProcess StartProcess(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "xtelemdb"))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = true, // nobody answers a question
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            start.Environment[name] = value;
         foreach (var argument in arguments.Append("--config").Append(ConfigPath))
             start.ArgumentList.Add(argument);
         var running = new XtelemdbProcess(Process.Start(start)!);
@@ -143,9 +151,11 @@ public sealed class TestPipeline : IAsyncDisposable
     }
 
     /// <summary>Runs an xtelemdb command to its end; returns its exit code and everything it printed.</summary>
-    public async Task<(int ExitCode, string Output)> RunAsync(params string[] arguments)
+    public Task<(int ExitCode, string Output)> RunAsync(params string[] arguments) => RunAsync(null, arguments);
+
+    public async Task<(int ExitCode, string Output)> RunAsync(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
-        var run = StartProcess(arguments);
+        var run = StartProcess(environment, arguments);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         await run.Process.WaitForExitAsync(timeout.Token);
         run.Process.WaitForExit(); // the output readers finish

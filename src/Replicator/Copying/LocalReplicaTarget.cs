@@ -1,0 +1,43 @@
+using System.IO.Enumeration;
+using System.Runtime.CompilerServices;
+using Xtelemdb.Hosting;
+
+namespace Xtelemdb.Replicator.Copying;
+
+/// <summary>A replica in a local (or mounted) folder.</summary>
+public sealed class LocalReplicaTarget(string prefix) : IReplicaTarget
+{
+    public Task<string> PathForAsync(string originHost, string originPath, CancellationToken cancellationToken) =>
+        Task.FromResult(ReplicaTargets.PathFor(prefix, originHost, originPath));
+
+    public Task<string> PrefixAsync(CancellationToken cancellationToken) => Task.FromResult(prefix);
+
+    public Task EnsureInsidePrefixAsync(string target, CancellationToken cancellationToken)
+    {
+        ReplicaTargets.EnsureInsidePrefix(prefix, target);
+        return Task.CompletedTask;
+    }
+
+    public Task<FileVersion?> StatAsync(string path, CancellationToken cancellationToken) => Task.FromResult(FileVersion.Of(path));
+
+    public bool Holds(FileVersion copy, FileVersion source) => copy.SameAs(source);
+
+    public Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, Action<long>? progress, CancellationToken cancellationToken) =>
+        LocalFileCopy.CopyAsync(source, target, progress, cancellationToken);
+
+    public async IAsyncEnumerable<ReplicaEntry> ListAsync(string folder, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var entries = new FileSystemEnumerable<ReplicaEntry>(folder,
+            (ref FileSystemEntry e) => new ReplicaEntry(e.ToFullPath(), e.IsDirectory, (e.Attributes & FileAttributes.ReparsePoint) != 0,
+                new FileVersion(e.LastWriteTimeUtc.UtcDateTime, e.IsDirectory ? 0 : e.Length)),
+            new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = true });
+        foreach (var entry in entries)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return entry;
+        }
+        await Task.CompletedTask;
+    }
+
+    public Task<string> ChecksumAsync(string path, CancellationToken cancellationToken) => FileChecksum.OfFileAsync(path, cancellationToken);
+}

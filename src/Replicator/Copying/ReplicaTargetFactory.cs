@@ -1,0 +1,29 @@
+using System.Collections.Concurrent;
+using Xtelemdb.Hosting.Settings;
+using Xtelemdb.Replicator.Sftp;
+
+namespace Xtelemdb.Replicator.Copying;
+
+/// <summary>One target per replica for the life of the process, so SFTP sessions are pooled per replica.</summary>
+public sealed class ReplicaTargetFactory(XtelemdbSettings settings) : IDisposable
+{
+    readonly ConcurrentDictionary<string, Lazy<IReplicaTarget>> targets = new(StringComparer.Ordinal);
+
+    public IReplicaTarget For(ReplicaSettings replica) =>
+        targets.GetOrAdd(replica.Url, _ => new Lazy<IReplicaTarget>(() => Create(replica, settings.Replicator.Concurrency))).Value;
+
+    /// <summary>A target of its own, for a command that runs once (import, verify).</summary>
+    public static IReplicaTarget Create(ReplicaSettings replica, int connections)
+    {
+        if (replica.Ssh is not { } ssh)
+            return new LocalReplicaTarget(replica.Prefix);
+        var pool = new SftpPool(SshEndpoint.Resolve(ssh), ssh.Concurrency ?? connections);
+        return new SftpReplicaTarget(replica.Prefix, pool, ssh.BandwidthLimit is { } limit ? new BandwidthLimit(limit) : null);
+    }
+
+    public void Dispose()
+    {
+        foreach (var target in targets.Values.Where(t => t.IsValueCreated))
+            (target.Value as IDisposable)?.Dispose();
+    }
+}

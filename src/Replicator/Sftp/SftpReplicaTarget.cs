@@ -1,0 +1,175 @@
+using System.Collections.Concurrent;
+using System.IO.Hashing;
+using System.Runtime.CompilerServices;
+using Renci.SshNet;
+using Renci.SshNet.Common;
+using Renci.SshNet.Sftp;
+using Xtelemdb.Hosting;
+using Xtelemdb.Replicator.Copying;
+
+namespace Xtelemdb.Replicator.Sftp;
+
+/// <summary>
+/// A replica on an SSH host, over SFTP. The copy keeps every rule of the local one: a temporary
+/// name in the target folder, the mtime set, posix-rename over the target (delete and rename where
+/// the server lacks it), folders made as needed, the size checked after the rename, the checksum
+/// of the bytes sent recorded. SFTP keeps mtimes to the second, so versions compare at seconds.
+/// </summary>
+public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLimit? limit) : IReplicaTarget, IDisposable
+{
+    readonly ConcurrentDictionary<string, bool> folders = new(StringComparer.Ordinal);
+    string? absolutePrefix;
+
+    public async Task<string> PrefixAsync(CancellationToken cancellationToken)
+    {
+        if (absolutePrefix is not null)
+            return absolutePrefix;
+        using var lease = await pool.RentAsync(cancellationToken);
+        // A path without a leading slash is relative to the login's home, where SFTP sessions start.
+        var home = lease.Client.WorkingDirectory.TrimEnd('/');
+        return absolutePrefix = Path.TrimEndingDirectorySeparator(prefix.StartsWith('/') ? prefix : $"{home}/{prefix}");
+    }
+
+    public async Task<string> PathForAsync(string originHost, string originPath, CancellationToken cancellationToken) =>
+        ReplicaTargets.PathFor(await PrefixAsync(cancellationToken), originHost, originPath);
+
+    public async Task EnsureInsidePrefixAsync(string target, CancellationToken cancellationToken)
+    {
+        var root = await PrefixAsync(cancellationToken);
+        await UseAsync(cancellationToken, client =>
+        {
+            for (var folder = Path.GetDirectoryName(target)!; folder.Length > root.Length; folder = Path.GetDirectoryName(folder)!)
+            {
+                if (folders.ContainsKey(folder))
+                    break; // made or checked by this replicator: no symlink there
+                if (LStat(client, folder) is { IsSymbolicLink: true })
+                    throw new UnsafePathException($"refusing to copy to {pool.Endpoint}:{target}: {folder} is a symlink and may lead out of {root}");
+            }
+            if (LStat(client, target) is { IsSymbolicLink: true })
+                throw new UnsafePathException($"refusing to copy to {pool.Endpoint}:{target}: it is a symlink");
+            return true;
+        });
+    }
+
+    public Task<FileVersion?> StatAsync(string path, CancellationToken cancellationToken) =>
+        UseAsync(cancellationToken, client => LStat(client, path) is { IsRegularFile: true } attributes
+            ? new FileVersion(attributes.LastWriteTimeUtc, attributes.Size)
+            : (FileVersion?)null);
+
+    public bool Holds(FileVersion copy, FileVersion source) => copy.Size == source.Size && Seconds(copy.Mtime) == Seconds(source.Mtime);
+
+    static long Seconds(DateTime time) => time.Ticks / TimeSpan.TicksPerSecond;
+
+    public async Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, Action<long>? progress, CancellationToken cancellationToken)
+    {
+        using var input = SourceFile.Open(source);
+        var hash = new XxHash3();
+        var folder = Path.GetDirectoryName(target)!;
+        var part = LocalFileCopy.PartPath(target);
+        return await UseAsync(cancellationToken, client =>
+        {
+            MakeFolders(client, folder, prefixLength: (absolutePrefix ?? "").Length);
+            var upload = new UploadStream(input, hash, limit);
+            // UploadFile pipelines its writes; SftpFileStream would wait for each acknowledgement.
+            client.UploadFile(upload, part, canOverride: true, sent => progress?.Invoke((long)sent));
+            client.SetLastWriteTimeUtc(part, input.Version.Mtime);
+            if (!input.Unchanged(upload.BytesRead))
+            {
+                client.DeleteFile(part);
+                return ((FileVersion, string)?)null;
+            }
+            Rename(client, part, target);
+            var landed = client.GetAttributes(target);
+            if (landed.Size != input.Version.Size)
+                throw new IOException($"{pool.Endpoint}:{target} holds {landed.Size} bytes after the rename, not {input.Version.Size}");
+            return (input.Version, FileChecksum.Format(hash));
+        });
+    }
+
+    public async IAsyncEnumerable<ReplicaEntry> ListAsync(string folder, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var entries = await UseAsync(cancellationToken, client => client.ListDirectory(folder)
+            .Where(f => f.Name is not ("." or ".."))
+            .Select(f => new ReplicaEntry(f.FullName, f.IsDirectory, f.IsSymbolicLink, new FileVersion(f.LastWriteTimeUtc, f.IsDirectory ? 0 : f.Length)))
+            .ToArray());
+        foreach (var entry in entries)
+            yield return entry;
+    }
+
+    public Task<string> ChecksumAsync(string path, CancellationToken cancellationToken) =>
+        UseAsync(cancellationToken, client =>
+        {
+            var hash = new XxHash3();
+            using var stream = client.OpenRead(path);
+            hash.Append(stream);
+            return FileChecksum.Format(hash);
+        });
+
+    /// <summary>Runs blocking SFTP calls on a pooled session; a session that threw is dropped.</summary>
+    async Task<T> UseAsync<T>(CancellationToken cancellationToken, Func<SftpClient, T> work)
+    {
+        using var lease = await pool.RentAsync(cancellationToken);
+        try
+        {
+            return await Task.Run(() => work(lease.Client), cancellationToken);
+        }
+        catch (Exception e) when (e is SshException or IOException or System.Net.Sockets.SocketException or ObjectDisposedException && e is not SftpPathNotFoundException)
+        {
+            lease.Fail();
+            throw new IOException($"SFTP to {pool.Endpoint} failed: {e.Message}", e);
+        }
+    }
+
+    static SftpFileAttributes? LStat(SftpClient client, string path)
+    {
+        try
+        {
+            return client.GetAttributes(path);
+        }
+        catch (SftpPathNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    void MakeFolders(SftpClient client, string folder, int prefixLength)
+    {
+        if (folders.ContainsKey(folder))
+            return;
+        var missing = new Stack<string>();
+        var current = folder;
+        for (; current.Length > prefixLength && LStat(client, current) is null; current = Path.GetDirectoryName(current)!)
+            missing.Push(current);
+        if (current.Length <= prefixLength && LStat(client, current) is not { IsDirectory: true })
+            throw new IOException($"the replica folder {current} does not exist on {pool.Endpoint}");
+        foreach (var path in missing)
+        {
+            try
+            {
+                client.CreateDirectory(path);
+            }
+            catch (SshException) when (LStat(client, path) is { IsDirectory: true })
+            {
+                // Made meanwhile by another copy.
+            }
+        }
+        folders[folder] = true;
+    }
+
+    void Rename(SftpClient client, string part, string target)
+    {
+        try
+        {
+            client.RenameFile(part, target, isPosix: true);
+        }
+        catch (NotSupportedException)
+        {
+            // No posix-rename@openssh.com: plain SFTP rename refuses to replace, so remove the old copy first.
+            if (LStat(client, target) is not null)
+                client.DeleteFile(target);
+            client.RenameFile(part, target, isPosix: false);
+        }
+    }
+
+    public void Dispose() => pool.Dispose();
+}

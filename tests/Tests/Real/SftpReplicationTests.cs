@@ -1,0 +1,205 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Xtelemdb.Cli;
+using Xtelemdb.Hosting.Settings;
+using Xtelemdb.Replicator.Copying;
+using Xtelemdb.Tests.Support;
+
+namespace Xtelemdb.Tests.Real;
+
+/// <summary>SSH replicas over SFTP, against a real OpenSSH server on 127.0.0.1.</summary>
+public sealed class SftpReplicationTests
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    TestPipeline pipeline = null!;
+    SshServer ssh = null!;
+
+    [SetUp]
+    public async Task StartAsync()
+    {
+        pipeline = await TestPipeline.CreateAsync();
+        ssh = await SshServer.StartAsync(Path.Combine(pipeline.Root, "sshd"));
+    }
+
+    [TearDown]
+    public async Task StopAsync()
+    {
+        await pipeline.DisposeAsync();
+        await ssh.DisposeAsync();
+    }
+
+    /// <summary>ssh://user@127.0.0.1:port/backup: relative to the SFTP start folder, as a home-relative path would be.</summary>
+    string Url => $"ssh://{ssh.User}@127.0.0.1:{ssh.Port}/backup";
+
+    string RemotePath(string originPath) => Path.Combine(ssh.Home, "backup", TestPipeline.Host) + originPath;
+
+    XtelemdbSettings Configure(string? identity = null, string? knownHosts = null) =>
+        pipeline.Configure([Url], tables: new Dictionary<string, string>
+        {
+            [Url] = $"identity_file = \"{identity ?? ssh.UserKey}\"\nknown_hosts = \"{knownHosts ?? ssh.KnownHosts}\"\nconcurrency = 2",
+        });
+
+    [Test]
+    public async Task When_files_change_Should_copy_them_over_sftp_with_mtime_checksum_and_awkward_names()
+    {
+        Directory.CreateDirectory(Path.Combine(ssh.Home, "backup"));
+        var host = await pipeline.StartAsync(Configure(), PipelineServices.All);
+        string[] names = ["plain.fits", "with space.dat", "ünï'\"cödé.txt", "-dash", "new\nline"];
+        var paths = names.Select(n => Path.Combine(pipeline.Data, "night", n)).ToArray();
+        for (var i = 0; i < paths.Length; i++)
+            Files.Write(paths[i], 1000 + i, seed: i);
+        var large = Path.Combine(pipeline.Data, "large.raw");
+        Files.Write(large, 64 << 20, seed: 9);
+
+        foreach (var path in paths.Append(large))
+        {
+            var row = await pipeline.ReplicatedAsync(Url, path, Timeout);
+            Assert.That(row.ReplicaPath, Is.EqualTo(RemotePath(path)));
+            Assert.That(row.Checksum, Is.EqualTo(Files.Checksum(path)), "the checksum of the bytes sent");
+            Assert.That(Files.Checksum(RemotePath(path)), Is.EqualTo(Files.Checksum(path)), "the bytes on the server");
+            Assert.That(File.GetLastWriteTimeUtc(RemotePath(path)).Ticks / TimeSpan.TicksPerSecond,
+                Is.EqualTo(File.GetLastWriteTimeUtc(path).Ticks / TimeSpan.TicksPerSecond), "the mtime, to the second SFTP keeps");
+        }
+        var copier = host.Services.GetRequiredService<ReplicaCopier>();
+        Assert.That(copier.Copies, Is.EqualTo(paths.Length + 1));
+
+        Files.Write(paths[0], 5555, seed: 42);
+        await pipeline.ReplicatedAsync(Url, paths[0], Timeout);
+        Assert.That(Files.Checksum(RemotePath(paths[0])), Is.EqualTo(Files.Checksum(paths[0])), "an update replaces the copy");
+        Assert.That(Directory.EnumerateFiles(Path.Combine(ssh.Home, "backup"), "*.xtelemdb-part", SearchOption.AllDirectories), Is.Empty);
+        Assert.That(copier.Copies, Is.EqualTo(paths.Length + 2), "unchanged files were not copied again");
+    }
+
+    [Test]
+    public async Task When_the_connection_is_cut_mid_transfer_Should_leave_no_partial_file_and_complete_on_retry()
+    {
+        Directory.CreateDirectory(Path.Combine(ssh.Home, "backup"));
+        var host = await pipeline.StartAsync(Configure(), PipelineServices.All);
+        var copier = host.Services.GetRequiredService<ReplicaCopier>();
+        var big = Path.Combine(pipeline.Data, "cut.raw");
+        var cut = 0;
+        var targetDuringCopy = true;
+        copier.Progress = (_, bytes) =>
+        {
+            if (bytes > 8 << 20 && Interlocked.Exchange(ref cut, 1) == 0)
+            {
+                targetDuringCopy = File.Exists(RemotePath(big));
+                ssh.DropConnections();
+            }
+        };
+        Files.Write(big, 96 << 20, seed: 3);
+
+        var row = await pipeline.ReplicatedAsync(Url, big, Timeout);
+        Assert.That(cut, Is.EqualTo(1), "the connection was cut during the copy");
+        Assert.That(targetDuringCopy, Is.False, "no file at the target while the copy was under way");
+        Assert.That(row.Checksum, Is.EqualTo(Files.Checksum(big)));
+        Assert.That(Files.Checksum(RemotePath(big)), Is.EqualTo(Files.Checksum(big)));
+        Assert.That(Directory.EnumerateFiles(Path.Combine(ssh.Home, "backup"), "*.xtelemdb-part", SearchOption.AllDirectories), Is.Empty);
+    }
+
+    [Test]
+    public async Task When_the_host_key_is_unknown_Should_refuse_naming_host_and_fingerprint_and_copy_nothing()
+    {
+        var empty = Path.Combine(pipeline.Root, "empty_known_hosts");
+        File.WriteAllText(empty, "");
+        var failure = await FirstCopyFailureAsync(Configure(knownHosts: empty));
+        Assert.That(failure, Does.Contain($"the host key of [127.0.0.1]:{ssh.Port} is unknown"));
+        Assert.That(failure, Does.Contain(ssh.HostKeyFingerprint));
+        Assert.That(Directory.Exists(Path.Combine(ssh.Home, "backup")), Is.False, "nothing was copied");
+    }
+
+    [Test]
+    public async Task When_the_host_key_changed_Should_refuse_naming_host_and_new_fingerprint()
+    {
+        await ssh.ChangeHostKeyAsync();
+        var failure = await FirstCopyFailureAsync(Configure());
+        Assert.That(failure, Does.Contain($"the host key of [127.0.0.1]:{ssh.Port} CHANGED"));
+        Assert.That(failure, Does.Contain(ssh.HostKeyFingerprint));
+        Assert.That(Directory.Exists(Path.Combine(ssh.Home, "backup")), Is.False, "nothing was copied");
+    }
+
+    [Test]
+    public async Task When_the_user_key_is_not_authorized_Should_refuse_naming_the_key()
+    {
+        var stranger = Path.Combine(pipeline.Root, "stranger_key");
+        using (var keygen = System.Diagnostics.Process.Start("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", stranger]))
+            await keygen.WaitForExitAsync();
+        var failure = await FirstCopyFailureAsync(Configure(identity: stranger));
+        Assert.That(failure, Does.Contain($"refused the key {stranger}"));
+    }
+
+    [Test]
+    public async Task When_the_seed_imports_an_sftp_backup_of_a_host_known_from_ssh_config_Should_trust_import_and_copy_nothing()
+    {
+        // The operator's own HOME: popeye exists only in ~/.ssh/config, and known_hosts starts empty.
+        var home = Path.Combine(pipeline.Root, "operator");
+        Directory.CreateDirectory(Path.Combine(home, ".ssh"));
+        File.WriteAllText(Path.Combine(home, ".ssh", "config"), $"""
+            Host popeye
+                HostName 127.0.0.1
+                Port {ssh.Port}
+                User {ssh.User}
+                IdentityFile {ssh.UserKey}
+
+            """);
+        File.WriteAllText(Path.Combine(home, ".ssh", "known_hosts"), "");
+        var environment = new Dictionary<string, string> { ["HOME"] = home };
+        var old = Path.Combine(ssh.Home, "ceph", "magao-x");
+        for (var i = 0; i < 30; i++)
+            Files.Write(Path.Combine(old, $"exao{i % 3 + 1}", "opt", "MagAOX", "telem", $"d{i % 5}", $"t {i}.bintel"), 200 + i, seed: i);
+        Directory.CreateSymbolicLink(Path.Combine(old, "exao1", "opt", "escape"), "/etc");
+        await pipeline.StartAsync(pipeline.Configure([]), PipelineServices.Inventory);
+
+        var (exit, output) = await pipeline.RunAsync(environment, "add_replica", "host=popeye", "prefix=ceph/magao-x/", "import_origins=true");
+        Assert.That(exit, Is.EqualTo(1), output);
+        Assert.That(output, Does.Contain("the host key of [127.0.0.1]:" + ssh.Port + " is unknown").And.Contain(ssh.HostKeyFingerprint));
+        Assert.That(await pipeline.CountAsync("select count(*) from replicas"), Is.Zero, "nothing recorded");
+
+        (exit, output) = await pipeline.RunAsync(environment, "trust_host", "host=popeye");
+        Assert.That(exit, Is.EqualTo(2), output);
+        Assert.That(output, Does.Contain(ssh.HostKeyFingerprint).And.Contain("not confirmed"));
+        (exit, output) = await pipeline.RunAsync(environment, "trust_host", "host=popeye", "--yes");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(File.ReadAllText(Path.Combine(home, ".ssh", "known_hosts")), Does.Contain($"[127.0.0.1]:{ssh.Port} ssh-ed25519 "));
+
+        (exit, output) = await pipeline.RunAsync(environment, "add_replica", "host=popeye", "prefix=ceph/magao-x/", "import_origins=true");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain("Replica ssh://popeye/ceph/magao-x added"));
+        Assert.That(output, Does.Contain("Imported 30 files: 30 new origins, 30 new replica records."));
+        Assert.That(output, Does.Contain($"{old}/exao1/opt/escape: a symlink, not followed"));
+        Assert.That(await pipeline.CountAsync("""
+            select count(*) from file_replicas fr join file_origins o using (origin_host, origin_path)
+             where fr.origin_host = 'exao2' and fr.origin_path = '/opt/MagAOX/telem/d0/t 10.bintel' and o.size_bytes = 210
+            """), Is.EqualTo(1));
+
+        (exit, output) = await pipeline.RunAsync(environment, "add_replica", "host=popeye", "prefix=ceph/magao-x/", "import_origins=true");
+        Assert.That(output, Does.Contain("nothing changed").And.Contain("0 new origins, 0 new replica records"));
+        (exit, output) = await pipeline.RunAsync(environment, "sync", "--stall-timeout", "20s");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain("In sync: 0 files copied."));
+        (exit, output) = await pipeline.RunAsync(environment, "verify", "replica=ssh://popeye/ceph/magao-x");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain("30 recorded copies checked").And.Contain("0 missing, 0 different, 0 unrecorded"));
+    }
+
+    /// <summary>Writes one file with the pipeline running and returns why its copy failed, from the Fault event.</summary>
+    async Task<string> FirstCopyFailureAsync(XtelemdbSettings settings)
+    {
+        var host = await pipeline.StartAsync(settings, PipelineServices.All);
+        var faults = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var bus = host.Services.GetRequiredService<IBus>();
+        var listener = bus.ConnectReceiveEndpoint(new TemporaryEndpointDefinition(), KebabCaseEndpointNameFormatter.Instance, e =>
+            e.Handler<Fault<ReplicaNeeded>>(context =>
+            {
+                faults.Enqueue(context.Message.Exceptions[0].Message);
+                return Task.CompletedTask;
+            }));
+        await listener.Ready;
+        var path = Path.Combine(pipeline.Data, "refused.dat");
+        Files.Write(path, 100);
+        await Eventually.True(() => !faults.IsEmpty, Timeout, "the copy to fail");
+        Assert.That(await pipeline.ReplicaAsync(Url, path), Is.Null, "no copy recorded");
+        faults.TryPeek(out var failure);
+        return failure!;
+    }
+}

@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Xtelemdb.Tests.Real;
+
+/// <summary>
+/// A real OpenSSH server (Debian's sshd) on 127.0.0.1 and a free port, with a host key and a
+/// user key generated for the run; SFTP sessions start in <see cref="Home"/>.
+/// </summary>
+public sealed class SshServer : IAsyncDisposable
+{
+    Process? sshd;
+
+    SshServer(string folder)
+    {
+        Folder = folder;
+        Home = Path.Combine(folder, "home");
+        Directory.CreateDirectory(Home);
+    }
+
+    public string Folder { get; }
+    /// <summary>Where SFTP sessions start: relative replica paths land here.</summary>
+    public string Home { get; }
+    public int Port { get; private set; }
+    public string HostKey => Path.Combine(Folder, "host_key");
+    public string UserKey => Path.Combine(Folder, "user_key");
+    public string User => Environment.UserName;
+    /// <summary>A known_hosts file that trusts this server.</summary>
+    public string KnownHosts => Path.Combine(Folder, "known_hosts");
+    public string HostKeyFingerprint { get; private set; } = "";
+
+    public static async Task<SshServer> StartAsync(string folder)
+    {
+        var server = new SshServer(folder);
+        Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "xtelemdb-test-host", "-f", server.HostKey);
+        Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "xtelemdb-test-user", "-f", server.UserKey);
+        File.Copy(server.UserKey + ".pub", Path.Combine(folder, "authorized_keys"));
+        server.Port = FreePort();
+        await server.StartSshdAsync();
+        return server;
+    }
+
+    /// <summary>The known_hosts line for this server's current host key.</summary>
+    public string KnownHostsLine()
+    {
+        var fields = File.ReadAllText(HostKey + ".pub").Split(' ');
+        return $"[127.0.0.1]:{Port} {fields[0]} {fields[1]}";
+    }
+
+    async Task StartSshdAsync()
+    {
+        Directory.CreateDirectory("/run/sshd");
+        var config = Path.Combine(Folder, "sshd_config");
+        File.WriteAllText(config, $"""
+            Port {Port}
+            ListenAddress 127.0.0.1
+            HostKey {HostKey}
+            AuthorizedKeysFile {Path.Combine(Folder, "authorized_keys")}
+            PidFile {Path.Combine(Folder, "sshd.pid")}
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            UsePAM no
+            StrictModes no
+            PermitRootLogin prohibit-password
+            MaxStartups 100
+            MaxSessions 100
+            LogLevel ERROR
+            Subsystem sftp internal-sftp -d {Home}
+
+            """);
+        sshd = Process.Start(new ProcessStartInfo("/usr/sbin/sshd", ["-D", "-e", "-f", config]) { RedirectStandardError = true })!;
+        sshd.ErrorDataReceived += (_, e) => { if (e.Data is not null) TestContext.Progress.WriteLine("[sshd] " + e.Data); };
+        sshd.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (true)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, Port);
+                break;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline && !sshd.HasExited)
+            {
+                await Task.Delay(50);
+            }
+        }
+        Assert.That(sshd.HasExited, Is.False, "sshd started");
+        File.WriteAllText(KnownHosts, KnownHostsLine() + "\n");
+        HostKeyFingerprint = Run("ssh-keygen", "-l", "-f", HostKey + ".pub").Split(' ')[1];
+    }
+
+    /// <summary>Ends every open SSH connection (the per-connection sshd processes); the listener stays.</summary>
+    public void DropConnections()
+    {
+        foreach (var child in Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)))
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{child}/stat");
+                var parent = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1]);
+                if (parent == sshd!.Id)
+                    Process.GetProcessById(int.Parse(child!)).Kill(entireProcessTree: true);
+            }
+            catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException)
+            {
+                // gone meanwhile
+            }
+        }
+    }
+
+    /// <summary>The server gets a new host key, as after a reinstall (or an impostor).</summary>
+    public async Task ChangeHostKeyAsync()
+    {
+        await StopAsync();
+        File.Delete(HostKey);
+        File.Delete(HostKey + ".pub");
+        Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "xtelemdb-test-host-2", "-f", HostKey);
+        var trusted = File.ReadAllText(KnownHosts);
+        await StartSshdAsync();
+        File.WriteAllText(KnownHosts, trusted); // still the old key
+    }
+
+    async Task StopAsync()
+    {
+        if (sshd is { HasExited: false })
+        {
+            sshd.Kill(entireProcessTree: true);
+            await sshd.WaitForExitAsync();
+        }
+    }
+
+    static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    static string Run(string program, params string[] arguments)
+    {
+        using var process = Process.Start(new ProcessStartInfo(program, arguments) { RedirectStandardOutput = true })!;
+        var output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        Assert.That(process.ExitCode, Is.Zero, $"{program} {string.Join(' ', arguments)}");
+        return output;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        DropConnections();
+        await StopAsync();
+    }
+}
