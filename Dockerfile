@@ -1,0 +1,13 @@
+# One image for every service: the command chooses it (run Inventory, run Watcher Replicator, sync continuous=true).
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+WORKDIR /src
+COPY . .
+RUN dotnet publish src/Cli -c Release -o /app
+
+FROM mcr.microsoft.com/dotnet/runtime:10.0
+WORKDIR /app
+COPY --from=build /app .
+# The official image's unprivileged user.
+USER app
+ENTRYPOINT ["/app/xtelemdb"]
+CMD ["sync", "continuous=true", "--config", "/etc/xtelemdb/xtelemdb.toml"]
