@@ -9,7 +9,7 @@ public static class ReplicaNeeds
 
     public static async Task SendAsync(ISendEndpointProvider provider, IEnumerable<ReplicaNeeded> needs, CancellationToken cancellationToken)
     {
-        foreach (var queue in needs.GroupBy(n => ReplicaQueues.Name(n.OriginHost, n.ReplicaUrl)))
+        foreach (var queue in needs.GroupBy(n => Queues.Replicate(n.OriginHost, n.ReplicaUrl)))
         {
             var endpoint = await provider.GetSendEndpoint(new Uri($"queue:{queue.Key}"));
             await endpoint.SendBatch(queue, cancellationToken);

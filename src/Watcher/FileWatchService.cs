@@ -12,7 +12,8 @@ namespace Xtelemdb.Watcher;
 /// and from a full stat poll at start and every poll_interval, the safety net for whatever the
 /// live watcher missed: events in a new folder before its watch exists, an overflow, a silent stop.
 /// </summary>
-public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, ILogger<FileWatchService> logger) : BackgroundService
+public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostApplicationLifetime lifetime, ILogger<FileWatchService> logger)
+    : BackgroundService
 {
     const int PublishBatch = 500;
     readonly WatchedTree tree = new();
@@ -26,6 +27,11 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, ILogge
     {
         var watch = settings.Watch;
         StartWatchers();
+        // The bus starts after this service: the initial scan waits for it, or what it reports is lost.
+        var started = new TaskCompletionSource();
+        await using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        await using (stoppingToken.Register(() => started.TrySetCanceled(stoppingToken)))
+            await started.Task;
         await PollAsync(initial: true, stoppingToken);
         var tick = TimeSpan.FromTicks(Math.Clamp(watch.Settle.Ticks / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromMilliseconds(250).Ticks));
         var nextPoll = DateTime.UtcNow + watch.PollInterval;
@@ -182,7 +188,8 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, ILogge
             ObservedAt = observedAt,
             Deleted = c.Version is null,
         });
-        await bus.PublishBatch(messages, cancellationToken);
+        var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
+        await inventory.SendBatch(messages, cancellationToken);
         // Known only once published: a failed publish leaves the change for the next poll to find.
         foreach (var (path, version) in changes)
             tree.Published(path, version);

@@ -19,7 +19,7 @@ public sealed class RecordReplicaConsumer(InventoryStore store) : IConsumer<Repl
 
 public sealed class RecordReplicaConsumerDefinition : ConsumerDefinition<RecordReplicaConsumer>
 {
-    public RecordReplicaConsumerDefinition() => EndpointName = "replica-updated";
+    public RecordReplicaConsumerDefinition() => EndpointName = Queues.ReplicaUpdated;
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
         IConsumerConfigurator<RecordReplicaConsumer> consumer, IRegistrationContext context) =>

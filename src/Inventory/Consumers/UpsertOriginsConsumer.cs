@@ -29,7 +29,7 @@ public sealed class UpsertOriginsConsumerDefinition : ConsumerDefinition<UpsertO
 
     public UpsertOriginsConsumerDefinition()
     {
-        EndpointName = "file-changed";
+        EndpointName = Queues.FileChanged;
         Endpoint(e => e.PrefetchCount = BatchLimit * 2);
     }
 

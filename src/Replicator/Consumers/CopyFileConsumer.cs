@@ -20,7 +20,8 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, ILogger<CopyFileConsu
                 logger.LogWarning("{Host}:{Path} kept changing while it was copied; the next change asks again", need.OriginHost, need.OriginPath);
                 return;
         }
-        await context.Publish(new ReplicaUpdated
+        var inventory = await context.GetSendEndpoint(new Uri($"queue:{Queues.ReplicaUpdated}"));
+        await inventory.Send(new ReplicaUpdated
         {
             ReplicaId = need.ReplicaId,
             OriginHost = need.OriginHost,

@@ -13,7 +13,7 @@ public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpoint
 
     public async Task ConnectAsync(ReplicaSettings replica, CancellationToken cancellationToken)
     {
-        var queue = ReplicaQueues.Name(settings.Host, replica.Url);
+        var queue = Queues.Replicate(settings.Host, replica.Url);
         var handle = handles.GetOrAdd(queue, name => new Lazy<HostReceiveEndpointHandle>(() =>
             connector.ConnectReceiveEndpoint(name, (context, endpoint) =>
             {
@@ -29,7 +29,7 @@ public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpoint
 
     public async Task StopAsync(string replicaUrl, CancellationToken cancellationToken)
     {
-        var queue = ReplicaQueues.Name(settings.Host, ReplicaUrls.Normalize(replicaUrl));
+        var queue = Queues.Replicate(settings.Host, ReplicaUrls.Normalize(replicaUrl));
         if (handles.TryRemove(queue, out var handle) && handle.IsValueCreated)
         {
             await handle.Value.StopAsync(cancellationToken);

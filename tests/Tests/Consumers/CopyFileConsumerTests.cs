@@ -48,7 +48,7 @@ public sealed class CopyFileConsumerTests
 
     async Task SendAsync(string path, string host = Host, string? replica = null)
     {
-        var endpoint = await harness.Bus.GetSendEndpoint(new Uri($"queue:{ReplicaQueues.Name(Host, backup)}"));
+        var endpoint = await harness.Bus.GetSendEndpoint(new Uri($"queue:{Queues.Replicate(Host, backup)}"));
         await endpoint.Send(new ReplicaNeeded { ReplicaId = 7, ReplicaUrl = replica ?? backup, OriginHost = host, OriginPath = path, Size = 1 });
     }
 
@@ -61,7 +61,7 @@ public sealed class CopyFileConsumerTests
 
         Assert.That(await harness.Consumed.Any<ReplicaNeeded>(), Is.True);
         Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.False);
-        var updated = harness.Published.Select<ReplicaUpdated>().Single().Context.Message;
+        var updated = harness.Sent.Select<ReplicaUpdated>().Single().Context.Message;
         var target = backup + "/" + Host + path;
         Assert.Multiple(() =>
         {
@@ -82,9 +82,9 @@ public sealed class CopyFileConsumerTests
         Files.Write(path, 32 << 20);
         await Task.WhenAll(SendAsync(path), SendAsync(path));
 
-        await Eventually.True(() => harness.Published.Select<ReplicaUpdated>().Count() == 2, TimeSpan.FromSeconds(20), "both requests answered");
+        await Eventually.True(() => harness.Sent.Select<ReplicaUpdated>().Count() == 2, TimeSpan.FromSeconds(20), "both requests answered");
         Assert.That(provider.GetRequiredService<Replicator.Copying.ReplicaCopier>().Copies, Is.EqualTo(1));
-        Assert.That(harness.Published.Select<ReplicaUpdated>().Select(p => p.Context.Message.Size).Distinct(), Is.EqualTo(new[] { 32L << 20 }));
+        Assert.That(harness.Sent.Select<ReplicaUpdated>().Select(p => p.Context.Message.Size).Distinct(), Is.EqualTo(new[] { 32L << 20 }));
     }
 
     [Test]
@@ -92,7 +92,7 @@ public sealed class CopyFileConsumerTests
     {
         await SendAsync(Path.Combine(data, "vanished.dat"));
         Assert.That(await harness.Consumed.Any<ReplicaNeeded>(), Is.True);
-        Assert.That(await harness.Published.Any<ReplicaUpdated>(), Is.False);
+        Assert.That(await harness.Sent.Any<ReplicaUpdated>(), Is.False);
         Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.False);
     }
 
@@ -105,7 +105,7 @@ public sealed class CopyFileConsumerTests
         Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.True);
         var fault = harness.Published.Select<Fault<ReplicaNeeded>>().Single().Context.Message;
         Assert.That(fault.Exceptions[0].Message, Is.EqualTo("this replicator reads the files of host exao1, not of exao2"));
-        Assert.That(await harness.Published.Any<ReplicaUpdated>(), Is.False);
+        Assert.That(await harness.Sent.Any<ReplicaUpdated>(), Is.False);
     }
 
     [Test]
@@ -146,7 +146,7 @@ public sealed class CopyFileConsumerTests
         File.WriteAllText(Path.Combine(Path.GetDirectoryName(target)!, ".x.dat.xtelemdb-part"), "half a file");
 
         await SendAsync(path);
-        Assert.That(await harness.Published.Any<ReplicaUpdated>(), Is.True);
+        Assert.That(await harness.Sent.Any<ReplicaUpdated>(), Is.True);
         Files.AssertSameFile(path, target);
         Assert.That(Directory.GetFiles(Path.GetDirectoryName(target)!), Has.Length.EqualTo(1));
     }
@@ -169,7 +169,7 @@ public sealed class CopyFileConsumerTests
             var small = Path.Combine(data, "small.txt");
             Files.Write(small, 1000);
             await SendAsync(small);
-            await Eventually.True(() => harness.Published.Select<ReplicaUpdated>().Any(), TimeSpan.FromSeconds(10), "the small file copied");
+            await Eventually.True(() => harness.Sent.Select<ReplicaUpdated>().Any(), TimeSpan.FromSeconds(10), "the small file copied");
             Files.AssertSameFile(small, $"{backup}/{Host}{small}");
         }
         finally

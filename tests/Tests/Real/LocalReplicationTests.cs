@@ -70,7 +70,7 @@ public sealed class LocalReplicationTests
             Mtime = first.Mtime, Size = first.SizeBytes,
         };
         var bus = host.Services.GetRequiredService<MassTransit.IBus>();
-        var queue = await bus.GetSendEndpoint(new Uri($"queue:{ReplicaQueues.Name(TestPipeline.Host, backup)}"));
+        var queue = await bus.GetSendEndpoint(new Uri($"queue:{Queues.Replicate(TestPipeline.Host, backup)}"));
         await queue.Send(needed);
         await queue.Send(needed);
         await Eventually.True(async () => (await pipeline.ReplicaAsync(backup, path))!.CopiedAt > first.CopiedAt, Timeout, "the repeated requests to be answered");
@@ -133,6 +133,23 @@ public sealed class LocalReplicationTests
         Assert.That(row.SizeBytes, Is.EqualTo((8 << 20) + 4096));
         Assert.That(row.Checksum, Is.EqualTo(Files.Checksum(path)));
         Files.AssertSameFile(path, TestPipeline.TargetOf(backup, path));
+    }
+
+    [Test]
+    public async Task When_files_exist_before_the_first_start_Should_copy_every_one()
+    {
+        // A new installation on a full data folder: the initial scan reports all of it before the
+        // inventory has ever declared its queue, and nothing may be lost.
+        var backup = pipeline.Backup();
+        var paths = Enumerable.Range(0, 1500).Select(i => Path.Combine(pipeline.Data, $"d{i % 7}", $"old{i}.dat")).ToArray();
+        foreach (var path in paths)
+            Files.Write(path, 64);
+        var settings = pipeline.Configure([backup]);
+        await pipeline.StartAsync(settings, PipelineServices.Watcher);
+        await Task.Delay(2000);
+        await pipeline.StartAsync(settings, PipelineServices.Inventory | PipelineServices.Replicator);
+        await Eventually.True(async () => await pipeline.CountAsync("select count(*) from file_replicas") == paths.Length, Timeout, "every file copied");
+        Assert.That(await pipeline.CountAsync("select count(*) from file_origins"), Is.EqualTo(paths.Length));
     }
 
     [Test]

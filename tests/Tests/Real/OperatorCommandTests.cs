@@ -246,7 +246,7 @@ public sealed class OperatorCommandTests
         var path = Path.Combine(pipeline.Data, "telem", "r.bintel");
         Files.Write(path, 4000);
         await Eventually.True(async () => await pipeline.OriginAsync(path) is not null, Timeout, "the origin row");
-        await pipeline.Management.PurgeAsync(pipeline.Name, ReplicaQueues.Name(TestPipeline.Host, backup));
+        await pipeline.Management.PurgeAsync(pipeline.Name, Queues.Replicate(TestPipeline.Host, backup));
         await pipeline.StartAsync(settings, PipelineServices.Replicator);
 
         var (exit, output) = await pipeline.RunAsync("resync", $"replica={backup}", $"prefix={pipeline.Data}/telem");

@@ -20,11 +20,11 @@ public sealed class NamingTests
     [Test]
     public void When_queues_are_named_Should_be_readable_stable_and_distinct()
     {
-        var name = ReplicaQueues.Name("exao1", "/mnt/backup");
+        var name = Queues.Replicate("exao1", "/mnt/backup");
         Assert.That(name, Does.Match("^replicate-exao1-to-mnt-backup-[0-9a-f]{6}$"));
-        Assert.That(ReplicaQueues.Name("exao1", "/mnt/backup"), Is.EqualTo(name));
-        Assert.That(ReplicaQueues.Name("exao1", "/mnt-backup"), Is.Not.EqualTo(name), "same slug, other replica");
-        Assert.That(ReplicaQueues.Name("exao2", "/mnt/backup"), Is.Not.EqualTo(name));
+        Assert.That(Queues.Replicate("exao1", "/mnt/backup"), Is.EqualTo(name));
+        Assert.That(Queues.Replicate("exao1", "/mnt-backup"), Is.Not.EqualTo(name), "same slug, other replica");
+        Assert.That(Queues.Replicate("exao2", "/mnt/backup"), Is.Not.EqualTo(name));
     }
 
     [Test]

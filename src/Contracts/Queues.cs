@@ -4,12 +4,22 @@ using System.Text;
 namespace Xtelemdb;
 
 /// <summary>
-/// One queue per (origin host, replica), so each backlog is its own line in the management UI:
-/// "replicate-exao1-to-mnt-backup-3f2a9c". The hash keeps two URLs with the same slug apart.
+/// The queues work is sent to. Sending (not publishing) declares the queue, so nothing a watcher
+/// or replicator reports is dropped while the inventory has never run.
 /// </summary>
-public static class ReplicaQueues
+public static class Queues
 {
-    public static string Name(string originHost, string replicaUrl) =>
+    /// <summary>The inventory's queue of observations.</summary>
+    public const string FileChanged = "file-changed";
+
+    /// <summary>The inventory's queue of copies made.</summary>
+    public const string ReplicaUpdated = "replica-updated";
+
+    /// <summary>
+    /// One queue per (origin host, replica), so each backlog is its own line in the management UI:
+    /// "replicate-exao1-to-mnt-backup-3f2a9c". The hash keeps two URLs with the same slug apart.
+    /// </summary>
+    public static string Replicate(string originHost, string replicaUrl) =>
         $"replicate-{Slug(originHost, 40)}-to-{Slug(replicaUrl, 60)}-{ShortHash(originHost + "\n" + replicaUrl)}";
 
     static string Slug(string text, int maxLength)

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using NpgsqlTypes;
+using Xtelemdb;
+using Xtelemdb.Hosting;
+using Xtelemdb.Hosting.Settings;
+using Xtelemdb.Replicator.Copying;
+using Xtelemdb.Storage;
+
+// Each command prints one line "name value unit" per figure, for bench/bench.py to collect.
+var settings = SettingsLoader.Load(args.SkipWhile(a => a != "--config").Skip(1).FirstOrDefault());
+return args[0] switch
+{
+    "ingest" => await Ingest(int.Parse(args[1])),
+    "copy-ceiling" => await CopyCeiling(int.Parse(args[1])),
+    "sftp-copy" => await SftpCopy(args[1], args[2]),
+    _ => throw new ArgumentException($"unknown command {args[0]}"),
+};
+
+// FileChanged messages upserted per second: publish N, time until the inventory holds them all.
+async Task<int> Ingest(int count)
+{
+    var services = new ServiceCollection().AddLogging().AddInventoryStore(settings.Database).AddPipelineBus(settings).BuildServiceProvider();
+    var bus = services.GetRequiredService<IBusControl>();
+    await bus.StartAsync();
+    var store = services.GetRequiredService<NpgsqlDataSource>();
+    var now = DateTime.UtcNow;
+    var messages = Enumerable.Range(0, count).Select(i => new FileChanged
+    {
+        Host = "bench", Path = $"/opt/MagAOX/telem/d{i % 100}/f{i}.bintel", Mtime = now, Size = i, ObservedAt = now,
+    }).ToArray();
+    var clock = Stopwatch.StartNew();
+    foreach (var chunk in messages.Chunk(1000))
+        await bus.PublishBatch(chunk);
+    var published = clock.Elapsed;
+    while (true)
+    {
+        await using var command = store.CreateCommand("select count(*) from file_origins where origin_host = 'bench'");
+        if ((long)(await command.ExecuteScalarAsync())! >= count)
+            break;
+        await Task.Delay(20);
+    }
+    Console.WriteLine($"ingest_publish_seconds {published.TotalSeconds:0.000} s");
+    Console.WriteLine($"ingest_rate {count / clock.Elapsed.TotalSeconds:0} msg/s");
+    await bus.StopAsync();
+    return 0;
+}
+
+// The practical ceiling: the same rows by binary COPY into a table shaped like file_origins.
+async Task<int> CopyCeiling(int count)
+{
+    await using var source = InventoryDatabase.CreateDataSource(settings.Database);
+    await using var connection = await source.OpenConnectionAsync();
+    await using (var create = new NpgsqlCommand("create temp table ceiling (like file_origins including all)", connection))
+        await create.ExecuteNonQueryAsync();
+    var now = DateTime.UtcNow;
+    var clock = Stopwatch.StartNew();
+    await using (var writer = await connection.BeginBinaryImportAsync("copy ceiling (origin_host, origin_path, mtime, size_bytes, observed_at) from stdin (format binary)"))
+    {
+        for (var i = 0; i < count; i++)
+        {
+            await writer.StartRowAsync();
+            await writer.WriteAsync("bench", NpgsqlDbType.Text);
+            await writer.WriteAsync($"/opt/MagAOX/telem/d{i % 100}/f{i}.bintel", NpgsqlDbType.Text);
+            await writer.WriteAsync(now, NpgsqlDbType.TimestampTz);
+            await writer.WriteAsync((long)i, NpgsqlDbType.Bigint);
+            await writer.WriteAsync(now, NpgsqlDbType.TimestampTz);
+        }
+        await writer.CompleteAsync();
+    }
+    Console.WriteLine($"copy_rate {count / clock.Elapsed.TotalSeconds:0} rows/s");
+    return 0;
+}
+
+// The SFTP copy engine alone: every file of a folder to an ssh:// replica of the TOML file.
+async Task<int> SftpCopy(string folder, string url)
+{
+    var replica = settings.Replicas.Single(r => r.Url == ReplicaUrls.Normalize(url));
+    using var factory = new ReplicaTargetFactory(settings);
+    var target = factory.For(replica);
+    var files = Directory.GetFiles(folder, "*", SearchOption.AllDirectories);
+    long bytes = 0;
+    var clock = Stopwatch.StartNew();
+    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = replica.Ssh!.Concurrency ?? settings.Replicator.Concurrency }, async (file, cancellationToken) =>
+    {
+        var path = await target.PathForAsync("bench", file, cancellationToken);
+        var copied = await target.CopyAsync(file, path, null, cancellationToken) ?? throw new InvalidOperationException($"{file} changed");
+        Interlocked.Add(ref bytes, copied.Version.Size);
+    });
+    Console.WriteLine($"sftp_files_per_second {files.Length / clock.Elapsed.TotalSeconds:0.0} files/s");
+    Console.WriteLine($"sftp_megabytes_per_second {bytes / 1e6 / clock.Elapsed.TotalSeconds:0.0} MB/s");
+    return 0;
+}

@@ -1,0 +1,450 @@
+#!/usr/bin/env python3
+"""bench/run's driver: makes the data, runs each tool several times in one session, writes the tables.
+
+Every figure is the median of at least 3 runs with its spread (min-max); ratios are taken within
+this run. Nothing here is part of the test suite, and no test asserts a time.
+"""
+import argparse, csv, datetime, os, platform, random, re, shutil, socket, statistics, subprocess, tempfile, threading, time, urllib.request, base64, json
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, ".build", "bench")
+XT = os.path.join(BUILD, "xtelemdb")
+BENCH = os.path.join(BUILD, "xtelemdb-bench")
+HOST = "benchhost"
+PG = dict(host="127.0.0.1", user="xtelem")
+results = []  # (section, figure, tool, values, unit)
+
+
+def sh(*cmd, check=True, **kw):
+    return subprocess.run(cmd, check=check, text=True, capture_output=True, **kw)
+
+
+def psql(sql, db="postgres"):
+    return sh("psql", "-qtA", "-h", PG["host"], "-U", PG["user"], "-d", db, "-c", sql).stdout.strip()
+
+
+def management(method, path, body=None):
+    request = urllib.request.Request("http://127.0.0.1:15672/api/" + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+    request.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+    request.add_header("Content-Type", "application/json")
+    urllib.request.urlopen(request).read()
+
+
+class World:
+    """A fresh database and RabbitMQ virtual host, and a TOML file naming them."""
+    made = 0
+
+    def __init__(self, work, roots, replicas, settle="200ms", poll="5m", tables=None):
+        World.made += 1
+        self.name = f"bench_{os.getpid()}_{World.made}"
+        psql(f"create database {self.name}")
+        management("PUT", f"vhosts/{self.name}")
+        management("PUT", f"permissions/{self.name}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
+        self.config = os.path.join(work, self.name + ".toml")
+        text = f'host = "{HOST}"\n[database]\nconnection = "Host=127.0.0.1;Database={self.name};Username=xtelem"\n'
+        text += f'[broker]\nuri = "amqp://127.0.0.1:5672/{self.name}"\n'
+        text += f'[watch]\nroots = {json.dumps(roots)}\nsettle = "{settle}"\nmax_interval = "1m"\npoll_interval = "{poll}"\n'
+        for replica in replicas:
+            body = (tables or {}).get(replica, "local = true")
+            text += f'[replicas."{replica}"]\n{body}\n'
+        with open(self.config, "w") as f:
+            f.write(text)
+        self.processes = []
+
+    def start(self, *args, log=None):
+        out = open(log, "w") if log else subprocess.DEVNULL
+        process = subprocess.Popen([XT, *args, "--config", self.config], stdout=out, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def run(self, *args):
+        return sh(XT, *args, "--config", self.config, check=False)
+
+    def count(self, sql):
+        try:
+            return int(psql(sql, self.name) or 0)
+        except subprocess.CalledProcessError:
+            return -1  # not migrated yet
+
+    def wait_count(self, sql, n, timeout=1800):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.count(sql) >= n:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{sql} did not reach {n}")
+
+    def close(self):
+        for p in self.processes:
+            p.kill()
+            p.wait()
+        psql(f"drop database if exists {self.name} with (force)")
+        management("DELETE", f"vhosts/{self.name}")
+
+
+def make_tree(folder, files, low, high, depth=3, fanout=10):
+    rng = random.Random(7)
+    total = 0
+    for i in range(files):
+        parts = [f"d{(i // fanout ** (level + 1)) % fanout}" for level in range(depth)]
+        path = os.path.join(folder, *parts, f"f{i}.dat")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        size = rng.randint(low, high)
+        with open(path, "wb") as f:
+            f.write(rng.randbytes(size))
+        total += size
+    return total
+
+
+def make_large(folder, files, size):
+    os.makedirs(folder, exist_ok=True)
+    chunk = os.urandom(1 << 20)
+    for i in range(files):
+        with open(os.path.join(folder, f"big{i}.raw"), "wb") as f:
+            for _ in range(size >> 20):
+                f.write(chunk)
+    return files * size
+
+
+def timed(fn):
+    subprocess.run(["sync"])  # the previous run's writes are not this run's cost
+    start = time.monotonic()
+    fn()
+    return time.monotonic() - start
+
+
+def record(section, figure, tool, values, unit):
+    results.append((section, figure, tool, values, unit))
+    print(f"  {figure:40} {tool:28} median {statistics.median(values):10.2f} {unit}  ({min(values):.2f}-{max(values):.2f})", flush=True)
+
+
+def fresh(path):
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+def initial_sync(work, src, files, nbytes, label, runs):
+    section = f"1. initial sync: {label}"
+    print(section, flush=True)
+    dst = os.path.join(work, "dst")
+    peers = {
+        "cp -a": lambda: sh("cp", "-a", src, fresh(dst)),
+        "rsync -a": lambda: sh("rsync", "-a", src + "/", fresh(dst) + "/"),
+        "rsync -a --fsync": lambda: sh("rsync", "-a", "--fsync", src + "/", fresh(dst) + "/"),
+        "rclone copy": lambda: sh("rclone", "copy", "--config", "/dev/null", src, fresh(dst)),
+    }
+    times = {}
+    for tool, fn in peers.items():
+        times[tool] = [timed(fn) for _ in range(runs)]
+
+    def xtelemdb(split):
+        world = World(work, [src], [fresh(dst)])
+        try:
+            def go():
+                if split:
+                    world.start("run", "Inventory"), world.start("run", "Replicator"), world.start("run", "Watcher")
+                else:
+                    world.start("sync", "continuous=true")
+                world.wait_count("select count(*) from file_replicas", files)
+            return timed(go)
+        finally:
+            world.close()
+    times["xtelemdb all-in-one"] = [xtelemdb(False) for _ in range(runs)]
+    times["xtelemdb 3 processes"] = [xtelemdb(True) for _ in range(runs)]
+    for tool, values in times.items():
+        record(section, "files/s", tool, [files / t for t in values], "files/s")
+        record(section, "MB/s", tool, [nbytes / 1e6 / t for t in values], "MB/s")
+    rsync = statistics.median(times["rsync -a"])
+    for tool in ("xtelemdb all-in-one", "xtelemdb 3 processes"):
+        record(section, "speed relative to rsync -a", tool, [rsync / t for t in times[tool]], "x")
+    cp = statistics.median(times["cp -a"])
+    record(section, "speed relative to cp -a", "xtelemdb all-in-one", [cp / t for t in times["xtelemdb all-in-one"]], "x")
+
+
+def latency(work, count):
+    section = "2. change latency, close to complete replica"
+    print(section, flush=True)
+    rng = random.Random(11)
+
+    def measure(src, target_of):
+        waits = []
+        pending = {}
+        lock = threading.Lock()
+        done = threading.Event()
+
+        def poll():
+            while not done.is_set() or pending:
+                with lock:
+                    items = list(pending.items())
+                for path, (target, size, closed) in items:
+                    try:
+                        if os.stat(target).st_size == size:
+                            with lock:
+                                del pending[path]
+                            waits.append(time.monotonic() - closed)
+                    except FileNotFoundError:
+                        pass
+                time.sleep(0.002)
+        thread = threading.Thread(target=poll)
+        thread.start()
+        for i in range(count):
+            path = os.path.join(src, f"l{i}.dat")
+            data = rng.randbytes(rng.randint(4096, 65536))
+            with open(path, "wb") as f:
+                f.write(data)
+            closed = time.monotonic()
+            with lock:
+                pending[path] = (target_of(path), len(data), closed)
+            time.sleep(rng.uniform(0.05, 0.25))
+        done.set()
+        thread.join(timeout=120)
+        return waits
+
+    def percentiles(tool, waits):
+        waits = sorted(w * 1000 for w in waits)
+        for p in (50, 95, 99):
+            value = waits[min(len(waits) - 1, int(len(waits) * p / 100))]
+            record(section, f"p{p}", tool, [value], "ms")
+
+    src, dst = fresh(os.path.join(work, "lat-src")), fresh(os.path.join(work, "lat-dst"))
+    world = World(work, [src], [dst], settle="20ms")
+    try:
+        world.start("sync", "continuous=true")
+        world.wait_count("select count(*) from replicas", 1)
+        time.sleep(2)
+        percentiles("xtelemdb, settle 20ms", measure(src, lambda p: dst + "/" + HOST + p))
+    finally:
+        world.close()
+
+    src, dst = fresh(os.path.join(work, "lat-src2")), fresh(os.path.join(work, "lat-dst2"))
+    config = os.path.join(work, "lsyncd.lua")
+    with open(config, "w") as f:
+        f.write(f'settings {{ nodaemon = true }}\nsync {{ default.rsync, source = "{src}", target = "{dst}", delay = 0 }}\n')
+    lsyncd = subprocess.Popen(["lsyncd", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        percentiles("lsyncd + rsync, delay 0", measure(src, lambda p: dst + "/" + os.path.basename(p)))
+    finally:
+        lsyncd.kill()
+
+
+def steady_state(work, files):
+    section = f"3. steady state, {files:,} files in sync"
+    print(section, flush=True)
+    src = os.path.join(work, "steady")
+    make_tree(src, files, 1, 1, depth=3, fanout=20)
+    find = [timed(lambda: sh("find", src, "-printf", "%s %T@\n", stdout=subprocess.DEVNULL, capture_output=False)) for _ in range(3)]
+    record(section, "full stat poll, wall", "find -printf", [t * 1000 for t in find], "ms")
+    log = os.path.join(work, "watcher.log")
+    world = World(work, [src], [], poll="4s")
+    try:
+        watcher = world.start("run", "Watcher", log=log)
+        deadline = time.time() + 600
+        polls = []
+        while len(polls) < 3 and time.time() < deadline:
+            time.sleep(1)
+            polls = re.findall(r"Poll: \d+ files in (\d+):(\d+):([\d.]+)", open(log).read())
+        poll_ms = [(int(h) * 3600 + int(m) * 60 + float(s)) * 1000 for h, m, s in polls]
+        record(section, "full stat poll, wall", "xtelemdb watcher", poll_ms, "ms")
+        record(section, "poll cost relative to find", "xtelemdb watcher", [t / statistics.median(find) / 1000 for t in poll_ms], "x")
+        rss = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{watcher.pid}/status").read()).group(1)) / 1024
+        record(section, "resident memory", "xtelemdb watcher", [rss], "MB")
+    finally:
+        world.close()
+    world = World(work, [src], [], poll="1h")
+    try:
+        watcher = world.start("run", "Watcher")
+        time.sleep(15)  # the initial scan
+        ticks = os.sysconf("SC_CLK_TCK")
+        def cpu():
+            fields = open(f"/proc/{watcher.pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / ticks
+        before = cpu()
+        time.sleep(30)
+        record(section, "idle CPU", "xtelemdb watcher", [(cpu() - before) / 30 * 100], "% of a core")
+    finally:
+        world.close()
+
+
+def ingest(work, count, runs):
+    section = f"4. inventory ingest, {count:,} FileChanged"
+    print(section, flush=True)
+    rates, ceiling = [], []
+    for _ in range(runs):
+        world = World(work, [], [])
+        try:
+            world.start("run", "Inventory")
+            world.wait_count("select count(*) from replicas", 0)
+            time.sleep(3)
+            out = sh(BENCH, "ingest", str(count), "--config", world.config).stdout
+            rates.append(float(re.search(r"ingest_rate (\d+)", out).group(1)))
+            out = sh(BENCH, "copy-ceiling", str(count), "--config", world.config).stdout
+            ceiling.append(float(re.search(r"copy_rate (\d+)", out).group(1)))
+        finally:
+            world.close()
+    record(section, "rows/s", "xtelemdb inventory (batched)", rates, "msg/s")
+    record(section, "rows/s", "binary COPY (ceiling)", ceiling, "rows/s")
+    record(section, "relative to COPY", "xtelemdb inventory (batched)", [r / c for r, c in zip(rates, ceiling)], "x")
+
+
+def resync(work, src, files, runs):
+    section = f"5. resync of a new replica, {files:,} files"
+    print(section, flush=True)
+    times = []
+    for _ in range(runs):
+        first, second = fresh(os.path.join(work, "rs-a")), fresh(os.path.join(work, "rs-b"))
+        world = World(work, [src], [first])
+        try:
+            world.start("sync", "continuous=true")
+            world.wait_count("select count(*) from file_replicas", files)
+            world.run("add_replica", f"prefix={second}")
+            result = []
+            times.append(timed(lambda: result.append(world.run("sync", f"replica={second}"))))
+            assert result[0].returncode == 0, result[0].stdout + result[0].stderr
+        finally:
+            world.close()
+    record(section, "files/s", "xtelemdb sync", [files / t for t in times], "files/s")
+
+
+def sftp(work, large, small, runs):
+    section = "6. SFTP to sshd on 127.0.0.1"
+    print(section, flush=True)
+    keys = os.path.join(work, "ssh")
+    fresh(keys)
+    home = fresh(os.path.join(keys, "home"))
+    for name in ("host_key", "user_key"):
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(keys, name))
+    shutil.copy(os.path.join(keys, "user_key.pub"), os.path.join(keys, "authorized_keys"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with open(os.path.join(keys, "sshd_config"), "w") as f:
+        f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys}/host_key\nAuthorizedKeysFile {keys}/authorized_keys\n"
+                f"PidFile {keys}/sshd.pid\nPasswordAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
+                f"MaxStartups 100\nSubsystem sftp internal-sftp -d {home}\n")
+    os.makedirs("/run/sshd", exist_ok=True)
+    sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(keys, "sshd_config")], stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    host_key = open(os.path.join(keys, "host_key.pub")).read().split()
+    known = os.path.join(keys, "known_hosts")
+    with open(known, "w") as f:
+        f.write(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
+    user = os.environ.get("USER", "root")
+    ssh_opts = ["-P", str(port), "-i", os.path.join(keys, "user_key"), "-o", f"UserKnownHostsFile={known}", "-o", "BatchMode=yes"]
+    try:
+        for label, src, nbytes, files in (("256 MiB files", large[0], large[1], large[2]), ("4 KiB files", small[0], small[1], small[2])):
+            times = {}
+            batch = os.path.join(keys, "batch")
+            with open(batch, "w") as f:
+                f.write(f"put -r {src} sftp-peer\n")
+            def peer_sftp():
+                shutil.rmtree(os.path.join(home, "sftp-peer"), ignore_errors=True)
+                os.makedirs(os.path.join(home, "sftp-peer"))
+                sh("sftp", *ssh_opts, "-b", batch, f"{user}@127.0.0.1")
+            times["OpenSSH sftp -b"] = [timed(peer_sftp) for _ in range(runs)]
+            ssh_cmd = f"ssh -p {port} -i {keys}/user_key -o UserKnownHostsFile={known} -o BatchMode=yes"
+            times["rsync -e ssh"] = [timed(lambda: (shutil.rmtree(os.path.join(home, "rsync-peer"), ignore_errors=True),
+                                                    sh("rsync", "-a", "-e", ssh_cmd, src + "/", f"{user}@127.0.0.1:{home}/rsync-peer/"))) for _ in range(runs)]
+            for concurrency in (1, 4):
+                url = f"ssh://{user}@127.0.0.1:{port}/xt{concurrency}"
+                world = World(work, [], [url], tables={url: f'identity_file = "{keys}/user_key"\nknown_hosts = "{known}"\nconcurrency = {concurrency}'})
+                try:
+                    def ours():
+                        shutil.rmtree(os.path.join(home, f"xt{concurrency}"), ignore_errors=True)
+                        os.makedirs(os.path.join(home, f"xt{concurrency}"))
+                        sh(BENCH, "sftp-copy", src, url, "--config", world.config)
+                    times[f"xtelemdb SFTP, {concurrency} session{'s' if concurrency > 1 else ''}"] = [timed(ours) for _ in range(runs)]
+                finally:
+                    world.close()
+            for tool, values in times.items():
+                record(f"{section}: {label}", "MB/s" if files < 100 else "files/s", tool,
+                       [nbytes / 1e6 / t for t in values] if files < 100 else [files / t for t in values], "MB/s" if files < 100 else "files/s")
+            best = statistics.median(times["OpenSSH sftp -b"])
+            for tool in [t for t in times if t.startswith("xtelemdb")]:
+                record(f"{section}: {label}", "relative to OpenSSH sftp", tool, [best / t for t in times[tool]], "x")
+    finally:
+        sshd.kill()
+
+
+def write(args, started):
+    folder = os.path.join(ROOT, "bench", "results")
+    os.makedirs(folder, exist_ok=True)
+    stamp = started.strftime("%Y-%m-%dT%H%M")
+    name = os.path.join(folder, f"{stamp}{'-quick' if args.quick else ''}")
+    def version(*cmd):
+        try:
+            return sh(*cmd, check=False).stdout.splitlines()[0] or sh(*cmd, check=False).stderr.splitlines()[0]
+        except (IndexError, FileNotFoundError):
+            return "?"
+    machine = {
+        "cores": os.cpu_count(),
+        "memory": f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB",
+        "kernel": platform.release(),
+        "dotnet": version("dotnet", "--version"),
+        "rsync": version("rsync", "--version"),
+        "rclone": version("rclone", "version"),
+        "lsyncd": version("lsyncd", "--version"),
+        "openssh": sh("ssh", "-V", check=False).stderr.strip(),
+        "postgresql": psql("show server_version"),
+        "rabbitmq": version("rabbitmqctl", "version"),
+    }
+    with open(name + ".csv", "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["section", "figure", "tool", "median", "min", "max", "runs", "unit"])
+        for section, figure, tool, values, unit in results:
+            out.writerow([section, figure, tool, f"{statistics.median(values):.3f}", f"{min(values):.3f}", f"{max(values):.3f}", len(values), unit])
+    with open(name + ".md", "w") as f:
+        f.write(f"# xtelemdb benchmarks, {started:%Y-%m-%d %H:%M} UTC{' (quick)' if args.quick else ''}\n\n")
+        f.write("Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()) + "\n\n")
+        f.write("Each figure: the median of the runs, and the spread (min-max). Ratios are within this run.\n\n")
+        current = None
+        for section, figure, tool, values, unit in results:
+            if section != current:
+                f.write(f"\n## {section}\n\n| figure | tool | median | spread | runs |\n|---|---|---|---|---|\n")
+                current = section
+            f.write(f"| {figure} | {tool} | {statistics.median(values):.2f} {unit} | {min(values):.2f}-{max(values):.2f} | {len(values)} |\n")
+    print(f"wrote {name}.md and {name}.csv")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small data, a smoke check in under 3 minutes")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", help="comma-separated sections to run: sync,latency,steady,ingest,resync,sftp")
+    args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else {"sync", "latency", "steady", "ingest", "resync", "sftp"}
+    q = args.quick
+    started = datetime.datetime.now(datetime.UTC)
+    work = tempfile.mkdtemp(prefix="xtelemdb-bench-")
+    try:
+        small = os.path.join(work, "small")
+        small_files = 1000 if q else 20000
+        small_bytes = make_tree(small, small_files, 1024, 65536)
+        large = os.path.join(work, "large")
+        large_files, large_size = (2, 64 << 20) if q else (8, 256 << 20)
+        large_bytes = make_large(large, large_files, large_size)
+        if "sync" in only:
+            initial_sync(work, small, small_files, small_bytes, f"{small_files:,} files of 1-64 KiB", args.runs)
+            initial_sync(work, large, large_files, large_bytes, f"{large_files} files of {large_size >> 20} MiB", args.runs)
+        if "latency" in only:
+            latency(work, 40 if q else 500)
+        if "steady" in only:
+            steady_state(work, 10000 if q else 200000)
+        if "ingest" in only:
+            ingest(work, 20000 if q else 200000, args.runs)
+        if "resync" in only:
+            resync(work, small, small_files, args.runs)
+        if "sftp" in only:
+            tiny = os.path.join(work, "tiny")
+            tiny_files = 300 if q else 3000
+            make_tree(tiny, tiny_files, 4096, 4096, depth=1)
+            sftp(work, (large, large_bytes, large_files), (tiny, tiny_files * 4096, tiny_files), args.runs)
+    finally:
+        write(args, started)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
