@@ -35,9 +35,12 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         await PollAsync(initial: true, stoppingToken);
         var tick = TimeSpan.FromTicks(Math.Clamp(watch.Settle.Ticks / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromMilliseconds(250).Ticks));
         var nextPoll = DateTime.UtcNow + watch.PollInterval;
-        using var timer = new PeriodicTimer(tick);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        while (!stoppingToken.IsCancellationRequested)
         {
+            // Ticks while paths settle; otherwise sleeps until an event or the next poll.
+            var untilPoll = nextPoll - DateTime.UtcNow;
+            var sleep = tree.HasPending || rescanRequested ? tick : TimeSpan.FromTicks(Math.Clamp(untilPoll.Ticks, 0, TimeSpan.TicksPerHour));
+            await tree.WaitAsync(sleep, stoppingToken);
             try
             {
                 if (rescanRequested)
@@ -89,6 +92,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             {
                 logger.LogWarning(e.GetException(), "The live watcher of {Root} failed (an overflow loses events); restarting it and rescanning", root);
                 rescanRequested = true;
+                tree.Signal();
             };
             watcher.EnableRaisingEvents = true;
             watchers.Add(watcher);

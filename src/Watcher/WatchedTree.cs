@@ -19,7 +19,26 @@ sealed class WatchedTree
     readonly Lock gate = new();
     readonly Dictionary<string, Known> known = new(StringComparer.Ordinal);
     readonly Dictionary<string, Pending> pending = new(StringComparer.Ordinal);
+    readonly SemaphoreSlim changed = new(0, 1);
     long generation;
+
+    public bool HasPending { get { lock (gate) return pending.Count > 0; } }
+
+    /// <summary>Waits until the live watcher reports something, or the timeout passes: an idle watcher sleeps.</summary>
+    public Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => changed.WaitAsync(timeout, cancellationToken);
+
+    /// <summary>Wakes <see cref="WaitAsync"/>.</summary>
+    public void Signal()
+    {
+        try
+        {
+            changed.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled.
+        }
+    }
 
     public int KnownCount { get { lock (gate) return known.Count; } }
 
@@ -29,12 +48,14 @@ sealed class WatchedTree
         lock (gate)
         {
             Mark(path, now);
-            if (known.ContainsKey(path) || Directory.Exists(path))
-                return;
-            var folder = path + "/";
-            foreach (var file in known.Keys.Where(k => k.StartsWith(folder, StringComparison.Ordinal)).ToArray())
-                Mark(file, now);
+            if (!known.ContainsKey(path) && !Directory.Exists(path))
+            {
+                var folder = path + "/";
+                foreach (var file in known.Keys.Where(k => k.StartsWith(folder, StringComparison.Ordinal)).ToArray())
+                    Mark(file, now);
+            }
         }
+        Signal();
     }
 
     void Mark(string path, DateTime now) =>

@@ -155,7 +155,7 @@ public sealed class CopyFileConsumerTests
     public async Task When_the_replica_disk_is_full_Should_fault_naming_the_replica_and_still_copy_what_fits()
     {
         // A 1 MiB file system as the replica (the tests run as root, as CI does).
-        Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", backup);
+        Shell.Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", backup);
         try
         {
             var big = Path.Combine(data, "big.fits");
@@ -174,14 +174,7 @@ public sealed class CopyFileConsumerTests
         }
         finally
         {
-            Run("umount", "-l", backup);
+            Shell.Run("umount", "-l", backup);
         }
-    }
-
-    static void Run(string program, params string[] arguments)
-    {
-        using var process = System.Diagnostics.Process.Start(program, arguments);
-        process.WaitForExit();
-        Assert.That(process.ExitCode, Is.Zero, $"{program} {string.Join(' ', arguments)}");
     }
 }

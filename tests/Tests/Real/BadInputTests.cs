@@ -4,16 +4,8 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real;
 
 /// <summary>Rule 5: a message that cannot be processed lands in the error queue with its reason, and the next one is processed.</summary>
-public sealed class BadInputTests
+public sealed class BadInputTests : PipelineTest
 {
-    TestPipeline pipeline = null!;
-
-    [SetUp]
-    public async Task CreateAsync() => pipeline = await TestPipeline.CreateAsync();
-
-    [TearDown]
-    public async Task DisposeAsync() => await pipeline.DisposeAsync();
-
     [Test]
     public async Task When_a_message_is_malformed_Should_land_in_the_error_queue_and_not_block_the_next()
     {

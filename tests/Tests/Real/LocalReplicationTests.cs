@@ -6,17 +6,9 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real;
 
 /// <summary>The whole loop, all in one process, on the real broker and database.</summary>
-public sealed class LocalReplicationTests
+public sealed class LocalReplicationTests : PipelineTest
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
-    TestPipeline pipeline = null!;
-
-    [SetUp]
-    public async Task CreateAsync() => pipeline = await TestPipeline.CreateAsync();
-
-    [TearDown]
-    public async Task DisposeAsync() => await pipeline.DisposeAsync();
-
     [Test]
     public async Task When_a_file_is_written_for_seconds_then_closed_Should_reach_the_replica_with_the_same_bytes_mtime_and_checksum()
     {
@@ -214,7 +206,7 @@ public sealed class LocalReplicationTests
         var watcher = host.Services.GetRequiredService<Watcher.FileWatchService>();
 
         // inotify watches the folder under the mount point, so nothing written on the mount raises an event.
-        Run("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", hidden);
+        Shell.Run("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", hidden);
         try
         {
             var path = Path.Combine(hidden, "unseen.dat");
@@ -225,14 +217,7 @@ public sealed class LocalReplicationTests
         }
         finally
         {
-            Run("umount", "-l", hidden);
+            Shell.Run("umount", "-l", hidden);
         }
-    }
-
-    static void Run(string program, params string[] arguments)
-    {
-        using var process = System.Diagnostics.Process.Start(program, arguments);
-        process.WaitForExit();
-        Assert.That(process.ExitCode, Is.Zero, $"{program} {string.Join(' ', arguments)}");
     }
 }

@@ -4,17 +4,9 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real;
 
 /// <summary>An operator publishes a resync as plain JSON from the management UI; the backlog is rebuilt from the database.</summary>
-public sealed class ManualResyncTests
+public sealed class ManualResyncTests : PipelineTest
 {
     const string Exchange = "Xtelemdb:ResyncRequested";
-    TestPipeline pipeline = null!;
-
-    [SetUp]
-    public async Task CreateAsync() => pipeline = await TestPipeline.CreateAsync();
-
-    [TearDown]
-    public async Task DisposeAsync() => await pipeline.DisposeAsync();
-
     [Test]
     public async Task When_requests_were_lost_and_an_operator_publishes_a_resync_Should_copy_the_backlog_and_reject_bad_bodies()
     {

@@ -7,17 +7,9 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real;
 
 /// <summary>The operator commands, run as the xtelemdb executable against a running pipeline.</summary>
-public sealed class OperatorCommandTests
+public sealed class OperatorCommandTests : PipelineTest
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
-    TestPipeline pipeline = null!;
-
-    [SetUp]
-    public async Task CreateAsync() => pipeline = await TestPipeline.CreateAsync();
-
-    [TearDown]
-    public async Task DisposeAsync() => await pipeline.DisposeAsync();
-
     /// <summary>A backup made by an older tool: host folders, nested folders, awkward names, and a symlink out.</summary>
     string MakeOldBackup(out IReadOnlyList<string> files)
     {
@@ -191,7 +183,7 @@ public sealed class OperatorCommandTests
     public async Task When_a_copy_fails_Should_sync_exit_non_zero_naming_the_file_and_why()
     {
         var small = pipeline.Backup("small");
-        Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small);
+        Shell.Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small);
         try
         {
             var settings = pipeline.Configure([small]);
@@ -212,7 +204,7 @@ public sealed class OperatorCommandTests
         }
         finally
         {
-            Run("umount", "-l", small);
+            Shell.Run("umount", "-l", small);
         }
     }
 
@@ -266,12 +258,5 @@ public sealed class OperatorCommandTests
         Files.Write(path, 10_000);
         Files.AssertSameFile(path, (await pipeline.ReplicatedAsync(backup, path)).ReplicaPath);
         Assert.That(process.Process.HasExited, Is.False);
-    }
-
-    static void Run(string program, params string[] arguments)
-    {
-        using var process = System.Diagnostics.Process.Start(program, arguments);
-        process.WaitForExit();
-        Assert.That(process.ExitCode, Is.Zero, $"{program} {string.Join(' ', arguments)}");
     }
 }

@@ -6,26 +6,21 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real;
 
 /// <summary>Rule 3: a duplicate or stale message changes nothing and never moves a record backwards.</summary>
-public sealed class RecordOrderTests
+public sealed class RecordOrderTests : PipelineTest
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     static readonly DateTime T0 = new(2026, 11, 27, 1, 0, 0, DateTimeKind.Utc);
-    TestPipeline pipeline = null!;
     IBus bus = null!;
     string backup = null!;
 
     [SetUp]
     public async Task StartInventoryAsync()
     {
-        pipeline = await TestPipeline.CreateAsync();
         backup = pipeline.Backup();
         // The inventory alone: the messages come from the test, as a watcher and a replicator would send them.
         var host = await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.Inventory);
         bus = host.Services.GetRequiredService<IBus>();
     }
-
-    [TearDown]
-    public async Task DisposeAsync() => await pipeline.DisposeAsync();
 
     static FileChanged Seen(string path, int version, int observedSecond) => new()
     {

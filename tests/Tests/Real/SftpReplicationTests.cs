@@ -8,35 +8,26 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real;
 
 /// <summary>SSH replicas over SFTP, against a real OpenSSH server on 127.0.0.1.</summary>
-public sealed class SftpReplicationTests
+public sealed class SftpReplicationTests : PipelineTest
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-    TestPipeline pipeline = null!;
     SshServer ssh = null!;
 
     [SetUp]
-    public async Task StartAsync()
-    {
-        pipeline = await TestPipeline.CreateAsync();
-        ssh = await SshServer.StartAsync(Path.Combine(pipeline.Root, "sshd"));
-    }
+    public async Task StartSshdAsync() => ssh = await SshServer.StartAsync(Path.Combine(pipeline.Root, "sshd"));
 
     [TearDown]
-    public async Task StopAsync()
-    {
-        await pipeline.DisposeAsync();
-        await ssh.DisposeAsync();
-    }
+    public async Task StopSshdAsync() => await ssh.DisposeAsync();
 
     /// <summary>ssh://user@127.0.0.1:port/backup: relative to the SFTP start folder, as a home-relative path would be.</summary>
     string Url => $"ssh://{ssh.User}@127.0.0.1:{ssh.Port}/backup";
 
     string RemotePath(string originPath) => Path.Combine(ssh.Home, "backup", TestPipeline.Host) + originPath;
 
-    XtelemdbSettings Configure(string? identity = null, string? knownHosts = null) =>
+    XtelemdbSettings Configure(string? identity = null, string? knownHosts = null, string extra = "") =>
         pipeline.Configure([Url], tables: new Dictionary<string, string>
         {
-            [Url] = $"identity_file = \"{identity ?? ssh.UserKey}\"\nknown_hosts = \"{knownHosts ?? ssh.KnownHosts}\"\nconcurrency = 2",
+            [Url] = $"identity_file = \"{identity ?? ssh.UserKey}\"\nknown_hosts = \"{knownHosts ?? ssh.KnownHosts}\"\nconcurrency = 2\n{extra}",
         });
 
     [Test]
@@ -74,23 +65,29 @@ public sealed class SftpReplicationTests
     public async Task When_the_connection_is_cut_mid_transfer_Should_leave_no_partial_file_and_complete_on_retry()
     {
         Directory.CreateDirectory(Path.Combine(ssh.Home, "backup"));
-        var host = await pipeline.StartAsync(Configure(), PipelineServices.All);
-        var copier = host.Services.GetRequiredService<ReplicaCopier>();
+        // Paced, so the copy is surely under way when the sessions are cut.
+        var host = await pipeline.StartAsync(Configure(extra: "bandwidth_limit = \"40MB/s\""), PipelineServices.All);
         var big = Path.Combine(pipeline.Data, "cut.raw");
-        var cut = 0;
+        var part = Path.Combine(Path.GetDirectoryName(RemotePath(big))!, ".cut.raw.xtelemdb-part");
         var targetDuringCopy = true;
-        copier.Progress = (_, bytes) =>
+        // Watched on the server's side: once 8 MiB of the part file have landed, every session is cut.
+        var cut = Task.Run(async () =>
         {
-            if (bytes > 8 << 20 && Interlocked.Exchange(ref cut, 1) == 0)
-            {
-                targetDuringCopy = File.Exists(RemotePath(big));
-                ssh.DropConnections();
-            }
-        };
-        Files.Write(big, 96 << 20, seed: 3);
+            while (!(File.Exists(part) && new FileInfo(part).Length > 8 << 20))
+                await Task.Delay(5);
+            targetDuringCopy = File.Exists(RemotePath(big));
+            ssh.DropConnections();
+        });
+        // Written aside and moved in, so only one version exists: any file at the target mid-copy would be partial.
+        var staged = Path.Combine(pipeline.Root, "cut.raw");
+        Files.Write(staged, 96 << 20, seed: 3);
+        File.Move(staged, big);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await cut.WaitAsync(Timeout);
 
         var row = await pipeline.ReplicatedAsync(Url, big, Timeout);
-        Assert.That(cut, Is.EqualTo(1), "the connection was cut during the copy");
+        Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(2)), "96 MiB at 40 MB/s, twice in part: the bandwidth limit holds");
+        Assert.That(host.Services.GetRequiredService<ReplicaCopier>().Copies, Is.EqualTo(1), "one copy completed, after the cut one failed");
         Assert.That(targetDuringCopy, Is.False, "no file at the target while the copy was under way");
         Assert.That(row.Checksum, Is.EqualTo(Files.Checksum(big)));
         Assert.That(Files.Checksum(RemotePath(big)), Is.EqualTo(Files.Checksum(big)));
