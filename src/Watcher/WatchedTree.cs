@@ -40,8 +40,6 @@ sealed class WatchedTree
         }
     }
 
-    public int KnownCount { get { lock (gate) return known.Count; } }
-
     /// <summary>The live watcher saw this path change; a removed folder marks every file under it.</summary>
     public void Touch(string path, DateTime now)
     {

@@ -1,5 +1,4 @@
 using System.Net.Http.Json;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Xtelemdb.Tests.Real;
@@ -56,16 +55,7 @@ public sealed class Management : IDisposable
     public async Task PurgeAsync(string vhost, string queue) =>
         (await http.DeleteAsync($"queues/{E(vhost)}/{E(queue)}/contents")).EnsureSuccessStatusCode();
 
-    public async Task<IReadOnlyList<string>> QueueNamesAsync(string vhost)
-    {
-        var queues = await http.GetFromJsonAsync<JsonArray>($"queues/{E(vhost)}");
-        return queues!.Select(q => q!["name"]!.GetValue<string>()).ToArray();
-    }
 
-    public async Task<bool> ExchangeExistsAsync(string vhost, string exchange) =>
-        (await http.GetAsync($"exchanges/{E(vhost)}/{E(exchange)}")).IsSuccessStatusCode;
 
     public void Dispose() => http.Dispose();
-
-    public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web);
 }
