@@ -266,10 +266,13 @@ def steady_state(work, files):
         record(section, "resident memory", "xtelemdb watcher", [rss], "MB")
     finally:
         world.close()
+    idle_log = os.path.join(work, "idle.log")
     world = World(work, [src], [], poll="1h")
     try:
-        watcher = world.start("run", "Watcher")
-        time.sleep(15)  # the initial scan
+        watcher = world.start("run", "Watcher", log=idle_log)
+        while "Initial scan" not in open(idle_log).read():  # the initial scan is not idleness
+            time.sleep(1)
+        time.sleep(5)
         ticks = os.sysconf("SC_CLK_TCK")
         def cpu():
             fields = open(f"/proc/{watcher.pid}/stat").read().rsplit(")", 1)[1].split()
