@@ -54,12 +54,18 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        if (!await connection.ExecuteScalarAsync<bool>(new CommandDefinition(Sql.OriginExists, copy, transaction, cancellationToken: cancellationToken)))
-            throw new UnknownRecordException($"ReplicaUpdated names an origin file the inventory does not know: {copy.OriginHost}:{copy.OriginPath}");
-        if (await connection.QuerySingleOrDefaultAsync<ReplicaRecord>(new CommandDefinition(Sql.ReplicaById, new { Id = copy.ReplicaId }, transaction, cancellationToken: cancellationToken)) is null)
-            throw new UnknownRecordException($"ReplicaUpdated names replica {copy.ReplicaId}, which is not registered");
         var originMoved = await connection.ExecuteAsync(new CommandDefinition(Sql.ObserveOriginFromCopy, copy, transaction, cancellationToken: cancellationToken)) > 0;
-        await connection.ExecuteAsync(new CommandDefinition(Sql.RecordReplica, copy, transaction, cancellationToken: cancellationToken));
+        try
+        {
+            await connection.ExecuteAsync(new CommandDefinition(Sql.RecordReplica, copy, transaction, cancellationToken: cancellationToken));
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation)
+        {
+            // The foreign keys check on every copy what a lookup first would cost two more round trips for.
+            throw new UnknownRecordException(e.ConstraintName == "file_replicas_replica_id_fkey"
+                ? $"ReplicaUpdated names replica {copy.ReplicaId}, which is not registered"
+                : $"ReplicaUpdated names an origin file the inventory does not know: {copy.OriginHost}:{copy.OriginPath}");
+        }
         await transaction.CommitAsync(cancellationToken);
         return originMoved;
     }

@@ -81,10 +81,6 @@ static class Sql
          where fr.copied_at < excluded.copied_at
         """;
 
-    public const string OriginExists = "select exists (select 1 from file_origins where origin_host = @OriginHost and origin_path = @OriginPath)";
-
-    public const string ReplicaById = "select id as Id, url as Url, kind as Kind, enabled as Enabled from replicas where id = @Id";
-
     public const string Replicas = "select id as Id, url as Url, kind as Kind, enabled as Enabled from replicas order by id";
 
     public const string ReplicaByUrl = "select id as Id, url as Url, kind as Kind, enabled as Enabled from replicas where url = @Url";

@@ -52,10 +52,10 @@ public static class ReplicaVerifier
             var problem = await CheckAsync(target, copy, checksums, cancellationToken);
             if (problem is null && checksums && copy.Checksum is not null)
                 verified++;
-            if (problem is not null)
+            if (problem is { } found)
             {
-                if (problem.StartsWith("missing", StringComparison.Ordinal)) missing++; else different++;
-                Report(copy.ReplicaPath, problem);
+                if (found.Missing) missing++; else different++;
+                Report(copy.ReplicaPath, found.Text);
                 if (fix)
                     toFix.Add((copy.OriginHost, copy.OriginPath));
                 if (toFix.Count >= BatchSize)
@@ -95,18 +95,18 @@ public static class ReplicaVerifier
         return new VerifyReport(replica.Url, checkedCount, verified, missing, different, unrecorded, fixes, problems);
     }
 
-    static async Task<string?> CheckAsync(IReplicaTarget target, RecordedCopy copy, bool checksums, CancellationToken cancellationToken)
+    static async Task<(bool Missing, string Text)?> CheckAsync(IReplicaTarget target, RecordedCopy copy, bool checksums, CancellationToken cancellationToken)
     {
         if (await target.StatAsync(copy.ReplicaPath, cancellationToken) is not { } held)
-            return "missing: recorded but not on the replica";
+            return (true, "missing: recorded but not on the replica");
         var recorded = new FileVersion(copy.Mtime, copy.Size);
         if (!target.Holds(held, recorded))
-            return $"different: recorded {recorded}, found {held}";
+            return (false, $"different: recorded {recorded}, found {held}");
         if (checksums && copy.Checksum is not null)
         {
             var actual = await target.ChecksumAsync(copy.ReplicaPath, cancellationToken);
             if (actual != copy.Checksum)
-                return $"different: checksum recorded {copy.Checksum}, found {actual}";
+                return (false, $"different: checksum recorded {copy.Checksum}, found {actual}");
         }
         return null;
     }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Xtelemdb.Cli;
 using Xtelemdb.Tests.Support;
 
@@ -31,6 +32,30 @@ public sealed class BadInputTests : PipelineTest
         Assert.That(reasons, Has.Some.Contains("not an absolute path: \"relative/../../etc/passwd\""));
         Assert.That(reasons, Has.All.Not.Empty);
         Assert.That(await pipeline.CountAsync("select count(*) from file_origins"), Is.EqualTo(1), "nothing from the bad messages was recorded");
+    }
+
+    [Test]
+    public async Task When_ReplicaUpdated_names_an_unknown_origin_or_replica_Should_land_in_the_error_queue_naming_it()
+    {
+        var host = await pipeline.StartAsync(pipeline.Configure([pipeline.Backup()]), PipelineServices.Inventory);
+        var bus = host.Services.GetRequiredService<MassTransit.IBus>();
+        var copy = new ReplicaUpdated
+        {
+            ReplicaId = 1, OriginHost = "exao9", OriginPath = "/never/seen.dat", Mtime = DateTime.UtcNow, Size = 1,
+            ReplicaPath = "/x", CopiedAt = DateTime.UtcNow,
+        };
+        await bus.Publish(copy);
+        await bus.Publish(new FileChanged { Host = "exao9", Path = "/known.dat", Mtime = DateTime.UtcNow, Size = 1, ObservedAt = DateTime.UtcNow });
+        await Eventually.True(async () => await pipeline.CountAsync("select count(*) from file_origins") == 1, TimeSpan.FromSeconds(30), "the origin row");
+        await bus.Publish(copy with { ReplicaId = 42, OriginPath = "/known.dat" });
+
+        var errors = await Eventually.Get<IReadOnlyList<System.Text.Json.Nodes.JsonObject>>(
+            async () => await pipeline.Management.PeekAsync(pipeline.Name, "replica-updated_error"),
+            m => m?.Count == 2, TimeSpan.FromSeconds(30), "two messages in replica-updated_error");
+        var reasons = errors.Select(e => e["properties"]!["headers"]!["MT-Fault-Message"]?.ToString()).ToArray();
+        Assert.That(reasons, Has.Some.EqualTo("ReplicaUpdated names an origin file the inventory does not know: exao9:/never/seen.dat"));
+        Assert.That(reasons, Has.Some.EqualTo("ReplicaUpdated names replica 42, which is not registered"));
+        Assert.That(await pipeline.CountAsync("select count(*) from file_replicas"), Is.Zero, "nothing recorded");
     }
 
     [Test]
