@@ -4,7 +4,8 @@ WORKDIR /src
 COPY . .
 RUN dotnet publish src/Cli -c Release -o /app
 
-FROM mcr.microsoft.com/dotnet/runtime:10.0
+# aspnet: the services serve /health and /metrics with Kestrel.
+FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app
 COPY --from=build /app .
 # The official image's unprivileged user.

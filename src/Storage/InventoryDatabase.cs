@@ -32,7 +32,9 @@ public static class InventoryDatabase
             .Build()
             .PerformUpgrade();
         if (!upgrade.Successful)
-            throw new InvalidOperationException($"database migration failed at {upgrade.ErrorScript?.Name}: {upgrade.Error.Message}", upgrade.Error);
+            throw new InvalidOperationException(upgrade.ErrorScript is { } script
+                ? $"database migration failed at {script.Name}: {upgrade.Error.Message}"
+                : $"database migration failed: {upgrade.Error.Message}", upgrade.Error);
         return upgrade.Scripts.Select(s => s.Name).ToArray();
     }
 
@@ -53,6 +55,11 @@ public static class InventoryDatabase
     {
         services.TryAddSingleton(_ => CreateDataSource(settings));
         services.TryAddSingleton<InventoryStore>();
+        if (!services.Any(d => d.ServiceType == typeof(DatabaseHealthCheck)))
+        {
+            services.AddSingleton<DatabaseHealthCheck>();
+            services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
+        }
         return services;
     }
 }

@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Xtelemdb.Hosting;
+using Xtelemdb.Hosting.Monitoring;
 using Xtelemdb.Hosting.Settings;
 
 namespace Xtelemdb.Watcher;
@@ -134,7 +135,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             }
             // Otherwise it vanished between event and stat, before anyone saw it: nothing to say.
         }
-        await PublishAsync(changes, cancellationToken);
+        await PublishAsync(changes, "live", cancellationToken);
     }
 
     async Task PollAsync(bool initial, CancellationToken cancellationToken)
@@ -156,7 +157,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
                 missed++;
                 if (changes.Count >= PublishBatch)
                 {
-                    await PublishAsync(changes, cancellationToken);
+                    await PublishAsync(changes, initial ? "scan" : "poll", cancellationToken);
                     changes.Clear();
                 }
             }
@@ -166,7 +167,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             changes.Add((gone, null));
             missed++;
         }
-        await PublishAsync(changes, cancellationToken);
+        await PublishAsync(changes, initial ? "scan" : "poll", cancellationToken);
 
         if (initial)
         {
@@ -178,7 +179,8 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             "Poll: {Files} files in {Elapsed}; {Missed} changes the live watcher had missed", files, DateTime.UtcNow - started, missed);
     }
 
-    async Task PublishAsync(IReadOnlyList<(string Path, FileVersion? Version)> changes, CancellationToken cancellationToken)
+    /// <param name="source">How the changes were found, for the metrics: live, scan or poll.</param>
+    async Task PublishAsync(IReadOnlyList<(string Path, FileVersion? Version)> changes, string source, CancellationToken cancellationToken)
     {
         if (changes.Count == 0)
             return;
@@ -197,6 +199,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         // Known only once published: a failed publish leaves the change for the next poll to find.
         foreach (var (path, version) in changes)
             tree.Published(path, version);
+        PipelineMetrics.WatcherChanges.Add(changes.Count, new KeyValuePair<string, object?>("source", source));
     }
 
     public override void Dispose()

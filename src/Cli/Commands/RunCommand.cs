@@ -13,9 +13,11 @@ public static class RunCommand
             Description = "Watcher, Inventory, Replicator or All; several may be named",
             Arity = ArgumentArity.OneOrMore,
         };
-        var command = new Command("run", "Run some of the services in this process, each as on its own host") { services };
+        var listen = XtelemdbCommand.Listen();
+        var command = new Command("run", "Run some of the services in this process, each as on its own host") { services, listen };
         command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, settings =>
-            RunAsync(settings, result.GetValue(services)!.Aggregate((PipelineServices)0, (all, s) => all | s), cancellationToken)));
+            RunAsync(XtelemdbCommand.WithListen(settings, result.GetValue(listen)),
+                result.GetValue(services)!.Aggregate((PipelineServices)0, (all, s) => all | s), cancellationToken)));
         return command;
     }
 

@@ -11,13 +11,14 @@ public static class SyncCommand
         var continuous = new Option<bool>("--continuous") { Description = "Run watcher, inventory and replicator in this one process until stopped (the all-in-one mode)" };
         var stall = new Option<string>("--stall-timeout") { Description = "Give up when the backlog has not moved for this long", DefaultValueFactory = _ => "10m" };
         var json = XtelemdbCommand.Json();
+        var listen = XtelemdbCommand.Listen();
         var filter = BacklogFilter.Create();
-        var command = new Command("sync", "Copy every file a replica lacks and wait until done; with continuous=true, keep the replicas in sync") { continuous, stall, json };
+        var command = new Command("sync", "Copy every file a replica lacks and wait until done; with continuous=true, keep the replicas in sync") { continuous, stall, json, listen };
         filter.AddTo(command);
         command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
         {
             if (result.GetValue(continuous))
-                return await RunCommand.RunAsync(settings, PipelineServices.All, cancellationToken);
+                return await RunCommand.RunAsync(XtelemdbCommand.WithListen(settings, result.GetValue(listen)), PipelineServices.All, cancellationToken);
             if (!Durations.TryParse(result.GetValue(stall)!, out var stallTimeout))
                 throw new UsageException($"--stall-timeout: expected a duration such as \"30s\" or \"10m\", got \"{result.GetValue(stall)}\"");
 

@@ -17,6 +17,22 @@ public static class XtelemdbCommand
         Recursive = true,
     };
 
+    /// <summary>Where a long-running service serves /health and /metrics; overrides [monitoring] listen.</summary>
+    public static Option<string?> Listen() => new("--listen")
+    {
+        Description = "Serve /health and /metrics at this address and port, such as 127.0.0.1:9400 (default: [monitoring] listen)",
+    };
+
+    /// <summary>The settings with --listen, when given, in place of [monitoring] listen.</summary>
+    public static XtelemdbSettings WithListen(XtelemdbSettings settings, string? listen)
+    {
+        if (listen is null)
+            return settings;
+        if (!MonitoringSettings.TryParseListen(listen, out var endpoint))
+            throw new UsageException($"--listen: expected an address and port such as 127.0.0.1:9400, got \"{listen}\"");
+        return settings with { Monitoring = settings.Monitoring with { Listen = endpoint } };
+    }
+
     public static Option<bool> Json() => new("--json") { Description = "Print records as JSON, for scripts" };
 
     public static RootCommand Create()
@@ -35,6 +51,7 @@ public static class XtelemdbCommand
                 RunCommand.Create(),
                 TrustHostCommand.Create(),
                 MigrateCommand.Create(),
+                HealthCommand.Create(),
             },
         };
         // The seed spells commands with underscores: add_replica, replica_list.

@@ -47,8 +47,8 @@ public static class SettingsLoader
 
         foreach (var table in tables)
         {
-            if (table.Name is not (["database"] or ["broker"] or ["watch"] or ["replicator"] or ["replicas"] or ["replicas", _]))
-                throw reader.Error(table.Line, $"[{TomlEntries.Format(table.Name)}]", "unknown table; expected [database], [broker], [watch], [replicator] or [replicas.\"URL\"]");
+            if (table.Name is not (["database"] or ["broker"] or ["watch"] or ["replicator"] or ["monitoring"] or ["replicas"] or ["replicas", _]))
+                throw reader.Error(table.Line, $"[{TomlEntries.Format(table.Name)}]", "unknown table; expected [database], [broker], [watch], [replicator], [monitoring] or [replicas.\"URL\"]");
         }
 
         string host = Environment.MachineName;
@@ -57,6 +57,8 @@ public static class SettingsLoader
         IReadOnlyList<string> roots = WatchSettings.DefaultRoots;
         TimeSpan poll = TimeSpan.FromMinutes(5), settle = TimeSpan.FromSeconds(2), maxInterval = TimeSpan.FromMinutes(1);
         int concurrency = 4;
+        System.Net.IPEndPoint? listen = null;
+        var logFormat = LogFormat.Text;
         var replicaTables = tables.Where(t => t.Name is ["replicas", _]).ToDictionary(t => t.Name[1], t => (t.Line, Entries: new List<TomlEntry>()));
 
         foreach (var e in entries)
@@ -91,6 +93,17 @@ public static class SettingsLoader
                 case (["replicator"], "concurrency"):
                     concurrency = (int)reader.Integer(e, 1, 256);
                     break;
+                case (["monitoring"], "listen"):
+                    listen = reader.Listen(e);
+                    break;
+                case (["monitoring"], "log_format"):
+                    logFormat = reader.String(e) switch
+                    {
+                        "text" => LogFormat.Text,
+                        "json" => LogFormat.Json,
+                        var other => throw reader.Error(e, $"expected \"text\" or \"json\", got \"{other}\""),
+                    };
+                    break;
                 case (["replicas", var url], _) when replicaTables.TryGetValue(url, out var table):
                     table.Entries.Add(e);
                     break;
@@ -114,6 +127,7 @@ public static class SettingsLoader
             Broker = new BrokerSettings(brokerUri),
             Watch = new WatchSettings(roots, poll, settle, maxInterval),
             Replicator = new ReplicatorSettings(concurrency),
+            Monitoring = new MonitoringSettings(listen, logFormat),
             Replicas = replicas,
         };
     }
@@ -125,6 +139,7 @@ public static class SettingsLoader
         ["broker"] => "; expected uri",
         ["watch"] => "; expected roots, poll_interval, settle or max_interval",
         ["replicator"] => "; expected concurrency",
+        ["monitoring"] => "; expected listen or log_format",
         ["replicas", _] => "; expected local, enabled, and for ssh:// replicas user, port, identity_file, known_hosts, passphrase_env, concurrency or bandwidth_limit",
         _ => "",
     };
@@ -171,6 +186,14 @@ public static class SettingsLoader
             if (uri.UserInfo.Contains(':'))
                 throw Error(e, "no password in the file: set XTELEMDB_BROKER_USER and XTELEMDB_BROKER_PASSWORD");
             return uri;
+        }
+
+        public System.Net.IPEndPoint Listen(TomlEntry e)
+        {
+            var text = String(e);
+            return MonitoringSettings.TryParseListen(text, out var endpoint)
+                ? endpoint
+                : throw Error(e, $"expected an address and port such as \"127.0.0.1:9400\" or \"0.0.0.0:9401\", got \"{text}\"");
         }
 
         public string FullPath(string path) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(path, baseDirectory));

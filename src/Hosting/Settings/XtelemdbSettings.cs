@@ -11,6 +11,7 @@ public sealed record XtelemdbSettings
     public required BrokerSettings Broker { get; init; }
     public required WatchSettings Watch { get; init; }
     public required ReplicatorSettings Replicator { get; init; }
+    public MonitoringSettings Monitoring { get; init; } = new(null, LogFormat.Text);
     public required IReadOnlyList<ReplicaSettings> Replicas { get; init; }
 }
 
@@ -35,6 +36,17 @@ public sealed record WatchSettings(IReadOnlyList<string> Roots, TimeSpan PollInt
 
 /// <param name="Concurrency">Copies in flight at once, per replica.</param>
 public sealed record ReplicatorSettings(int Concurrency);
+
+/// <param name="Listen">Where /health and /metrics are served; null: not served.</param>
+/// <param name="LogFormat">Text lines for people, or one JSON object per line for log shippers.</param>
+public sealed record MonitoringSettings(System.Net.IPEndPoint? Listen, LogFormat LogFormat)
+{
+    /// <summary>"127.0.0.1:9400", "0.0.0.0:9401", "[::1]:9400": an address and a port.</summary>
+    public static bool TryParseListen(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out System.Net.IPEndPoint? endpoint) =>
+        System.Net.IPEndPoint.TryParse(text, out endpoint) && endpoint.Port > 0;
+}
+
+public enum LogFormat { Text, Json }
 
 /// <param name="Url">The replica's name: a normalized absolute path for a local replica, or an ssh:// URL.</param>
 /// <param name="Prefix">The folder the copies go under: local, or on the SSH host.</param>

@@ -1,5 +1,6 @@
 using MassTransit;
 using Xtelemdb.Hosting;
+using Xtelemdb.Hosting.Monitoring;
 using Xtelemdb.Storage;
 
 namespace Xtelemdb.Inventory.Consumers;
@@ -16,6 +17,7 @@ public sealed class UpsertOriginsConsumer(InventoryStore store) : IConsumer<Batc
             .Select(g => g.MaxBy(m => m.ObservedAt)!)
             .ToArray();
         await store.UpsertOriginsAsync(latest, context.CancellationToken);
+        PipelineMetrics.OriginUpserts.Add(latest.Length);
 
         // Decided from the database, not from what this batch changed: a redelivered batch sends again.
         var needs = await store.NeedsOfAsync(latest.Where(m => !m.Deleted).Select(m => (m.Host, m.Path)), null, context.CancellationToken);

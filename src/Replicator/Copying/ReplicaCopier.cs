@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Xtelemdb.Hosting;
+using Xtelemdb.Hosting.Monitoring;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Replicator.ReplicaSet;
 
@@ -35,7 +37,38 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
 
         using var _ = await inFlight.AcquireAsync(replica.Url + "\n" + path, cancellationToken);
         await target.EnsureInsidePrefixAsync(path, cancellationToken);
-        return (await CopyStableAsync(need.OriginPath, target, path, replica.Url, need.Recopy, cancellationToken), path);
+        var started = Stopwatch.GetTimestamp();
+        var replicaTag = PipelineMetrics.Replica(replica.Url);
+        try
+        {
+            var result = await CopyStableAsync(need.OriginPath, target, path, replica.Url, need.Recopy, cancellationToken);
+            switch (result.Outcome)
+            {
+                case CopyOutcome.Copied:
+                    PipelineMetrics.Copies.Add(1, replicaTag, new("result", "copied"));
+                    PipelineMetrics.BytesCopied.Add(result.Version.Size, replicaTag);
+                    PipelineMetrics.CopyDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, replicaTag);
+                    break;
+                case CopyOutcome.AlreadyCurrent:
+                    PipelineMetrics.Copies.Add(1, replicaTag, new("result", "current"));
+                    break;
+                case CopyOutcome.SourceChanging:
+                    PipelineMetrics.CopyFailures.Add(1, replicaTag, new("reason", "changing"));
+                    break;
+            }
+            return (result, path);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            PipelineMetrics.CopyFailures.Add(1, replicaTag, new("reason", e switch
+            {
+                ReplicaFullException => "full",
+                Sftp.SshReplicaException => "ssh",
+                IOException => "io",
+                _ => "other",
+            }));
+            throw;
+        }
     }
 
     async Task<CopyResult> CopyStableAsync(string source, IReplicaTarget target, string path, string replicaUrl, bool recopy, CancellationToken cancellationToken)

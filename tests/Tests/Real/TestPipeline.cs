@@ -133,7 +133,11 @@ public sealed class TestPipeline : IAsyncDisposable
     public XtelemdbProcess StartProcess(params string[] arguments) => StartProcess(null, arguments);
 
     /// <param name="environment">Variables to set for it, such as HOME for an operator's own ~/.ssh.</param>
-    public XtelemdbProcess StartProcess(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+    public XtelemdbProcess StartProcess(IReadOnlyDictionary<string, string>? environment, params string[] arguments) =>
+        StartCommandLine(environment, [.. arguments, "--config", ConfigPath]);
+
+    /// <summary>Runs the xtelemdb executable with exactly these arguments; it is stopped with the test.</summary>
+    public XtelemdbProcess StartCommandLine(IReadOnlyDictionary<string, string>? environment, IEnumerable<string> arguments)
     {
         var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "xtelemdb"))
         {
@@ -143,7 +147,7 @@ public sealed class TestPipeline : IAsyncDisposable
         };
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
             start.Environment[name] = value;
-        foreach (var argument in arguments.Append("--config").Append(ConfigPath))
+        foreach (var argument in arguments)
             start.ArgumentList.Add(argument);
         var running = new XtelemdbProcess(Process.Start(start)!);
         processes.Add(running.Process);
@@ -170,14 +174,14 @@ public sealed class TestPipeline : IAsyncDisposable
             new { Host, Path = path });
     }
 
-    public async Task<ReplicaRow?> ReplicaAsync(string replicaUrl, string path)
+    public async Task<ReplicaRow?> ReplicaAsync(string replicaUrl, string path, string host = Host)
     {
         await using var connection = new NpgsqlConnection(Connection);
         return await connection.QuerySingleOrDefaultAsync<ReplicaRow>("""
             select fr.origin_path, fr.mtime, fr.size_bytes, fr.replica_path, fr.checksum, fr.copied_at
               from file_replicas fr join replicas r on r.id = fr.replica_id
              where r.url = @Url and fr.origin_host = @Host and fr.origin_path = @Path
-            """, new { Url = replicaUrl, Host, Path = path });
+            """, new { Url = replicaUrl, Host = host, Path = path });
     }
 
     public async Task<long> CountAsync(string sql)
@@ -187,12 +191,12 @@ public sealed class TestPipeline : IAsyncDisposable
     }
 
     /// <summary>Waits until the replica's row records the file's current version on disk, and returns it.</summary>
-    public Task<ReplicaRow> ReplicatedAsync(string replicaUrl, string path, TimeSpan? timeout = null) =>
-        Eventually.Get(() => ReplicaAsync(replicaUrl, path),
+    public Task<ReplicaRow> ReplicatedAsync(string replicaUrl, string path, TimeSpan? timeout = null, string host = Host) =>
+        Eventually.Get(() => ReplicaAsync(replicaUrl, path, host),
             row => row is not null && row.SizeBytes == new FileInfo(path).Length && row.Mtime == Microseconds.Truncate(File.GetLastWriteTimeUtc(path)),
             timeout ?? TimeSpan.FromSeconds(30), $"{path} recorded on {replicaUrl} at its current version");
 
-    public static string TargetOf(string replicaUrl, string path) => replicaUrl + "/" + Host + path;
+    public static string TargetOf(string replicaUrl, string path, string host = Host) => replicaUrl + "/" + host + path;
 
     public async ValueTask DisposeAsync()
     {

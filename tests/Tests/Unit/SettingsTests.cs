@@ -33,6 +33,8 @@ public sealed class SettingsTests
             Assert.That(settings.Watch.PollInterval, Is.EqualTo(TimeSpan.FromMinutes(5)));
             Assert.That(settings.Watch.Settle, Is.EqualTo(TimeSpan.FromSeconds(2)));
             Assert.That(settings.Watch.MaxInterval, Is.EqualTo(TimeSpan.FromMinutes(1)));
+            Assert.That(settings.Monitoring.Listen, Is.Null, "no port is opened unless asked");
+            Assert.That(settings.Monitoring.LogFormat, Is.EqualTo(LogFormat.Text));
             Assert.That(settings.Replicas, Is.Empty);
         });
     }
@@ -53,6 +55,9 @@ public sealed class SettingsTests
             max_interval = "30s"
             [replicator]
             concurrency = 8
+            [monitoring]
+            listen = "0.0.0.0:9401"
+            log_format = "json"
             [replicas."backup/"]
             local = true
             enabled = false
@@ -65,6 +70,8 @@ public sealed class SettingsTests
             Assert.That(settings.Watch.PollInterval, Is.EqualTo(TimeSpan.FromMinutes(90)));
             Assert.That(settings.Watch.Settle, Is.EqualTo(TimeSpan.FromMilliseconds(250)));
             Assert.That(settings.Replicator.Concurrency, Is.EqualTo(8));
+            Assert.That(settings.Monitoring.Listen, Is.EqualTo(System.Net.IPEndPoint.Parse("0.0.0.0:9401")));
+            Assert.That(settings.Monitoring.LogFormat, Is.EqualTo(LogFormat.Json));
             Assert.That(settings.Replicas, Has.Count.EqualTo(1));
             Assert.That(settings.Replicas[0].Url, Is.EqualTo(Path.Combine(folder, "backup")));
             Assert.That(settings.Replicas[0].Enabled, Is.False);
@@ -85,6 +92,9 @@ public sealed class SettingsTests
     [TestCase("[replicas.\"s3://bucket/x\"]", "[replicas.\"s3://bucket/x\"]: expected a local folder such as \"/mnt/backup\" or an ssh://host/path URL")]
     [TestCase("[replicas.\"backup\"]\nlocal = \"yes\"", "/etc/xtelemdb/test.toml:2: [replicas.backup] local: expected true or false, got the string \"yes\"")]
     [TestCase("[watch]\nsettle = \"2m\"\nmax_interval = \"1m\"", "[watch] settle (00:02:00) must not be longer than max_interval (00:01:00)")]
+    [TestCase("[monitoring]\nlisten = \"9400\"", "/etc/xtelemdb/test.toml:2: [monitoring] listen: expected an address and port such as \"127.0.0.1:9400\" or \"0.0.0.0:9401\", got \"9400\"")]
+    [TestCase("[monitoring]\nlog_format = \"xml\"", "/etc/xtelemdb/test.toml:2: [monitoring] log_format: expected \"text\" or \"json\", got \"xml\"")]
+    [TestCase("[monitoring]\nport = 9400", "/etc/xtelemdb/test.toml:2: [monitoring] port: unknown key; expected listen or log_format")]
     [TestCase("[watch\nsettle = \"2s\"", "/etc/xtelemdb/test.toml:1: not valid TOML")]
     public void When_the_file_is_wrong_Should_name_the_file_line_and_key(string toml, string expected) =>
         Assert.That(ErrorOf(toml), Does.Contain(expected));

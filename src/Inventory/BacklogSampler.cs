@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Xtelemdb.Hosting.Monitoring;
+using Xtelemdb.Storage;
+
+namespace Xtelemdb.Inventory;
+
+/// <summary>
+/// Counts each replica's backlog for /metrics. The count scans the inventory, so it runs on its own
+/// schedule (every 30 s, or less often when it is slow) rather than once per scrape.
+/// </summary>
+public sealed class BacklogSampler(InventoryStore store, IHostApplicationLifetime lifetime, ILogger<BacklogSampler> logger) : BackgroundService
+{
+    static readonly TimeSpan Interval = TimeSpan.FromSeconds(30);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // After start-up has registered the replicas of the configuration.
+        await Task.Delay(Timeout.Infinite, lifetime.ApplicationStarted).ContinueWith(_ => { }, TaskScheduler.Default);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var started = Stopwatch.StartNew();
+            try
+            {
+                var now = DateTime.UtcNow;
+                PipelineMetrics.Backlog = (await store.ReplicaStatusAsync(stoppingToken))
+                    .Where(r => r.Enabled)
+                    .Select(r => new ReplicaBacklog(r.Url, r.FilesBehind, r.BytesBehind, r.OldestBehind is { } oldest ? now - oldest : TimeSpan.Zero))
+                    .ToArray();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The gauges keep their last values; /health reports the database itself.
+                logger.LogWarning("Counting the replicas' backlog failed: {Error}", e.Message);
+            }
+            // At most a tenth of the time spent counting, however large the inventory grows.
+            var wait = TimeSpan.FromTicks(Math.Max(Interval.Ticks, started.Elapsed.Ticks * 10));
+            await Task.Delay(wait, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+}
