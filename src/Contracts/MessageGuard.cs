@@ -11,9 +11,14 @@ public static class MessageGuard
             ? value
             : throw new ArgumentException($"not a host name: \"{value}\"");
 
+    /// <summary>Linux's PATH_MAX: no file of an origin can have a longer path.</summary>
+    public const int MaxPathBytes = 4096;
+
     /// <summary>An absolute path with no "." or ".." component: it may not step out of a replica's prefix.</summary>
     public static string OriginPath(string value)
     {
+        if (System.Text.Encoding.UTF8.GetByteCount(value) > MaxPathBytes)
+            throw new ArgumentException($"a path of {System.Text.Encoding.UTF8.GetByteCount(value)} bytes, longer than any file's ({MaxPathBytes}): \"{value[..64]}…\"");
         if (!value.StartsWith('/') || value.Contains('\0'))
             throw new ArgumentException($"not an absolute path: \"{value}\"");
         if (value.Split('/').Any(part => part is "." or ".."))

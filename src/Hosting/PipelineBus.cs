@@ -13,6 +13,7 @@ public static class PipelineBus
     public static IServiceCollection AddPipelineBus(this IServiceCollection services, XtelemdbSettings settings)
     {
         var parts = Parts(services);
+        services.AddHostedService<BusWatchdog>();
         // Start-up waits for the queues to be declared and bound, so nothing published right after is lost.
         services.Configure<MassTransitHostOptions>(options =>
         {

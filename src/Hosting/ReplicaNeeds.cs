@@ -12,7 +12,7 @@ public static class ReplicaNeeds
         foreach (var queue in needs.GroupBy(n => Queues.Replicate(n.OriginHost, n.ReplicaUrl)))
         {
             var endpoint = await provider.GetSendEndpoint(new Uri($"queue:{queue.Key}"));
-            await endpoint.SendBatch(queue, cancellationToken);
+            await ConfirmedSend.RunAsync(token => endpoint.SendBatch(queue, token), $"ReplicaNeeded to {queue.Key}", cancellationToken);
         }
     }
 

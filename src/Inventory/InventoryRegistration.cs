@@ -25,6 +25,7 @@ public static class InventoryRegistration
         public void AddConsumers(IBusRegistrationConfigurator bus)
         {
             bus.AddConsumer<UpsertOriginsConsumer, UpsertOriginsConsumerDefinition>();
+            bus.AddConsumer<MarkUnseenMissingConsumer, MarkUnseenMissingConsumerDefinition>();
             bus.AddConsumer<RecordReplicaConsumer, RecordReplicaConsumerDefinition>();
             bus.AddConsumer<ResyncConsumer, ResyncConsumerDefinition>();
             bus.AddConsumer<BackfillReplicaConsumer, BackfillReplicaConsumerDefinition>();

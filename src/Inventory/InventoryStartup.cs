@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Storage;
 
@@ -29,7 +30,8 @@ sealed class InventoryStartup(XtelemdbSettings settings, InventoryStore store, I
             if (!replica.IsNew)
                 continue;
             logger.LogInformation("Replica {Url} registered from {Source}", replica.Url, settings.Source);
-            await bus.Publish(new ReplicaAdded { ReplicaId = replica.Id, ReplicaUrl = replica.Url }, cancellationToken);
+            await ConfirmedSend.RunAsync(token => bus.Publish(new ReplicaAdded { ReplicaId = replica.Id, ReplicaUrl = replica.Url }, token),
+                $"ReplicaAdded {replica.Url}", cancellationToken);
         }
     }
 

@@ -21,6 +21,18 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         }, cancellationToken: cancellationToken));
     }
 
+    /// <summary>Marks missing what a start-up scan did not report; returns how many files that was.</summary>
+    public async Task<int> MarkUnseenMissingAsync(ScanCompleted scan, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(Sql.MarkUnseenMissing, new
+        {
+            scan.Host,
+            scan.StartedAt,
+            RootPatterns = scan.Roots.Select(r => EscapeLike(r.TrimEnd('/')) + "/%").ToArray(),
+        }, cancellationToken: cancellationToken));
+    }
+
     /// <summary>For these origin files, what each enabled replica (or just <paramref name="replicaId"/>) lacks.</summary>
     public async Task<IReadOnlyList<ReplicaNeeded>> NeedsOfAsync(
         IEnumerable<(string Host, string Path)> origins, int? replicaId, CancellationToken cancellationToken)

@@ -7,25 +7,39 @@ static class Sql
     /// One round trip for a batch of observations. A row moves only to a newer observation of a
     /// different version; a vanished file keeps its version and gets missing_since.
     /// </summary>
-    public const string UpsertOrigins = """
+    public const string UpsertOrigins = $"""
         with input as (
             select * from unnest(@Hosts::text[], @Paths::text[], @Mtimes::timestamptz[], @Sizes::bigint[],
                                  @ObservedAts::timestamptz[], @Deleted::boolean[])
                      as i (origin_host, origin_path, mtime, size_bytes, observed_at, deleted)
         ), present as (
-            insert into file_origins as o (origin_host, origin_path, mtime, size_bytes, observed_at)
-            select origin_host, origin_path, mtime, size_bytes, observed_at from input where not deleted
+            insert into file_origins as o (origin_host, origin_path, mtime, size_bytes, observed_at, seen_at)
+            select origin_host, origin_path, mtime, size_bytes, observed_at, observed_at from input where not deleted
             on conflict (origin_host, origin_path) do update
-               set mtime = excluded.mtime, size_bytes = excluded.size_bytes,
-                   observed_at = excluded.observed_at, missing_since = null
-             where o.observed_at < excluded.observed_at
-               and (o.mtime, o.size_bytes, o.missing_since is null) is distinct from (excluded.mtime, excluded.size_bytes, true)
+               set seen_at = greatest(o.seen_at, excluded.seen_at),
+                   mtime = case when {MovesOn} then excluded.mtime else o.mtime end,
+                   size_bytes = case when {MovesOn} then excluded.size_bytes else o.size_bytes end,
+                   missing_since = case when {MovesOn} then null else o.missing_since end,
+                   observed_at = case when {MovesOn} then excluded.observed_at else o.observed_at end
+             where {MovesOn} or o.seen_at is null or o.seen_at < excluded.seen_at
         )
         update file_origins o
            set missing_since = i.observed_at, observed_at = i.observed_at
           from input i
          where i.deleted and o.origin_host = i.origin_host and o.origin_path = i.origin_path
            and o.observed_at < i.observed_at and o.missing_since is null
+        """;
+
+    /// <summary>A newer observation of another version (or of a file that was missing) moves the row.</summary>
+    const string MovesOn = "(o.observed_at < excluded.observed_at and (o.mtime, o.size_bytes, o.missing_since is null) is distinct from (excluded.mtime, excluded.size_bytes, true))";
+
+    /// <summary>After a start-up scan: present rows under its roots that it did not report were deleted meanwhile.</summary>
+    public const string MarkUnseenMissing = """
+        update file_origins
+           set missing_since = @StartedAt, observed_at = @StartedAt
+         where origin_host = @Host and missing_since is null
+           and (seen_at is null or seen_at < @StartedAt) and observed_at < @StartedAt
+           and origin_path like any(@RootPatterns)
         """;
 
     const string NeedColumns = """

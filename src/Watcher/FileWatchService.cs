@@ -24,6 +24,11 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
     /// <summary>Changes the poll found that the live watcher had missed, since start.</summary>
     public long MissedByLiveWatcher { get; private set; }
 
+    static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(10);
+
+    /// <summary>When the first attempt at the start-up scan began: every file it reports is observed later.</summary>
+    DateTime? scanStartedAt;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var watch = settings.Watch;
@@ -33,9 +38,10 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         await using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
         await using (stoppingToken.Register(() => started.TrySetCanceled(stoppingToken)))
             await started.Task;
-        await PollAsync(initial: true, stoppingToken);
         var tick = TimeSpan.FromTicks(Math.Clamp(watch.Settle.Ticks / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromMilliseconds(250).Ticks));
-        var nextPoll = DateTime.UtcNow + watch.PollInterval;
+        // The first poll is the initial scan; until one succeeds, every poll counts as initial.
+        var initial = true;
+        var nextPoll = DateTime.UtcNow;
         while (!stoppingToken.IsCancellationRequested)
         {
             // Ticks while paths settle; otherwise sleeps until an event or the next poll.
@@ -48,19 +54,22 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
                 {
                     rescanRequested = false;
                     StartWatchers();
-                    await PollAsync(initial: false, stoppingToken);
+                    await PollAsync(initial, stoppingToken);
                 }
                 await PublishDueAsync(stoppingToken);
                 if (DateTime.UtcNow >= nextPoll)
                 {
-                    await PollAsync(initial: false, stoppingToken);
+                    await PollAsync(initial, stoppingToken);
+                    initial = false;
                     nextPoll = DateTime.UtcNow + watch.PollInterval;
                 }
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
-                // The broker may be restarting: what was not published stays unknown, and the next poll finds it.
-                logger.LogError(e, "Publishing changes failed; the next poll retries");
+                // The broker may be restarting: what was not published stays unknown, and a poll soon finds it.
+                var retry = TimeSpan.FromTicks(Math.Min(watch.PollInterval.Ticks, RetryAfterFailure.Ticks));
+                logger.LogError(e, "Publishing changes failed; polling again in {Retry}", retry);
+                nextPoll = DateTime.UtcNow + retry;
             }
         }
     }
@@ -126,6 +135,9 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             }
             else if (Directory.Exists(path) && new DirectoryInfo(path).LinkTarget is null)
             {
+                // A file replaced by a folder of the same name: the file is gone.
+                if (tree.IsKnown(path))
+                    changes.Add((path, null));
                 // A folder created or moved in: its files may predate the watch on it.
                 changes.AddRange(TreeScan.Files(path).Where(f => tree.Differs(f.Path, f.Version)).Select(f => (f.Path, (FileVersion?)f.Version)));
             }
@@ -141,6 +153,8 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
     async Task PollAsync(bool initial, CancellationToken cancellationToken)
     {
         var started = DateTime.UtcNow;
+        if (initial)
+            scanStartedAt ??= started;
         var pollGeneration = tree.BeginPoll();
         var changes = new List<(string Path, FileVersion? Version)>();
         long files = 0, missed = 0;
@@ -172,6 +186,10 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         if (initial)
         {
             logger.LogInformation("Initial scan of {Roots}: {Files} files in {Elapsed}", string.Join(", ", present), files, DateTime.UtcNow - started);
+            // Every present file is reported now: what the inventory holds beyond them was deleted while nobody watched.
+            var scan = new ScanCompleted { Host = settings.Host, Roots = present, StartedAt = scanStartedAt!.Value };
+            var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
+            await ConfirmedSend.RunAsync(token => inventory.Send(scan, token), "ScanCompleted", cancellationToken);
             return;
         }
         MissedByLiveWatcher += missed;
@@ -195,7 +213,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             Deleted = c.Version is null,
         });
         var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
-        await inventory.SendBatch(messages, cancellationToken);
+        await ConfirmedSend.RunAsync(token => inventory.SendBatch(messages, token), $"{changes.Count} FileChanged", cancellationToken);
         // Known only once published: a failed publish leaves the change for the next poll to find.
         foreach (var (path, version) in changes)
             tree.Published(path, version);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Xtelemdb.Hosting.Settings;
 
@@ -25,6 +26,10 @@ public static class RunCommand
     {
         using var host = PipelineHost.Create(settings, services);
         await host.RunAsync(cancellationToken);
-        return XtelemdbCommand.Done;
+        // Non-zero when the bus watchdog or a failed service ended the run: the service manager restarts it.
+        if (Environment.ExitCode != 0)
+            return Environment.ExitCode;
+        var failed = host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Any(s => s.ExecuteTask is { IsFaulted: true });
+        return failed ? XtelemdbCommand.Failed : XtelemdbCommand.Done;
     }
 }

@@ -57,6 +57,7 @@ public static class SettingsLoader
         IReadOnlyList<string> roots = WatchSettings.DefaultRoots;
         TimeSpan poll = TimeSpan.FromMinutes(5), settle = TimeSpan.FromSeconds(2), maxInterval = TimeSpan.FromMinutes(1);
         int concurrency = 4;
+        var copyTimeout = ReplicatorSettings.DefaultCopyTimeout;
         System.Net.IPEndPoint? listen = null;
         var logFormat = LogFormat.Text;
         var replicaTables = tables.Where(t => t.Name is ["replicas", _]).ToDictionary(t => t.Name[1], t => (t.Line, Entries: new List<TomlEntry>()));
@@ -93,6 +94,9 @@ public static class SettingsLoader
                 case (["replicator"], "concurrency"):
                     concurrency = (int)reader.Integer(e, 1, 256);
                     break;
+                case (["replicator"], "copy_timeout"):
+                    copyTimeout = reader.Duration(e);
+                    break;
                 case (["monitoring"], "listen"):
                     listen = reader.Listen(e);
                     break;
@@ -126,7 +130,7 @@ public static class SettingsLoader
             Database = new DatabaseSettings(connection),
             Broker = new BrokerSettings(brokerUri),
             Watch = new WatchSettings(roots, poll, settle, maxInterval),
-            Replicator = new ReplicatorSettings(concurrency),
+            Replicator = new ReplicatorSettings(concurrency, copyTimeout),
             Monitoring = new MonitoringSettings(listen, logFormat),
             Replicas = replicas,
         };
@@ -138,7 +142,7 @@ public static class SettingsLoader
         ["database"] => "; expected connection",
         ["broker"] => "; expected uri",
         ["watch"] => "; expected roots, poll_interval, settle or max_interval",
-        ["replicator"] => "; expected concurrency",
+        ["replicator"] => "; expected concurrency or copy_timeout",
         ["monitoring"] => "; expected listen or log_format",
         ["replicas", _] => "; expected local, enabled, and for ssh:// replicas user, port, identity_file, known_hosts, passphrase_env, concurrency or bandwidth_limit",
         _ => "",

@@ -35,7 +35,14 @@ public sealed record WatchSettings(IReadOnlyList<string> Roots, TimeSpan PollInt
 }
 
 /// <param name="Concurrency">Copies in flight at once, per replica.</param>
-public sealed record ReplicatorSettings(int Concurrency);
+/// <param name="CopyTimeout">
+/// The longest one copy may take. RabbitMQ closes the channel of a delivery unacknowledged for its
+/// consumer_timeout (30 min by default), which would redeliver the copy forever: this stays below it.
+/// </param>
+public sealed record ReplicatorSettings(int Concurrency, TimeSpan CopyTimeout)
+{
+    public static readonly TimeSpan DefaultCopyTimeout = TimeSpan.FromMinutes(25);
+}
 
 /// <param name="Listen">Where /health and /metrics are served; null: not served.</param>
 /// <param name="LogFormat">Text lines for people, or one JSON object per line for log shippers.</param>

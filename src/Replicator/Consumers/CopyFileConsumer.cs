@@ -1,5 +1,6 @@
 using MassTransit;
 using Microsoft.Extensions.Logging;
+using Xtelemdb.Hosting;
 using Xtelemdb.Replicator.Copying;
 
 namespace Xtelemdb.Replicator.Consumers;
@@ -21,7 +22,7 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, ILogger<CopyFileConsu
                 return;
         }
         var inventory = await context.GetSendEndpoint(new Uri($"queue:{Queues.ReplicaUpdated}"));
-        await inventory.Send(new ReplicaUpdated
+        var update = new ReplicaUpdated
         {
             ReplicaId = need.ReplicaId,
             OriginHost = need.OriginHost,
@@ -31,7 +32,8 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, ILogger<CopyFileConsu
             ReplicaPath = target,
             Checksum = result.Checksum,
             CopiedAt = result.StatedAt,
-        }, context.CancellationToken);
+        };
+        await ConfirmedSend.RunAsync(token => inventory.Send(update, token), "ReplicaUpdated", context.CancellationToken);
     }
 }
 
@@ -47,6 +49,7 @@ public sealed class CopyFileConsumerDefinition : ConsumerDefinition<CopyFileCons
             retry.Ignore<UnknownReplicaException>();
             retry.Ignore<UnsafePathException>();
             retry.Ignore<ReplicaFullException>();
+            retry.Ignore<CopyTimeoutException>();
             // An unknown host key or a refused login waits for the operator, not for time.
             retry.Ignore<Sftp.SshReplicaException>();
         });

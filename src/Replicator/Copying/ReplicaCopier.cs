@@ -39,9 +39,20 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         await target.EnsureInsidePrefixAsync(path, cancellationToken);
         var started = Stopwatch.GetTimestamp();
         var replicaTag = PipelineMetrics.Replica(replica.Url);
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(settings.Replicator.CopyTimeout);
         try
         {
-            var result = await CopyStableAsync(need.OriginPath, target, path, replica.Url, need.Recopy, cancellationToken);
+            CopyResult result;
+            try
+            {
+                result = await CopyStableAsync(need.OriginPath, target, path, replica.Url, need.Recopy, bounded.Token);
+            }
+            catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new CopyTimeoutException($"copying {need.OriginPath} to {path} on replica {replica.Url} did not finish within "
+                    + $"[replicator] copy_timeout ({settings.Replicator.CopyTimeout}); raise it together with RabbitMQ's consumer_timeout, then resync");
+            }
             switch (result.Outcome)
             {
                 case CopyOutcome.Copied:
@@ -63,6 +74,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             PipelineMetrics.CopyFailures.Add(1, replicaTag, new("reason", e switch
             {
                 ReplicaFullException => "full",
+                CopyTimeoutException => "timeout",
                 Sftp.SshReplicaException => "ssh",
                 IOException => "io",
                 _ => "other",
@@ -79,7 +91,11 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             if (FileVersion.Of(source) is not { } version)
                 return new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt);
             if (!recopy && await target.StatAsync(path, cancellationToken) is { } held && target.Holds(held, version))
-                return new CopyResult(CopyOutcome.AlreadyCurrent, version, null, statedAt);
+            {
+                // The inventory asks only for what it has no record of: a copy made before a crash
+                // lost its report. Record it with the checksum of what the replica really holds.
+                return new CopyResult(CopyOutcome.AlreadyCurrent, version, await target.ChecksumAsync(path, cancellationToken), statedAt);
+            }
             try
             {
                 var copy = await target.CopyAsync(source, path, Progress is { } p ? bytes => p(path, bytes) : null, cancellationToken);
@@ -96,11 +112,12 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             }
             catch (IOException e) when (target is LocalReplicaTarget && ReplicaFullException.IsFull(e, Path.GetDirectoryName(path)!, version.Size))
             {
-                throw new ReplicaFullException($"replica {replicaUrl} is full: {path} needs {version.Size} bytes: {e.Message}", e);
+                throw new ReplicaFullException($"replica {replicaUrl} is full: {path} needs {version.Size} bytes: {e.Message}");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new IOException($"copying {source} to {path} on replica {replicaUrl} failed: {e.Message}", e);
+                // Without the inner exception, for the same reason as ReplicaFullException.
+                throw new IOException($"copying {source} to {path} on replica {replicaUrl} failed: {e.GetType().Name}: {e.Message}");
             }
             logger.LogDebug("{Source} changed while it was copied (attempt {Attempt})", source, attempt);
             if (attempt == Attempts)

@@ -1,7 +1,11 @@
 namespace Xtelemdb.Replicator.Copying;
 
-/// <summary>The replica's disk (or quota) is full. Not retried: the operator makes room, then resyncs.</summary>
-public sealed class ReplicaFullException(string message, Exception inner) : Exception(message, inner)
+/// <summary>
+/// The replica's disk (or quota) is full. Not retried: the operator makes room, then resyncs.
+/// No inner exception: MassTransit puts the innermost message in the error queue's MT-Fault-Message
+/// header, and the operator must read this one, which names the replica (it includes the inner text).
+/// </summary>
+public sealed class ReplicaFullException(string message) : Exception(message)
 {
     const int NoSpace = 28, QuotaExceeded = 122; // ENOSPC, EDQUOT
 

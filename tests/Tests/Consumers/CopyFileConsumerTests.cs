@@ -177,4 +177,21 @@ public sealed class CopyFileConsumerTests
             Shell.Run("umount", "-l", backup);
         }
     }
+
+    [Test]
+    public async Task When_a_copy_outlasts_copy_timeout_Should_fail_naming_the_setting_and_leave_no_part_file()
+    {
+        var settings = SettingsLoader.Parse($"host = \"{Host}\"\n[replicator]\ncopy_timeout = \"300ms\"\n[replicas.\"{backup}\"]\n", "test.toml", root);
+        await using var slow = new ServiceCollection().AddLogging().AddReplicator(settings).BuildServiceProvider();
+        var copier = slow.GetRequiredService<Replicator.Copying.ReplicaCopier>();
+        // A replica that writes slowly: each block of the copy waits.
+        copier.Progress = (_, _) => Thread.Sleep(50);
+        var path = Path.Combine(data, "slow.raw");
+        Files.Write(path, 32 << 20);
+
+        var error = Assert.ThrowsAsync<Replicator.Copying.CopyTimeoutException>(() => copier.CopyAsync(
+            new ReplicaNeeded { ReplicaId = 1, ReplicaUrl = backup, OriginHost = Host, OriginPath = path, Size = 32 << 20 }, CancellationToken.None));
+        Assert.That(error!.Message, Does.Contain($"on replica {backup} did not finish within [replicator] copy_timeout (00:00:00.3000000)"));
+        Assert.That(Directory.EnumerateFiles(backup, "*", SearchOption.AllDirectories), Is.Empty, "no part file left, no copy recorded");
+    }
 }

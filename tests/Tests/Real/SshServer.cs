@@ -48,7 +48,8 @@ public sealed class SshServer : IAsyncDisposable
         return $"[127.0.0.1]:{Port} {fields[0]} {fields[1]}";
     }
 
-    async Task StartSshdAsync()
+    /// <summary>Starts sshd again on the same port and keys, after <see cref="StopAsync"/>.</summary>
+    public async Task StartSshdAsync()
     {
         Directory.CreateDirectory("/run/sshd");
         var config = Path.Combine(Folder, "sshd_config");
@@ -122,7 +123,8 @@ public sealed class SshServer : IAsyncDisposable
         File.WriteAllText(KnownHosts, trusted); // still the old key
     }
 
-    async Task StopAsync()
+    /// <summary>The SSH host goes down: sshd and every connection it serves, killed.</summary>
+    public async Task StopAsync()
     {
         if (sshd is { HasExited: false })
         {

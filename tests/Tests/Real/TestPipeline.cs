@@ -85,10 +85,12 @@ public sealed class TestPipeline : IAsyncDisposable
 
     /// <summary>Writes the TOML file the way an operator would, with no secret in it, and loads it.</summary>
     /// <param name="tables">The body of a replica's [replicas."URL"] table, where it needs more than local = true.</param>
+    /// <param name="database">Another database than the test's own (a fault test's own server).</param>
+    /// <param name="broker">Another broker than the test's virtual host.</param>
     public XtelemdbSettings Configure(IEnumerable<string> replicas, string settle = "200ms", string maxInterval = "1s", string pollInterval = "1m",
-        IReadOnlyDictionary<string, string>? tables = null)
+        IReadOnlyDictionary<string, string>? tables = null, string? database = null, Uri? broker = null)
     {
-        var connection = new NpgsqlConnectionStringBuilder(Connection) { Password = null };
+        var connection = new NpgsqlConnectionStringBuilder(database ?? Connection) { Password = null };
         var toml = $"""
             host = "{Host}"
 
@@ -96,7 +98,7 @@ public sealed class TestPipeline : IAsyncDisposable
             connection = "{connection.ConnectionString}"
 
             [broker]
-            uri = "amqp://{TestServices.Amqp.Host}:{TestServices.Amqp.Port}/{Name}"
+            uri = "{broker?.ToString() ?? $"amqp://{TestServices.Amqp.Host}:{TestServices.Amqp.Port}/{Name}"}"
 
             [watch]
             roots = ["{Data}"]
@@ -217,8 +219,20 @@ public sealed class TestPipeline : IAsyncDisposable
             }
         }
         NpgsqlConnection.ClearAllPools();
-        await using (var connection = new NpgsqlConnection(TestServices.PostgresAdmin))
-            await connection.ExecuteAsync($"drop database if exists {Name} with (force)");
+        // An autovacuum worker in the database (a superuser's process) makes the force fail: a moment later it is gone.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(TestServices.PostgresAdmin);
+                await connection.ExecuteAsync($"drop database if exists {Name} with (force)");
+                break;
+            }
+            catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.ObjectInUse && attempt < 10)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+        }
         await Management.DeleteVirtualHostAsync(Name);
         Management.Dispose();
         try

@@ -55,6 +55,7 @@ public sealed class SettingsTests
             max_interval = "30s"
             [replicator]
             concurrency = 8
+            copy_timeout = "2h"
             [monitoring]
             listen = "0.0.0.0:9401"
             log_format = "json"
@@ -70,6 +71,7 @@ public sealed class SettingsTests
             Assert.That(settings.Watch.PollInterval, Is.EqualTo(TimeSpan.FromMinutes(90)));
             Assert.That(settings.Watch.Settle, Is.EqualTo(TimeSpan.FromMilliseconds(250)));
             Assert.That(settings.Replicator.Concurrency, Is.EqualTo(8));
+            Assert.That(settings.Replicator.CopyTimeout, Is.EqualTo(TimeSpan.FromHours(2)));
             Assert.That(settings.Monitoring.Listen, Is.EqualTo(System.Net.IPEndPoint.Parse("0.0.0.0:9401")));
             Assert.That(settings.Monitoring.LogFormat, Is.EqualTo(LogFormat.Json));
             Assert.That(settings.Replicas, Has.Count.EqualTo(1));

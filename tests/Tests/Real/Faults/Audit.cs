@@ -1,0 +1,94 @@
+using Dapper;
+using Npgsql;
+using Xtelemdb.Tests.Support;
+
+namespace Xtelemdb.Tests.Real.Faults;
+
+/// <summary>What one audit found; a clean audit has no problem at all.</summary>
+public sealed record AuditReport(int Files, IReadOnlyList<string> Problems)
+{
+    public bool Clean => Problems.Count == 0;
+    public override string ToString() => $"{Files} files, {Problems.Count} problems" + string.Concat(Problems.Take(10).Select(p => "\n  " + p));
+}
+
+/// <summary>
+/// The audit every fault scenario ends with: each origin file's current version is on every
+/// replica with the same size, mtime and bytes, recorded with its checksum; and no record claims
+/// a copy that is not there. Local replicas only (an SFTP replica on 127.0.0.1 is a local folder too).
+/// </summary>
+public sealed class Audit(string connection)
+{
+    sealed record Recorded(string ReplicaUrl, string OriginHost, string OriginPath, DateTime Mtime, long SizeBytes, string ReplicaPath, string? Checksum);
+
+    /// <param name="origins">Each host's data folders, as the watcher of that host sees them.</param>
+    /// <param name="replicas">Replica URL and the local folder its copies are in.</param>
+    public async Task<AuditReport> RunAsync(IReadOnlyDictionary<string, string> origins, IReadOnlyDictionary<string, string> replicas)
+    {
+        var problems = new List<string>();
+        IReadOnlyList<Recorded> recorded;
+        await using (var db = new NpgsqlConnection(connection))
+        {
+            recorded = (await db.QueryAsync<Recorded>("""
+                select r.url as ReplicaUrl, fr.origin_host as OriginHost, fr.origin_path as OriginPath, fr.mtime as Mtime,
+                       fr.size_bytes as SizeBytes, fr.replica_path as ReplicaPath, fr.checksum as Checksum
+                  from file_replicas fr join replicas r on r.id = fr.replica_id
+                """)).AsList();
+        }
+        var byKey = recorded.ToDictionary(r => (r.ReplicaUrl, r.OriginHost, r.OriginPath));
+        var files = 0;
+        foreach (var (host, folder) in origins)
+        {
+            foreach (var path in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
+            {
+                files++;
+                var source = new FileInfo(path);
+                var mtime = Microseconds.Truncate(source.LastWriteTimeUtc);
+                foreach (var (url, local) in replicas)
+                {
+                    var copy = new FileInfo(local + "/" + host + path);
+                    if (!copy.Exists)
+                        problems.Add($"missing on {url}: {host}:{path}");
+                    else if (copy.Length != source.Length || !SameMtime(url, copy.LastWriteTimeUtc, mtime))
+                        problems.Add($"stale on {url}: {host}:{path} ({copy.Length} bytes, {copy.LastWriteTimeUtc:O})");
+                    else if (!File.ReadAllBytes(copy.FullName).AsSpan().SequenceEqual(File.ReadAllBytes(path)))
+                        problems.Add($"different bytes on {url}: {host}:{path}");
+                    if (!byKey.TryGetValue((url, host, path), out var row))
+                        problems.Add($"no record on {url}: {host}:{path}");
+                    else if (row.Mtime != mtime || row.SizeBytes != source.Length)
+                        problems.Add($"record behind on {url}: {host}:{path}");
+                    else if (row.Checksum is null || (copy.Exists && row.Checksum != Files.Checksum(copy.FullName)))
+                        problems.Add($"checksum {row.Checksum ?? "missing"} wrong on {url}: {host}:{path}");
+                }
+            }
+        }
+        // A record must never claim a copy that is not there (a version that was not really copied).
+        foreach (var row in recorded)
+        {
+            if (!replicas.TryGetValue(row.ReplicaUrl, out var local))
+                continue;
+            var copy = new FileInfo(local + "/" + row.OriginHost + row.OriginPath);
+            if (!copy.Exists || copy.Length != row.SizeBytes || !SameMtime(row.ReplicaUrl, copy.LastWriteTimeUtc, row.Mtime))
+                problems.Add($"record without its copy on {row.ReplicaUrl}: {row.OriginHost}:{row.OriginPath}");
+        }
+        return new AuditReport(files, problems);
+    }
+
+    /// <summary>SFTP (version 3) sets whole seconds; a local copy keeps microseconds.</summary>
+    static bool SameMtime(string replicaUrl, DateTime copy, DateTime origin) => replicaUrl.StartsWith("ssh://", StringComparison.Ordinal)
+        ? copy.Ticks / TimeSpan.TicksPerSecond == origin.Ticks / TimeSpan.TicksPerSecond
+        : Microseconds.Truncate(copy) == origin;
+
+    /// <summary>Waits for the pipeline to converge, then asserts a clean audit and that verify agrees.</summary>
+    public async Task<AuditReport> PassesAsync(IReadOnlyDictionary<string, string> origins, IReadOnlyDictionary<string, string> replicas, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        AuditReport report;
+        while (!(report = await RunAsync(origins, replicas)).Clean && DateTime.UtcNow < deadline)
+        {
+            TestContext.Progress.WriteLine($"audit: {report.Problems.Count} problems left; first: {report.Problems[0]}");
+            await Task.Delay(TimeSpan.FromSeconds(2));
+        }
+        Assert.That(report.Clean, Is.True, report.ToString());
+        return report;
+    }
+}

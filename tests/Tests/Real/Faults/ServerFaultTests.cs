@@ -1,0 +1,82 @@
+using Microsoft.Extensions.DependencyInjection;
+using Xtelemdb.Cli;
+using Xtelemdb.Replicator.Copying;
+
+namespace Xtelemdb.Tests.Real.Faults;
+
+/// <summary>The broker, then the database, SIGKILLed and restarted while 5,000 files flow.</summary>
+public sealed class ServerFaultTests : FaultTest
+{
+    const int FileCount = 5_000;
+
+    [Test]
+    public async Task When_the_broker_is_killed_and_restarted_while_files_flow_Should_lose_nothing()
+    {
+        await using var broker = new OwnBroker(Path.Combine(pipeline.Root, "rabbitmq"));
+        await broker.StartAsync();
+        var backup = pipeline.Backup();
+        // A short poll: what was in flight to a dead broker is found again by the next poll.
+        pipeline.Configure([backup], pollInterval: "10s", broker: broker.Uri);
+        // As deployed: a process under a service manager, so that the bus watchdog's exit is a restart.
+        var listen = $"127.0.0.1:{OwnServer.FreePort()}";
+        await using var service = new Supervisor("sync continuous=true", () => pipeline.StartProcess("sync", "continuous=true", "--listen", listen));
+
+        var copiesBefore = 0.0;
+        var files = await WriteFilesAsync(pipeline.Data, FileCount, TimeSpan.FromMilliseconds(20), async i =>
+        {
+            if (i == FileCount / 3)
+            {
+                copiesBefore = await CopiesAsync(listen);
+                await broker.KillAsync();
+                await Task.Delay(TimeSpan.FromSeconds(3));
+                await broker.StartAsync();
+            }
+        });
+
+        var audited = await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [backup] = backup });
+        Assert.That(audited, Is.EqualTo(files.Count));
+        Assert.That(service.ExitCodes, Is.All.EqualTo(Hosting.BusWatchdog.ExitCode), "the only exits are the watchdog's");
+        Record("broker SIGKILL + restart", audited, $"1 broker kill, 3 s down; {service.Restarts} service restarts by the bus watchdog",
+            (long)(copiesBefore + await CopiesAsync(listen)), files.Count);
+    }
+
+    /// <summary>Copies this incarnation of the service made, from its /metrics.</summary>
+    static async Task<double> CopiesAsync(string listen)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            var metrics = await http.GetStringAsync($"http://{listen}/metrics");
+            return metrics.Split('\n').Where(l => l.StartsWith("xtelemdb_replicator_copies_total{", StringComparison.Ordinal) && l.Contains("result=\"copied\"", StringComparison.Ordinal))
+                .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (HttpRequestException)
+        {
+            return 0;
+        }
+    }
+
+    [Test]
+    public async Task When_the_database_is_killed_and_restarted_while_files_flow_Should_lose_nothing()
+    {
+        await using var database = new OwnDatabase(Path.Combine(pipeline.Root, "postgres"));
+        await database.StartAsync();
+        var backup = pipeline.Backup();
+        var settings = pipeline.Configure([backup], pollInterval: "10s", database: database.Connection);
+        var host = await pipeline.StartAsync(settings, PipelineServices.All);
+
+        var files = await WriteFilesAsync(pipeline.Data, FileCount, TimeSpan.FromMilliseconds(20), async i =>
+        {
+            if (i == FileCount / 3)
+            {
+                await database.KillAsync();
+                await Task.Delay(TimeSpan.FromSeconds(3));
+                await database.StartAsync();
+            }
+        });
+
+        var audited = await AuditAsync(database.Connection, Origins, new Dictionary<string, string> { [backup] = backup });
+        Assert.That(audited, Is.EqualTo(files.Count));
+        Record("database SIGKILL + restart", audited, "1 postgres kill, 3 s down", host.Services.GetRequiredService<ReplicaCopier>().Copies, files.Count);
+    }
+}
