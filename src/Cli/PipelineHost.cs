@@ -46,7 +46,11 @@ public static class PipelineHost
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(listen));
         builder.Services.AddRoutingCore();
         AddServices(builder.Services, builder.Logging, settings, services, configure);
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddPrometheusExporter());
+        // Metrics are collected only where they are served: a listener costs time on every message.
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(PipelineMetrics.MeterName, "MassTransit")
+            .AddRuntimeInstrumentation()
+            .AddPrometheusExporter());
 
         var app = builder.Build();
         app.MapHealthChecks("/health", new HealthCheckOptions { ResponseWriter = WriteHealthAsync });
@@ -66,9 +70,6 @@ public static class PipelineHost
         services.AddPipelineBus(settings);
         // MassTransit adds a health check of its bus to these; the inventory store adds the database's.
         services.AddHealthChecks();
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(PipelineMetrics.MeterName, "MassTransit")
-            .AddRuntimeInstrumentation());
         configure?.Invoke(services);
     }
 

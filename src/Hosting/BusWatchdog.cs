@@ -26,7 +26,14 @@ public sealed class BusWatchdog(IBusControl bus, IHostApplicationLifetime lifeti
         while (!stoppingToken.IsCancellationRequested)
         {
             var health = bus.CheckHealth();
-            if (health.Status == BusHealthStatus.Healthy)
+            // A bus can call itself healthy while every send times out: both count.
+            var (healthy, description) = (health.Status, ConfirmedSend.FailingSince) switch
+            {
+                (_, { } since) => (false, $"no send confirmed since {since:O}"),
+                (BusHealthStatus.Healthy, null) => (true, health.Description),
+                _ => (false, $"{health.Status}: {health.Description}"),
+            };
+            if (healthy)
             {
                 if (unhealthySince is not null)
                     logger.LogInformation("The bus is healthy again");
@@ -35,12 +42,12 @@ public sealed class BusWatchdog(IBusControl bus, IHostApplicationLifetime lifeti
             else if (unhealthySince is null)
             {
                 unhealthySince = DateTime.UtcNow;
-                logger.LogWarning("The bus is {Status}: {Description}; waiting up to {Grace} for it to recover", health.Status, health.Description, Grace);
+                logger.LogWarning("The bus is unwell ({Description}); waiting up to {Grace} for it to recover", description, Grace);
             }
             else if (DateTime.UtcNow - unhealthySince > Grace)
             {
-                logger.LogCritical("The bus has been {Status} for {Grace} ({Description}); exiting with code {Code} so that the service manager restarts this service",
-                    health.Status, Grace, health.Description, ExitCode);
+                logger.LogCritical("The bus has been unwell for {Grace} ({Description}); exiting with code {Code} so that the service manager restarts this service",
+                    Grace, description, ExitCode);
                 Environment.ExitCode = ExitCode;
                 lifetime.StopApplication();
                 return;

@@ -11,6 +11,14 @@ public static class ConfirmedSend
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
+    static long failingSinceTicks;
+
+    /// <summary>
+    /// Since when every send has timed out, with none confirmed in between; null while sends succeed.
+    /// The bus can report itself healthy in that state, so the watchdog reads this too.
+    /// </summary>
+    public static DateTime? FailingSince => Interlocked.Read(ref failingSinceTicks) is var ticks and > 0 ? new DateTime(ticks, DateTimeKind.Utc) : null;
+
     public static async Task RunAsync(Func<CancellationToken, Task> send, string what, CancellationToken cancellationToken)
     {
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -19,9 +27,11 @@ public static class ConfirmedSend
         {
             // WaitAsync too: the hung wait does not always observe the token.
             await send(bounded.Token).WaitAsync(Timeout, cancellationToken);
+            Interlocked.Exchange(ref failingSinceTicks, 0);
         }
         catch (Exception e) when (e is OperationCanceledException or TimeoutException && !cancellationToken.IsCancellationRequested)
         {
+            Interlocked.CompareExchange(ref failingSinceTicks, DateTime.UtcNow.Ticks, 0);
             throw new TimeoutException($"the broker did not confirm {what} within {Timeout.TotalSeconds:0} s; sending again", e);
         }
     }

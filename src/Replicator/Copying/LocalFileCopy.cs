@@ -53,6 +53,8 @@ public static class LocalFileCopy
 
     static async Task<long> CopyBytesAsync(SourceFile input, FileStream output, XxHash3 hash, Action<long>? progress, CancellationToken cancellationToken)
     {
+        if (input.Version.Size <= ChunkSize)
+            return CopySmall(input, output, hash, progress);
         // Two buffers: the next read runs while the current chunk is hashed and written. Pooled and
         // no larger than the file: a fresh 2 MiB per small file was most of the CPU of a small-file sync.
         var size = (int)Math.Clamp(input.Version.Size, 1, ChunkSize);
@@ -67,6 +69,8 @@ public static class LocalFileCopy
                 var count = await read;
                 if (count == 0)
                     return offset;
+                // File reads and writes do not observe the token once started: copy_timeout and shutdown are seen here.
+                cancellationToken.ThrowIfCancellationRequested();
                 var chunk = buffers[current].AsMemory(0, count);
                 offset += count;
                 current ^= 1;
@@ -80,6 +84,31 @@ public static class LocalFileCopy
         {
             ArrayPool<byte>.Shared.Return(buffers[0]);
             ArrayPool<byte>.Shared.Return(buffers[1]);
+        }
+    }
+
+    /// <summary>
+    /// A file of one chunk or less, read and written in place: for the many small files of a night,
+    /// the thread-pool hops of asynchronous reads cost more than the reads themselves.
+    /// </summary>
+    static long CopySmall(SourceFile input, FileStream output, XxHash3 hash, Action<long>? progress)
+    {
+        var size = (int)input.Version.Size;
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(size, 1));
+        try
+        {
+            var offset = 0;
+            int count;
+            while (offset < size && (count = RandomAccess.Read(input.Handle, buffer.AsSpan(offset, size - offset), offset)) > 0)
+                offset += count;
+            hash.Append(buffer.AsSpan(0, offset));
+            output.Write(buffer, 0, offset);
+            progress?.Invoke(offset);
+            return offset;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -69,7 +69,7 @@ public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLim
         return await UseAsync(cancellationToken, client =>
         {
             MakeFolders(client, folder, prefixLength: (absolutePrefix ?? "").Length);
-            var upload = new UploadStream(input, hash, limit);
+            var upload = new UploadStream(input, hash, limit, cancellationToken);
             // UploadFile pipelines its writes; SftpFileStream would wait for each acknowledgement.
             client.UploadFile(upload, part, canOverride: true, sent => progress?.Invoke((long)sent));
             client.SetLastWriteTimeUtc(part, input.Version.Mtime);

@@ -3,8 +3,11 @@ using Xtelemdb.Replicator.Copying;
 
 namespace Xtelemdb.Replicator.Sftp;
 
-/// <summary>The source's bytes as SSH.NET's pipelined upload reads them: up to the stated size, hashed, and paced.</summary>
-sealed class UploadStream(SourceFile source, XxHash3 hash, BandwidthLimit? limit) : Stream
+/// <summary>
+/// The source's bytes as SSH.NET's pipelined upload reads them: up to the stated size, hashed, and
+/// paced. A cancelled token (copy_timeout, shutdown) ends the upload at the next read.
+/// </summary>
+sealed class UploadStream(SourceFile source, XxHash3 hash, BandwidthLimit? limit, CancellationToken cancellationToken) : Stream
 {
     public long BytesRead { get; private set; }
 
@@ -12,6 +15,7 @@ sealed class UploadStream(SourceFile source, XxHash3 hash, BandwidthLimit? limit
 
     public override int Read(Span<byte> buffer)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var length = (int)Math.Min(buffer.Length, source.Version.Size - BytesRead);
         if (length <= 0)
             return 0;
