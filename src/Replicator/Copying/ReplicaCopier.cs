@@ -39,49 +39,62 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         await target.EnsureInsidePrefixAsync(path, cancellationToken);
         var started = Stopwatch.GetTimestamp();
         var replicaTag = PipelineMetrics.Replica(replica.Url);
+        CopyResult result;
+        try
+        {
+            result = await CopyWithinTimeoutAsync(need, target, path, replica.Url, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            PipelineMetrics.CopyFailures.Add(1, replicaTag, new("reason", FailureReason(e)));
+            throw;
+        }
+        Count(result, replicaTag, started);
+        return (result, path);
+    }
+
+    /// <summary>A copy longer than copy_timeout fails rather than outlive RabbitMQ's consumer_timeout.</summary>
+    async Task<CopyResult> CopyWithinTimeoutAsync(ReplicaNeeded need, IReplicaTarget target, string path, string replicaUrl, CancellationToken cancellationToken)
+    {
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bounded.CancelAfter(settings.Replicator.CopyTimeout);
         try
         {
-            CopyResult result;
-            try
-            {
-                result = await CopyStableAsync(need.OriginPath, target, path, replica.Url, need.Recopy, bounded.Token);
-            }
-            catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-                throw new CopyTimeoutException($"copying {need.OriginPath} to {path} on replica {replica.Url} did not finish within "
-                    + $"[replicator] copy_timeout ({settings.Replicator.CopyTimeout}); raise it together with RabbitMQ's consumer_timeout, then resync");
-            }
-            switch (result.Outcome)
-            {
-                case CopyOutcome.Copied:
-                    PipelineMetrics.Copies.Add(1, replicaTag, new("result", "copied"));
-                    PipelineMetrics.BytesCopied.Add(result.Version.Size, replicaTag);
-                    PipelineMetrics.CopyDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, replicaTag);
-                    break;
-                case CopyOutcome.AlreadyCurrent:
-                    PipelineMetrics.Copies.Add(1, replicaTag, new("result", "current"));
-                    break;
-                case CopyOutcome.SourceChanging:
-                    PipelineMetrics.CopyFailures.Add(1, replicaTag, new("reason", "changing"));
-                    break;
-            }
-            return (result, path);
+            return await CopyStableAsync(need.OriginPath, target, path, replicaUrl, need.Recopy, bounded.Token);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            PipelineMetrics.CopyFailures.Add(1, replicaTag, new("reason", e switch
-            {
-                ReplicaFullException => "full",
-                CopyTimeoutException => "timeout",
-                Sftp.SshReplicaException => "ssh",
-                IOException => "io",
-                _ => "other",
-            }));
-            throw;
+            throw new CopyTimeoutException($"copying {need.OriginPath} to {path} on replica {replicaUrl} did not finish within "
+                + $"[replicator] copy_timeout ({settings.Replicator.CopyTimeout}); raise it together with RabbitMQ's consumer_timeout, then resync");
         }
     }
+
+    static void Count(CopyResult result, KeyValuePair<string, object?> replicaTag, long started)
+    {
+        switch (result.Outcome)
+        {
+            case CopyOutcome.Copied:
+                PipelineMetrics.Copies.Add(1, replicaTag, new("result", "copied"));
+                PipelineMetrics.BytesCopied.Add(result.Version.Size, replicaTag);
+                PipelineMetrics.CopyDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, replicaTag);
+                break;
+            case CopyOutcome.AlreadyCurrent:
+                PipelineMetrics.Copies.Add(1, replicaTag, new("result", "current"));
+                break;
+            case CopyOutcome.SourceChanging:
+                PipelineMetrics.CopyFailures.Add(1, replicaTag, new("reason", "changing"));
+                break;
+        }
+    }
+
+    static string FailureReason(Exception e) => e switch
+    {
+        ReplicaFullException => "full",
+        CopyTimeoutException => "timeout",
+        Sftp.SshReplicaException => "ssh",
+        IOException => "io",
+        _ => "other",
+    };
 
     async Task<CopyResult> CopyStableAsync(string source, IReplicaTarget target, string path, string replicaUrl, bool recopy, CancellationToken cancellationToken)
     {

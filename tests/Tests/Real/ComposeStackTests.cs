@@ -69,17 +69,17 @@ public sealed class ComposeStackTests : PipelineTest
             if (service.Name != "watcher")
                 Assert.That(checks, Does.Contain("database"), service.Name);
         }
-        await Eventually.True(async () => Counter(await MetricsAsync(listening["watcher"]), "xtelemdb_watcher_changes_total", "source=\"live\"") >= 1,
+        await Eventually.True(async () => PrometheusText.Sum(await MetricsAsync(listening["watcher"]), "xtelemdb_watcher_changes_total", "source=\"live\"") >= 1,
             Timeout, "the watcher's metrics count the live change");
-        await Eventually.True(async () => Counter(await MetricsAsync(listening["inventory"]), "xtelemdb_inventory_origin_upserts_total", "") >= 1,
+        await Eventually.True(async () => PrometheusText.Sum(await MetricsAsync(listening["inventory"]), "xtelemdb_inventory_origin_upserts_total", "") >= 1,
             Timeout, "the inventory's metrics count the upsert");
         // The copy is recorded before its consumer returns: MassTransit counts it a moment later.
-        await Eventually.True(async () => Counter(await MetricsAsync(listening["replicator"]), "messaging_masstransit_consume_ea_total", "consumer_type=\"CopyFileConsumer\"") >= 1,
+        await Eventually.True(async () => PrometheusText.Sum(await MetricsAsync(listening["replicator"]), "messaging_masstransit_consume_ea_total", "consumer_type=\"CopyFileConsumer\"") >= 1,
             Timeout, "MassTransit's own instrumentation in the replicator's metrics");
         var replicator = await MetricsAsync(listening["replicator"]);
-        Assert.That(Counter(replicator, "xtelemdb_replicator_copies_total", "result=\"copied\""), Is.GreaterThanOrEqualTo(1));
-        Assert.That(Counter(replicator, "xtelemdb_replicator_copied_bytes_total", ""), Is.GreaterThanOrEqualTo(200_000));
-        Assert.That(Counter(replicator, "xtelemdb_replicator_copy_duration_seconds_count", ""), Is.GreaterThanOrEqualTo(1));
+        Assert.That(PrometheusText.Sum(replicator, "xtelemdb_replicator_copies_total", "result=\"copied\""), Is.GreaterThanOrEqualTo(1));
+        Assert.That(PrometheusText.Sum(replicator, "xtelemdb_replicator_copied_bytes_total", ""), Is.GreaterThanOrEqualTo(200_000));
+        Assert.That(PrometheusText.Sum(replicator, "xtelemdb_replicator_copy_duration_seconds_count", ""), Is.GreaterThanOrEqualTo(1));
         // The backlog gauges are counted by the inventory; the replica is there, and in sync.
         await Eventually.True(async () => (await MetricsAsync(listening["inventory"])).Contains("xtelemdb_replica_backlog_files{"),
             Timeout, "the inventory's backlog gauges");
@@ -163,10 +163,4 @@ public sealed class ComposeStackTests : PipelineTest
     }
 
     static Task<string> MetricsAsync(string address) => Http.GetStringAsync($"http://{address}/metrics");
-
-    /// <summary>The sum of a Prometheus series' samples whose labels contain the given one.</summary>
-    static double Counter(string metrics, string name, string label) =>
-        metrics.Split('\n')
-            .Where(line => line.StartsWith(name + "{", StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal))
-            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 }

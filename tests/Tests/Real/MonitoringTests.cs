@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Dapper;
 using Npgsql;
@@ -14,13 +13,6 @@ public sealed class MonitoringTests : PipelineTest
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    static IPEndPoint FreeLoopbackPort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return (IPEndPoint)probe.LocalEndpoint;
-    }
-
     async Task SetConnectionsAllowedAsync(bool allowed)
     {
         await using var admin = new NpgsqlConnection(TestServices.PostgresAdmin);
@@ -32,7 +24,7 @@ public sealed class MonitoringTests : PipelineTest
     [Test]
     public async Task When_the_database_refuses_connections_Should_answer_503_naming_it_then_recover()
     {
-        var listen = FreeLoopbackPort();
+        var listen = new IPEndPoint(IPAddress.Loopback, Ports.FreeLoopback());
         var settings = pipeline.Configure([pipeline.Backup()]);
         settings = settings with { Monitoring = settings.Monitoring with { Listen = listen } };
         await pipeline.StartAsync(settings, PipelineServices.Inventory | PipelineServices.Replicator);
@@ -67,7 +59,7 @@ public sealed class MonitoringTests : PipelineTest
     public async Task When_nothing_listens_Should_the_health_command_name_the_address_and_exit_1()
     {
         pipeline.Configure([]);
-        var nobody = FreeLoopbackPort();
+        var nobody = new IPEndPoint(IPAddress.Loopback, Ports.FreeLoopback());
         var (exit, output) = await pipeline.RunAsync("health", nobody.ToString());
         Assert.That(exit, Is.EqualTo(1));
         Assert.That(output, Does.Contain($"http://{nobody}/health"));

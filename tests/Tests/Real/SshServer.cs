@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
+using Xtelemdb.Tests.Support;
+
 namespace Xtelemdb.Tests.Real;
 
 /// <summary>
@@ -36,7 +38,7 @@ public sealed class SshServer : IAsyncDisposable
         Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "xtelemdb-test-host", "-f", server.HostKey);
         Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "xtelemdb-test-user", "-f", server.UserKey);
         File.Copy(server.UserKey + ".pub", Path.Combine(folder, "authorized_keys"));
-        server.Port = FreePort();
+        server.Port = Ports.FreeLoopback();
         await server.StartSshdAsync();
         return server;
     }
@@ -131,13 +133,6 @@ public sealed class SshServer : IAsyncDisposable
             sshd.Kill(entireProcessTree: true);
             await sshd.WaitForExitAsync();
         }
-    }
-
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     static string Run(string program, params string[] arguments)

@@ -21,6 +21,9 @@ public static class Files
         return "xxh3:" + Convert.ToHexStringLower(hash.GetCurrentHash());
     }
 
+    /// <summary>The same checksum, of bytes already read.</summary>
+    public static string Checksum(byte[] bytes) => "xxh3:" + Convert.ToHexStringLower(XxHash3.Hash(bytes));
+
     public static void AssertSameFile(string source, string copy)
     {
         Assert.That(File.Exists(copy), Is.True, $"{copy} exists");

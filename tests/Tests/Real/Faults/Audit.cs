@@ -43,20 +43,23 @@ public sealed class Audit(string connection)
                 files++;
                 var source = new FileInfo(path);
                 var mtime = Microseconds.Truncate(source.LastWriteTimeUtc);
+                var sourceBytes = new Lazy<byte[]>(() => File.ReadAllBytes(path));
                 foreach (var (url, local) in replicas)
                 {
                     var copy = new FileInfo(local + "/" + host + path);
-                    if (!copy.Exists)
+                    // Each file is read once: the bytes compared are the bytes hashed.
+                    var copyBytes = copy.Exists ? File.ReadAllBytes(copy.FullName) : null;
+                    if (copyBytes is null)
                         problems.Add($"missing on {url}: {host}:{path}");
                     else if (copy.Length != source.Length || !SameMtime(url, copy.LastWriteTimeUtc, mtime))
                         problems.Add($"stale on {url}: {host}:{path} ({copy.Length} bytes, {copy.LastWriteTimeUtc:O})");
-                    else if (!File.ReadAllBytes(copy.FullName).AsSpan().SequenceEqual(File.ReadAllBytes(path)))
+                    else if (!copyBytes.AsSpan().SequenceEqual(sourceBytes.Value))
                         problems.Add($"different bytes on {url}: {host}:{path}");
                     if (!byKey.TryGetValue((url, host, path), out var row))
                         problems.Add($"no record on {url}: {host}:{path}");
                     else if (row.Mtime != mtime || row.SizeBytes != source.Length)
                         problems.Add($"record behind on {url}: {host}:{path}");
-                    else if (row.Checksum is null || (copy.Exists && row.Checksum != Files.Checksum(copy.FullName)))
+                    else if (row.Checksum is null || (copyBytes is not null && row.Checksum != Files.Checksum(copyBytes)))
                         problems.Add($"checksum {row.Checksum ?? "missing"} wrong on {url}: {host}:{path}");
                 }
             }

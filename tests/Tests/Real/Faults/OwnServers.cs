@@ -19,7 +19,7 @@ public abstract class OwnServer : IAsyncDisposable
     {
         Root = root;
         Directory.CreateDirectory(root);
-        Port = FreePort();
+        Port = Ports.FreeLoopback();
     }
 
     public string Root { get; }
@@ -73,13 +73,6 @@ public abstract class OwnServer : IAsyncDisposable
             TestContext.Progress.WriteLine($"[{Name}] {line}");
     }
 
-    public static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
-
     protected static void RequireProgram(string path)
     {
         if (!File.Exists(path))
@@ -99,7 +92,7 @@ public sealed class OwnBroker : OwnServer
 {
     const string Server = "/usr/sbin/rabbitmq-server";
     readonly string node = $"xtfault{Guid.NewGuid():N}"[..20] + "@localhost";
-    readonly int distributionPort = FreePort();
+    readonly int distributionPort = Ports.FreeLoopback();
 
     public OwnBroker(string root) : base(root)
     {

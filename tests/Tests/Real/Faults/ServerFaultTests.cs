@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Xtelemdb.Cli;
 using Xtelemdb.Replicator.Copying;
+using Xtelemdb.Tests.Support;
 
 namespace Xtelemdb.Tests.Real.Faults;
 
@@ -18,7 +19,7 @@ public sealed class ServerFaultTests : FaultTest
         // A short poll: what was in flight to a dead broker is found again by the next poll.
         pipeline.Configure([backup], pollInterval: "10s", broker: broker.Uri);
         // As deployed: a process under a service manager, so that the bus watchdog's exit is a restart.
-        var listen = $"127.0.0.1:{OwnServer.FreePort()}";
+        var listen = $"127.0.0.1:{Ports.FreeLoopback()}";
         await using var service = new Supervisor("sync continuous=true", () => pipeline.StartProcess("sync", "continuous=true", "--listen", listen));
 
         var copiesBefore = 0.0;
@@ -47,8 +48,7 @@ public sealed class ServerFaultTests : FaultTest
         try
         {
             var metrics = await http.GetStringAsync($"http://{listen}/metrics");
-            return metrics.Split('\n').Where(l => l.StartsWith("xtelemdb_replicator_copies_total{", StringComparison.Ordinal) && l.Contains("result=\"copied\"", StringComparison.Ordinal))
-                .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+            return PrometheusText.Sum(metrics, "xtelemdb_replicator_copies_total", "result=\"copied\"");
         }
         catch (HttpRequestException)
         {
