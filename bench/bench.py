@@ -287,10 +287,14 @@ def steady_state(work, files):
 def ingest(work, count, runs):
     section = f"4. inventory ingest, {count:,} FileChanged"
     print(section, flush=True)
-    sends, rates, ceiling = [], [], []
+    sends, rates, ceiling, drains = [], [], [], []
     for _ in range(runs):
         world = World(work, [], [])
         try:
+            # The broker's own ceiling first: the same queue drained by a bare consumer.
+            sh(BENCH, "ingest", str(count), "--config", world.config)
+            out = sh(BENCH, "drain-ceiling", str(count), "--config", world.config).stdout
+            drains.append(float(re.search(r"drain_rate (\d+)", out).group(1)))
             # Queued first, as a watcher's initial scan would leave them, then drained by the inventory.
             out = sh(BENCH, "ingest", str(count), "--config", world.config).stdout
             sends.append(float(re.search(r"send_rate (\d+)", out).group(1)))
@@ -303,6 +307,7 @@ def ingest(work, count, runs):
             world.close()
     record(section, "rows/s", "xtelemdb inventory, draining its queue", rates, "msg/s")
     record(section, "rows/s", "binary COPY (ceiling)", ceiling, "rows/s")
+    record(section, "messages/s", "bare RabbitMQ.Client consumer, ack each (broker ceiling)", drains, "msg/s")
     record(section, "relative to COPY", "xtelemdb inventory, draining its queue", [r / c for r, c in zip(rates, ceiling)], "x")
     record(section, "messages sent/s", "a watcher's sender (publisher confirms)", sends, "msg/s")
 

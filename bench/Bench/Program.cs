@@ -15,6 +15,7 @@ return args[0] switch
 {
     "ingest" => await Ingest(int.Parse(args[1])),
     "copy-ceiling" => await CopyCeiling(int.Parse(args[1])),
+    "drain-ceiling" => await DrainCeiling(int.Parse(args[1])),
     "sftp-copy" => await SftpCopy(args[1], args[2]),
     _ => throw new ArgumentException($"unknown command {args[0]}"),
 };
@@ -62,6 +63,30 @@ async Task<int> CopyCeiling(int count)
         await writer.CompleteAsync();
     }
     Console.WriteLine($"copy_rate {count / clock.Elapsed.TotalSeconds:0} rows/s");
+    return 0;
+}
+
+// The broker's ceiling: the inventory's queue drained by a bare RabbitMQ.Client consumer that acks
+// each message on arrival, with the inventory's prefetch. No deserialisation, no database.
+async Task<int> DrainCeiling(int count)
+{
+    var factory = new RabbitMQ.Client.ConnectionFactory { Uri = settings.Broker.Uri, UserName = settings.Broker.User, Password = settings.Broker.Password };
+    await using var connection = await factory.CreateConnectionAsync();
+    await using var channel = await connection.CreateChannelAsync();
+    await channel.BasicQosAsync(0, (ushort)(Xtelemdb.Inventory.Consumers.UpsertOriginsConsumerDefinition.BatchLimit * 2), false);
+    var received = 0;
+    var done = new TaskCompletionSource();
+    var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
+    consumer.ReceivedAsync += async (_, delivery) =>
+    {
+        await channel.BasicAckAsync(delivery.DeliveryTag, false);
+        if (++received == count)
+            done.TrySetResult();
+    };
+    var clock = Stopwatch.StartNew();
+    await channel.BasicConsumeAsync(Queues.FileChanged, false, "", false, false, null, consumer);
+    await done.Task;
+    Console.WriteLine($"drain_rate {count / clock.Elapsed.TotalSeconds:0} msg/s");
     return 0;
 }
 

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""What bounds a figure: runs one bench scenario once and reports where the machine's CPU went.
+
+    bench/profile.py sync [FILES]     initial sync of FILES small files, all-in-one
+    bench/profile.py ingest [COUNT]   the inventory draining COUNT queued observations
+
+Prints the CPU each process group used while the scenario ran (100% = one core), the wall time,
+and the rate. Run bench/run once first: it installs the peers and builds .build/bench.
+"""
+import os, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench
+
+os.environ.setdefault("PGPASSWORD", "xtelem")
+
+
+def cpu_ticks(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def pids(pattern):
+    return [int(p) for p in subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()]
+
+
+def machine_ticks():
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    return sum(int(x) for x in fields) - int(fields[3]) - int(fields[4])  # all but idle and iowait
+
+
+def measure(groups, until):
+    """Runs until(), sampling each group's CPU; postgres back ends come and go, so they are re-listed."""
+    hz = os.sysconf("SC_CLK_TCK")
+    before = {name: cpu_ticks(find()) for name, find in groups.items()}
+    machine = machine_ticks()
+    start = time.monotonic()
+    until()
+    wall = time.monotonic() - start
+    for name, find in groups.items():
+        print(f"  {name:10} {(cpu_ticks(find()) - before[name]) / hz / wall * 100:5.0f}% of a core")
+    print(f"  {'machine':10} {(machine_ticks() - machine) / hz / wall * 100:5.0f}% of a core ({os.cpu_count()} cores)")
+    return wall
+
+
+def main():
+    scenario = sys.argv[1] if len(sys.argv) > 1 else "sync"
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
+    work = tempfile.mkdtemp(prefix="xtelemdb-profile-")
+    src, dst = os.path.join(work, "src"), os.path.join(work, "dst")
+    if scenario == "sync":
+        bench.make_tree(src, count, 1024, 65536)
+        os.makedirs(dst)
+        world = bench.World(work, [src], [dst])
+    else:
+        world = bench.World(work, [], [])
+    try:
+        groups = {"rabbitmq": lambda: pids("beam.smp"), "postgres": lambda: pids("postgres")}
+        if scenario == "sync":
+            subprocess.run(["sync"])
+            process = world.start("sync", "continuous=true", log=os.path.join(work, "xtelemdb.log"))
+            groups["xtelemdb"] = lambda: [process.pid]
+            wall = measure(groups, lambda: world.wait_count("select count(*) from file_replicas", count))
+        else:
+            bench.sh(bench.BENCH, "ingest", str(count), "--config", world.config)
+            process = world.start("run", "Inventory", log=os.path.join(work, "xtelemdb.log"))
+            groups["xtelemdb"] = lambda: [process.pid]
+            wall = measure(groups, lambda: world.wait_count("select count(*) from file_origins", count))
+        print(f"  {count / wall:.0f}/s over {wall:.1f} s (start-up included); log in {work}/xtelemdb.log")
+    finally:
+        world.close()
+
+
+if __name__ == "__main__":
+    main()
