@@ -59,27 +59,62 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Records a copy. Returns true when the copier saw a newer version of the origin than the
-    /// inventory had, so the other replicas need it too.
+    /// Records copies in one transaction and returns, for each copy in order, the requests still
+    /// needed for its file: its own replica again if the origin moved on meanwhile, and every
+    /// replica when the copier saw a newer version than the inventory had.
     /// </summary>
-    public async Task<bool> RecordReplicaAsync(ReplicaUpdated copy, CancellationToken cancellationToken)
+    /// <exception cref="UnknownRecordException">A copy names a replica or an origin file the inventory does not know; nothing is recorded.</exception>
+    public async Task<IReadOnlyList<ReplicaNeeded>[]> RecordReplicasAsync(IReadOnlyList<ReplicaUpdated> copies, CancellationToken cancellationToken)
     {
+        // The latest report of a file wins, as it would one message at a time; an earlier one changes nothing.
+        var observations = copies.GroupBy(c => (c.OriginHost, c.OriginPath)).Select(g => g.MaxBy(c => c.CopiedAt)!).ToArray();
+        var records = copies.GroupBy(c => (c.ReplicaId, c.OriginHost, c.OriginPath)).Select(g => g.MaxBy(c => c.CopiedAt)!).ToArray();
+
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var originMoved = await connection.ExecuteAsync(new CommandDefinition(Sql.ObserveOriginFromCopy, copy, transaction, cancellationToken: cancellationToken)) > 0;
+        var moved = (await connection.QueryAsync<(string Host, string Path)>(new CommandDefinition(Sql.ObserveOriginsFromCopies, new
+        {
+            Hosts = observations.Select(c => c.OriginHost).ToArray(),
+            Paths = observations.Select(c => c.OriginPath).ToArray(),
+            Mtimes = observations.Select(c => c.Mtime).ToArray(),
+            Sizes = observations.Select(c => c.Size).ToArray(),
+            CopiedAts = observations.Select(c => c.CopiedAt).ToArray(),
+        }, transaction, cancellationToken: cancellationToken))).ToHashSet();
         try
         {
-            await connection.ExecuteAsync(new CommandDefinition(Sql.RecordReplica, copy, transaction, cancellationToken: cancellationToken));
+            await connection.ExecuteAsync(new CommandDefinition(Sql.RecordReplicas, new
+            {
+                ReplicaIds = records.Select(c => c.ReplicaId).ToArray(),
+                Hosts = records.Select(c => c.OriginHost).ToArray(),
+                Paths = records.Select(c => c.OriginPath).ToArray(),
+                Mtimes = records.Select(c => c.Mtime).ToArray(),
+                Sizes = records.Select(c => c.Size).ToArray(),
+                ReplicaPaths = records.Select(c => c.ReplicaPath).ToArray(),
+                Checksums = records.Select(c => c.Checksum).ToArray(),
+                CopiedAts = records.Select(c => c.CopiedAt).ToArray(),
+            }, transaction, cancellationToken: cancellationToken));
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation)
         {
-            // The foreign keys check on every copy what a lookup first would cost two more round trips for.
-            throw new UnknownRecordException(e.ConstraintName == "file_replicas_replica_id_fkey"
-                ? $"ReplicaUpdated names replica {copy.ReplicaId}, which is not registered"
-                : $"ReplicaUpdated names an origin file the inventory does not know: {copy.OriginHost}:{copy.OriginPath}");
+            // The foreign keys check on every copy what a lookup first would cost another round trip for.
+            throw new UnknownRecordException(copies.Count > 1
+                ? $"one of {copies.Count} ReplicaUpdated names a replica or an origin file the inventory does not know ({e.ConstraintName})"
+                : e.ConstraintName == "file_replicas_replica_id_fkey"
+                    ? $"ReplicaUpdated names replica {copies[0].ReplicaId}, which is not registered"
+                    : $"ReplicaUpdated names an origin file the inventory does not know: {copies[0].OriginHost}:{copies[0].OriginPath}");
         }
+        // Decided from the state just written, never from what this batch changed: a redelivery asks again.
+        var behind = (await connection.QueryAsync<ReplicaNeeded>(new CommandDefinition(Sql.NeedsOf, new
+        {
+            Hosts = observations.Select(c => c.OriginHost).ToArray(),
+            Paths = observations.Select(c => c.OriginPath).ToArray(),
+            ReplicaId = (int?)null,
+        }, transaction, cancellationToken: cancellationToken))).ToLookup(n => (n.OriginHost, n.OriginPath));
         await transaction.CommitAsync(cancellationToken);
-        return originMoved;
+
+        // A copier that saw a newer version than the inventory's tells every replica, not only its own.
+        return copies.Select(c => (IReadOnlyList<ReplicaNeeded>)behind[(c.OriginHost, c.OriginPath)]
+            .Where(n => moved.Contains((c.OriginHost, c.OriginPath)) || n.ReplicaId == c.ReplicaId).ToArray()).ToArray();
     }
 
     public async Task<ReplicaRecord> RegisterReplicaAsync(string url, string kind, bool enabled, CancellationToken cancellationToken)

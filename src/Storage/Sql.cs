@@ -75,18 +75,28 @@ static class Sql
            and {IsBehind}
         """;
 
-    /// <summary>The copier stated the source at this version: a newer observation of the origin.</summary>
-    public const string ObserveOriginFromCopy = """
-        update file_origins
-           set mtime = @Mtime, size_bytes = @Size, observed_at = @CopiedAt, missing_since = null
-         where origin_host = @OriginHost and origin_path = @OriginPath and observed_at < @CopiedAt
-           and (mtime, size_bytes, missing_since is null) is distinct from (@Mtime, @Size, true)
+    /// <summary>
+    /// The copiers stated these sources at these versions: newer observations of the origins.
+    /// Returns the origins that moved on. One row per origin in the input.
+    /// </summary>
+    public const string ObserveOriginsFromCopies = """
+        update file_origins o
+           set mtime = i.mtime, size_bytes = i.size_bytes, observed_at = i.copied_at, missing_since = null
+          from unnest(@Hosts::text[], @Paths::text[], @Mtimes::timestamptz[], @Sizes::bigint[], @CopiedAts::timestamptz[])
+               as i (origin_host, origin_path, mtime, size_bytes, copied_at)
+         where o.origin_host = i.origin_host and o.origin_path = i.origin_path and o.observed_at < i.copied_at
+           and (o.mtime, o.size_bytes, o.missing_since is null) is distinct from (i.mtime, i.size_bytes, true)
+        returning o.origin_host as Host, o.origin_path as Path
         """;
 
-    /// <summary>Records a copy unless a later copy is recorded already; a quick check keeps the known checksum.</summary>
-    public const string RecordReplica = """
+    /// <summary>
+    /// Records copies unless a later copy of the same file is recorded already; a quick check keeps
+    /// the known checksum. One row per (replica, origin) in the input: ON CONFLICT cannot touch a row twice.
+    /// </summary>
+    public const string RecordReplicas = """
         insert into file_replicas as fr (replica_id, origin_host, origin_path, mtime, size_bytes, replica_path, checksum, copied_at)
-        values (@ReplicaId, @OriginHost, @OriginPath, @Mtime, @Size, @ReplicaPath, @Checksum, @CopiedAt)
+        select * from unnest(@ReplicaIds::integer[], @Hosts::text[], @Paths::text[], @Mtimes::timestamptz[], @Sizes::bigint[],
+                             @ReplicaPaths::text[], @Checksums::text[], @CopiedAts::timestamptz[])
         on conflict (replica_id, origin_host, origin_path) do update
            set mtime = excluded.mtime, size_bytes = excluded.size_bytes, replica_path = excluded.replica_path,
                copied_at = excluded.copied_at,

@@ -1,25 +1,30 @@
 using MassTransit;
 using Xtelemdb.Hosting;
-using Xtelemdb.Storage;
 
 namespace Xtelemdb.Inventory.Consumers;
 
 /// <summary>Records what a replica now holds; if the origin moved on meanwhile, asks for it again.</summary>
-public sealed class RecordReplicaConsumer(InventoryStore store) : IConsumer<ReplicaUpdated>
+public sealed class RecordReplicaConsumer(CopyRecorder recorder) : IConsumer<ReplicaUpdated>
 {
     public async Task Consume(ConsumeContext<ReplicaUpdated> context)
     {
-        var copy = context.Message;
-        var originMoved = await store.RecordReplicaAsync(copy, context.CancellationToken);
-        // A copier that saw a newer version than the inventory's tells every replica, not only its own.
-        var needs = await store.NeedsOfAsync([(copy.OriginHost, copy.OriginPath)], originMoved ? null : copy.ReplicaId, context.CancellationToken);
+        var needs = await recorder.RecordAsync(context.Message, context.CancellationToken);
         await ReplicaNeeds.SendAsync(context, needs, context.CancellationToken);
     }
 }
 
 public sealed class RecordReplicaConsumerDefinition : ConsumerDefinition<RecordReplicaConsumer>
 {
-    public RecordReplicaConsumerDefinition() => EndpointName = Queues.ReplicaUpdated;
+    public RecordReplicaConsumerDefinition()
+    {
+        EndpointName = Queues.ReplicaUpdated;
+        // Enough messages in hand at once for the recorder to make full groups of them.
+        Endpoint(e =>
+        {
+            e.PrefetchCount = CopyRecorder.GroupLimit * 2;
+            e.ConcurrentMessageLimit = CopyRecorder.GroupLimit;
+        });
+    }
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
         IConsumerConfigurator<RecordReplicaConsumer> consumer, IRegistrationContext context) =>
