@@ -1,3 +1,5 @@
+using System.Data.Common;
+using System.Net;
 using DbUp;
 using DbUp.Engine;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,13 +12,39 @@ namespace Xtelemdb.Storage;
 /// <summary>The connection to the inventory database and its schema.</summary>
 public static class InventoryDatabase
 {
-    /// <summary>The connection string of the settings, with the password from PGPASSWORD (never from the TOML file).</summary>
+    /// <summary>
+    /// The connection string of the settings, with the password from PGPASSWORD (never from the TOML
+    /// file). To a server on this machine, TLS is off unless the string names an SSL Mode: on the
+    /// loopback it protects nothing, and it costs a quarter of the inventory's ingest rate.
+    /// </summary>
     public static string ConnectionString(DatabaseSettings settings)
     {
         var builder = new NpgsqlConnectionStringBuilder(settings.Connection);
         if (string.IsNullOrEmpty(builder.Password) && Environment.GetEnvironmentVariable("PGPASSWORD") is { Length: > 0 } password)
             builder.Password = password;
+        if (!NamesSslMode(settings.Connection) && IsLoopback(builder.Host))
+            builder.SslMode = SslMode.Disable;
         return builder.ConnectionString;
+    }
+
+    static bool NamesSslMode(string connection)
+    {
+        var given = new DbConnectionStringBuilder { ConnectionString = connection };
+        return given.Keys.Cast<string>().Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals("sslmode", StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>Every host of the string is this machine (a Unix socket never uses TLS).</summary>
+    static bool IsLoopback(string? hosts) =>
+        !string.IsNullOrEmpty(hosts) && hosts.Split(',').Select(HostName).All(name =>
+            name.Equals("localhost", StringComparison.OrdinalIgnoreCase) || IPAddress.TryParse(name, out var address) && IPAddress.IsLoopback(address));
+
+    /// <summary>"h:5432" is h, "[::1]:5432" is ::1, and "::1" stays itself.</summary>
+    static string HostName(string host)
+    {
+        host = host.Trim();
+        if (host.StartsWith('[') && host.IndexOf(']') is > 0 and var end)
+            return host[1..end];
+        return host.Count(c => c == ':') == 1 ? host[..host.IndexOf(':')] : host;
     }
 
     public static NpgsqlDataSource CreateDataSource(DatabaseSettings settings) => NpgsqlDataSource.Create(ConnectionString(settings));
