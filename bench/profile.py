@@ -2,7 +2,9 @@
 """What bounds a figure: runs one bench scenario once and reports where the machine's CPU went.
 
     bench/profile.py sync [FILES]     initial sync of FILES small files, all-in-one
-    bench/profile.py ingest [COUNT]   the inventory draining COUNT queued observations
+    bench/profile.py ingest [COUNT [PER_MESSAGE]]
+                                      the inventory draining COUNT queued observations, sent
+                                      PER_MESSAGE to a message (1: FileChanged; more: FilesChanged)
 
 Prints the CPU each process group used while the scenario ran (100% = one core), the wall time,
 and the rate. Run bench/run once first: it installs the peers and builds .build/bench.
@@ -69,7 +71,8 @@ def main():
             groups["xtelemdb"] = lambda: [process.pid]
             wall = measure(groups, lambda: world.wait_count("select count(*) from file_replicas", count))
         else:
-            bench.sh(bench.BENCH, "ingest", str(count), "--config", world.config)
+            per_message = sys.argv[3] if len(sys.argv) > 3 else "1"
+            bench.sh(bench.BENCH, "ingest", str(count), per_message, "--config", world.config)
             process = world.start("run", "Inventory", log=os.path.join(work, "xtelemdb.log"))
             groups["xtelemdb"] = lambda: [process.pid]
             wall = measure(groups, lambda: world.wait_count("select count(*) from file_origins", count))

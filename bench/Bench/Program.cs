@@ -13,15 +13,16 @@ using Xtelemdb.Storage;
 var settings = SettingsLoader.Load(args.SkipWhile(a => a != "--config").Skip(1).FirstOrDefault());
 return args[0] switch
 {
-    "ingest" => await Ingest(int.Parse(args[1])),
+    "ingest" => await Ingest(int.Parse(args[1]), args.Length > 2 && int.TryParse(args[2], out var perList) ? perList : 1),
     "copy-ceiling" => await CopyCeiling(int.Parse(args[1])),
     "drain-ceiling" => await DrainCeiling(int.Parse(args[1])),
     "sftp-copy" => await SftpCopy(args[1], args[2]),
     _ => throw new ArgumentException($"unknown command {args[0]}"),
 };
 
-// FileChanged messages sent to the inventory's queue, as a watcher sends them (with publisher confirms).
-async Task<int> Ingest(int count)
+// FileChanged sent to the inventory's queue with publisher confirms: one per message, as an operator or
+// another tool would send them, or in FilesChanged lists, as a watcher does.
+async Task<int> Ingest(int count, int perList)
 {
     var services = new ServiceCollection().AddLogging().AddPipelineBus(settings).BuildServiceProvider();
     var bus = services.GetRequiredService<IBusControl>();
@@ -34,7 +35,12 @@ async Task<int> Ingest(int count)
     var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
     var clock = Stopwatch.StartNew();
     foreach (var chunk in messages.Chunk(1000))
-        await inventory.SendBatch(chunk);
+    {
+        if (perList == 1)
+            await inventory.SendBatch(chunk);
+        else
+            await inventory.SendBatch(chunk.Chunk(perList).Select(list => new FilesChanged { Files = list }));
+    }
     Console.WriteLine($"send_rate {count / clock.Elapsed.TotalSeconds:0} msg/s");
     await bus.StopAsync();
     return 0;

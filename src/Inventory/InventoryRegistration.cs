@@ -26,6 +26,7 @@ public static class InventoryRegistration
         public void AddConsumers(IBusRegistrationConfigurator bus)
         {
             bus.AddConsumer<UpsertOriginsConsumer, UpsertOriginsConsumerDefinition>();
+            bus.AddConsumer<UpsertOriginListConsumer, UpsertOriginListConsumerDefinition>();
             bus.AddConsumer<MarkUnseenMissingConsumer, MarkUnseenMissingConsumerDefinition>();
             bus.AddConsumer<RecordReplicaConsumer, RecordReplicaConsumerDefinition>();
             bus.AddConsumer<ResyncConsumer, ResyncConsumerDefinition>();

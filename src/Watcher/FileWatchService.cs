@@ -8,7 +8,7 @@ using Xtelemdb.Hosting.Settings;
 namespace Xtelemdb.Watcher;
 
 /// <summary>
-/// Publishes FileChanged for every file under the roots: live from inotify (FileSystemWatcher),
+/// Sends FileChanged (in FilesChanged lists) for every file under the roots: live from inotify (FileSystemWatcher),
 /// once a path has been quiet for settle (or at least every max_interval while it keeps changing),
 /// and from a full stat poll at start and every poll_interval, the safety net for whatever the
 /// live watcher missed: events in a new folder before its watch exists, an overflow, a silent stop.
@@ -16,7 +16,8 @@ namespace Xtelemdb.Watcher;
 public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostApplicationLifetime lifetime, ILogger<FileWatchService> logger)
     : BackgroundService
 {
-    const int PublishBatch = 500;
+    /// <summary>Observations per FilesChanged message; a poll sends each list as soon as it is full.</summary>
+    const int PublishBatch = 250;
     readonly WatchedTree tree = new();
     readonly List<FileSystemWatcher> watchers = [];
     volatile bool rescanRequested;
@@ -203,17 +204,20 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         if (changes.Count == 0)
             return;
         var observedAt = DateTime.UtcNow;
-        var messages = changes.Select(c => new FileChanged
+        var lists = changes.Chunk(PublishBatch).Select(chunk => new FilesChanged
         {
-            Host = settings.Host,
-            Path = c.Path,
-            Mtime = c.Version?.Mtime ?? default,
-            Size = c.Version?.Size ?? 0,
-            ObservedAt = observedAt,
-            Deleted = c.Version is null,
+            Files = chunk.Select(c => new FileChanged
+            {
+                Host = settings.Host,
+                Path = c.Path,
+                Mtime = c.Version?.Mtime ?? default,
+                Size = c.Version?.Size ?? 0,
+                ObservedAt = observedAt,
+                Deleted = c.Version is null,
+            }).ToArray(),
         });
         var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
-        await ConfirmedSend.RunAsync(token => inventory.SendBatch(messages, token), $"{changes.Count} FileChanged", cancellationToken);
+        await ConfirmedSend.RunAsync(token => inventory.SendBatch(lists, token), $"{changes.Count} FileChanged", cancellationToken);
         // Known only once published: a failed publish leaves the change for the next poll to find.
         foreach (var (path, version) in changes)
             tree.Published(path, version);

@@ -20,9 +20,6 @@ public sealed class MarkUnseenMissingConsumer(InventoryStore store, ILogger<Mark
 /// <summary>On the watcher's queue, behind the scan's own FileChanged messages.</summary>
 public sealed class MarkUnseenMissingConsumerDefinition : ConsumerDefinition<MarkUnseenMissingConsumer>
 {
+    /// <remarks>Retried by the queue's retry, which UpsertOriginsConsumerDefinition sets.</remarks>
     public MarkUnseenMissingConsumerDefinition() => EndpointName = Queues.FileChanged;
-
-    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
-        IConsumerConfigurator<MarkUnseenMissingConsumer> consumer, IRegistrationContext context) =>
-        consumer.UseMessageRetry(InventoryRetry.Configure);
 }

@@ -42,6 +42,14 @@ public sealed class BadInputFaultTests : FaultTest
             {"messageType": ["urn:message:Xtelemdb:FileChanged"],
              "message": {"host": "{{{TestPipeline.Host}}}", "path": "{{{longPath}}}", "mtime": "2026-11-27T00:00:00Z", "size": 1, "observedAt": "2030-01-01T00:00:00Z"}}
             """, MassTransitJson);
+        // A watcher's list with no file in it, and one over the limit.
+        foreach (var count in new[] { 0, FilesChanged.MaxFiles + 1 })
+        {
+            var list = string.Join(",", Enumerable.Range(0, count).Select(i =>
+                $$$"""{"host": "{{{TestPipeline.Host}}}", "path": "/list/f{{{i}}}", "mtime": "2026-11-27T00:00:00Z", "size": 1, "observedAt": "2030-01-01T00:00:00Z"}"""));
+            await pipeline.Management.PublishAsync(pipeline.Name, "amq.default", Queues.FileChanged,
+                $$$"""{"messageType": ["urn:message:Xtelemdb:FilesChanged"], "message": {"files": [{{{list}}}]}}""", MassTransitJson);
+        }
         // A copy request whose path climbs out of the replica's prefix, and one for a host this replicator does not serve.
         await pipeline.Management.PublishAsync(pipeline.Name, "amq.default", replicate, $$$"""
             {"messageType": ["urn:message:Xtelemdb:ReplicaNeeded"],
@@ -52,8 +60,10 @@ public sealed class BadInputFaultTests : FaultTest
              "message": {"replicaId": 1, "replicaUrl": "{{{backup}}}", "originHost": "exao9", "originPath": "{{{files[0]}}}", "mtime": "2026-11-27T00:00:00Z", "size": 1}}
             """, MassTransitJson);
 
-        var fileChanged = await ErrorsAsync(Queues.FileChanged, 2);
+        var fileChanged = await ErrorsAsync(Queues.FileChanged, 4);
         Assert.That(fileChanged, Has.Some.Contains("a path of 10001 bytes, longer than any file's (4096)"));
+        Assert.That(fileChanged, Has.Some.Contains("a list of 0 files; expected 1 to 1000"));
+        Assert.That(fileChanged, Has.Some.Contains("a list of 1001 files; expected 1 to 1000"));
         Assert.That(await ErrorsAsync(Queues.ReplicaUpdated, 1), Has.All.Not.Empty);
         Assert.That(await ErrorsAsync("resync-requested", 1), Has.All.Not.Empty);
         var copies = await ErrorsAsync(replicate, 3);
@@ -71,7 +81,7 @@ public sealed class BadInputFaultTests : FaultTest
         Assert.That(now.Split('\n').Where(l => !l.Contains("/after.dat")), Is.EqualTo(before.Split('\n')), "nothing recorded before was changed");
         Assert.That(File.Exists("/etc/shadow.xtelemdb-part") || Directory.Exists(backup + "/etc"), Is.False, "nothing written outside");
         var audited = await AuditAsync(pipeline.Connection, origins, replicas);
-        Record("bad input on every queue", audited, "6 malformed, oversized, escaping or misaddressed messages", null, 0);
+        Record("bad input on every queue", audited, "8 malformed, oversized, empty, escaping or misaddressed messages", null, 0);
     }
 
     [Test]
