@@ -2,6 +2,7 @@
 """What bounds a figure: runs one bench scenario once and reports where the machine's CPU went.
 
     bench/profile.py sync [FILES]     initial sync of FILES small files, all-in-one
+    bench/profile.py large [FILES]    initial sync of FILES files of 256 MiB, all-in-one
     bench/profile.py ingest [COUNT [PER_MESSAGE]]
                                       the inventory draining COUNT queued observations, sent
                                       PER_MESSAGE to a message (1: FileChanged; more: FilesChanged)
@@ -57,15 +58,18 @@ def main():
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
     work = tempfile.mkdtemp(prefix="xtelemdb-profile-")
     src, dst = os.path.join(work, "src"), os.path.join(work, "dst")
-    if scenario == "sync":
-        bench.make_tree(src, count, 1024, 65536)
+    if scenario in ("sync", "large"):
+        if scenario == "sync":
+            bench.make_tree(src, count, 1024, 65536)
+        else:
+            bench.make_large(src, count, 256 << 20)
         os.makedirs(dst)
         world = bench.World(work, [src], [dst])
     else:
         world = bench.World(work, [], [])
     try:
         groups = {"rabbitmq": lambda: pids("beam.smp"), "postgres": lambda: pids("postgres")}
-        if scenario == "sync":
+        if scenario in ("sync", "large"):
             subprocess.run(["sync"])
             process = world.start("sync", "continuous=true", log=os.path.join(work, "xtelemdb.log"))
             groups["xtelemdb"] = lambda: [process.pid]

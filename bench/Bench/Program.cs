@@ -16,7 +16,7 @@ return args[0] switch
     "ingest" => await Ingest(int.Parse(args[1]), args.Length > 2 && int.TryParse(args[2], out var perList) ? perList : 1),
     "copy-ceiling" => await CopyCeiling(int.Parse(args[1])),
     "drain-ceiling" => await DrainCeiling(int.Parse(args[1])),
-    "sftp-copy" => await SftpCopy(args[1], args[2]),
+    "copy-engine" => await CopyEngine(args[1], args[2]),
     _ => throw new ArgumentException($"unknown command {args[0]}"),
 };
 
@@ -96,8 +96,9 @@ async Task<int> DrainCeiling(int count)
     return 0;
 }
 
-// The SFTP copy engine alone: every file of a folder to an ssh:// replica of the TOML file.
-async Task<int> SftpCopy(string folder, string url)
+// The copy engine alone, without messages or database: every file of a folder to a replica of the
+// TOML file (local or ssh://), as many at once as the replicator would copy.
+async Task<int> CopyEngine(string folder, string url)
 {
     var replica = settings.Replicas.Single(r => r.Url == ReplicaUrls.Normalize(url));
     using var factory = new ReplicaTargetFactory(settings);
@@ -105,13 +106,13 @@ async Task<int> SftpCopy(string folder, string url)
     var files = Directory.GetFiles(folder, "*", SearchOption.AllDirectories);
     long bytes = 0;
     var clock = Stopwatch.StartNew();
-    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = replica.Ssh!.Concurrency ?? settings.Replicator.Concurrency }, async (file, cancellationToken) =>
+    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = replica.Ssh?.Concurrency ?? settings.Replicator.Concurrency }, async (file, cancellationToken) =>
     {
         var path = await target.PathForAsync("bench", file, cancellationToken);
         var copied = await target.CopyAsync(file, path, null, cancellationToken) ?? throw new InvalidOperationException($"{file} changed");
         Interlocked.Add(ref bytes, copied.Version.Size);
     });
-    Console.WriteLine($"sftp_files_per_second {files.Length / clock.Elapsed.TotalSeconds:0.0} files/s");
-    Console.WriteLine($"sftp_megabytes_per_second {bytes / 1e6 / clock.Elapsed.TotalSeconds:0.0} MB/s");
+    Console.WriteLine($"files_per_second {files.Length / clock.Elapsed.TotalSeconds:0.0} files/s");
+    Console.WriteLine($"megabytes_per_second {bytes / 1e6 / clock.Elapsed.TotalSeconds:0.0} MB/s");
     return 0;
 }
