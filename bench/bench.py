@@ -444,6 +444,46 @@ def sftp(work, large, small, runs):
         sshd.kill()
 
 
+def memory(work, files):
+    """The services' resident memory with a million files in the inventory and under the watch.
+
+    The backup is a hard-linked copy of the tree (same versions, no bytes written), enrolled with
+    add_replica import_origins=true; then the watcher, inventory and replicator run as three
+    processes while the watcher's start-up scan reports every file and the inventory upserts them."""
+    section = f"7. memory, {files:,} files in the inventory"
+    print(section, flush=True)
+    src, prefix = os.path.join(work, "million"), os.path.join(work, "million-backup")
+    make_tree(src, files, 1, 1, depth=3, fanout=100)
+    os.makedirs(os.path.join(prefix, HOST) + os.path.dirname(src), exist_ok=True)
+    sh("cp", "-al", src, os.path.join(prefix, HOST) + src)
+    world = World(work, [src], [prefix])
+    try:
+        result = []
+        took = timed(lambda: result.append(world.run("add_replica", f"prefix={prefix}", "import_origins=true")))
+        assert result[0].returncode == 0, result[0].stdout + result[0].stderr
+        record(section, "import of an existing backup", "xtelemdb add_replica import_origins=true", [files / took], "files/s")
+        assert world.count("select count(*) from file_replicas") == files
+        services = {name: world.start("run", name, log=os.path.join(work, f"million-{name}.log"))
+                    for name in ("Inventory", "Replicator", "Watcher")}
+        log = os.path.join(work, "million-Watcher.log")
+        deadline = time.time() + 1800
+        while "Initial scan" not in open(log).read():
+            assert time.time() < deadline, "the watcher's initial scan did not end"
+            time.sleep(1)
+        # Every observation taken by the inventory: every origin row seen since the scan began.
+        world.wait_count("select count(*) from file_origins where seen_at is not null", files)
+        time.sleep(5)
+        for name, process in services.items():
+            status = open(f"/proc/{process.pid}/status").read()
+            rss, peak = (int(re.search(rf"{key}:\s+(\d+)", status).group(1)) / 1024 for key in ("VmRSS", "VmHWM"))
+            record(section, "resident memory", f"xtelemdb {name.lower()}", [rss], "MB")
+            record(section, "peak resident memory", f"xtelemdb {name.lower()}", [peak], "MB")
+    finally:
+        world.close()
+        shutil.rmtree(prefix, ignore_errors=True)
+        shutil.rmtree(src, ignore_errors=True)
+
+
 def write(args, started):
     folder = os.path.join(ROOT, "bench", "results")
     os.makedirs(folder, exist_ok=True)
@@ -488,9 +528,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small data, a smoke check in under 3 minutes")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", help="comma-separated sections to run: sync,latency,steady,ingest,resync,sftp")
+    parser.add_argument("--only", help="comma-separated sections to run: sync,latency,steady,ingest,resync,sftp,memory")
     args = parser.parse_args()
-    only = set(args.only.split(",")) if args.only else {"sync", "latency", "steady", "ingest", "resync", "sftp"}
+    only = set(args.only.split(",")) if args.only else {"sync", "latency", "steady", "ingest", "resync", "sftp", "memory"}
     q = args.quick
     started = datetime.datetime.now(datetime.UTC)
     work = tempfile.mkdtemp(prefix="xtelemdb-bench-")
@@ -517,6 +557,8 @@ def main():
             tiny_files = 300 if q else 3000
             make_tree(tiny, tiny_files, 4096, 4096, depth=1)
             sftp(work, (large, large_bytes, large_files), (tiny, tiny_files * 4096, tiny_files), args.runs)
+        if "memory" in only:
+            memory(work, 100000 if q else 1000000)
     finally:
         write(args, started)
         shutil.rmtree(work, ignore_errors=True)

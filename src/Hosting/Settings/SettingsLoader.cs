@@ -56,7 +56,7 @@ public static class SettingsLoader
         Uri brokerUri = BrokerSettings.DefaultUri;
         IReadOnlyList<string> roots = WatchSettings.DefaultRoots;
         TimeSpan poll = TimeSpan.FromMinutes(5), settle = TimeSpan.FromSeconds(2), maxInterval = TimeSpan.FromMinutes(1);
-        int concurrency = 4;
+        int concurrency = 8;
         var copyTimeout = ReplicatorSettings.DefaultCopyTimeout;
         System.Net.IPEndPoint? listen = null;
         var logFormat = LogFormat.Text;

@@ -3,6 +3,7 @@ using MassTransit;
 using Microsoft.Extensions.Logging;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Replicator.Consumers;
+using Xtelemdb.Replicator.Copying;
 
 namespace Xtelemdb.Replicator.ReplicaSet;
 
@@ -18,6 +19,7 @@ public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpoint
             connector.ConnectReceiveEndpoint(name, (context, endpoint) =>
             {
                 var concurrency = replica.Ssh?.Concurrency ?? settings.Replicator.Concurrency;
+                CopyThreads.Reserve(concurrency);
                 endpoint.ConcurrentMessageLimit = concurrency;
                 endpoint.PrefetchCount = concurrency * 2;
                 endpoint.ConfigureConsumer<CopyFileConsumer>(context);
