@@ -166,7 +166,9 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             {
                 files++;
                 tree.Seen(path, pollGeneration);
-                if (!tree.Differs(path, version) || tree.IsPending(path))
+                // The start-up scan reports every file, even one the live watcher published just
+                // before it: ScanCompleted marks missing whatever was not seen since the scan began.
+                if (!initial && (!tree.Differs(path, version) || tree.IsPending(path)))
                     continue;
                 changes.Add((path, version));
                 missed++;
@@ -183,6 +185,10 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             missed++;
         }
         await PublishAsync(changes, initial ? "scan" : "poll", cancellationToken);
+        tree.Compact();
+        // A poll allocates per file and then the watcher idles for minutes: give the garbage's
+        // memory back now, or a million-file poll keeps 100 MB more resident than the tree needs.
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
         if (initial)
         {
