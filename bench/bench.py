@@ -107,7 +107,15 @@ class World:
         for p in self.processes:
             p.kill()
             p.wait()
-        psql(f"drop database if exists {self.name} with (force)")
+        for attempt in range(10):
+            # A killed process's back ends can still be ending: (force) then fails for a moment.
+            dropped = sh("psql", "-qtA", "-h", PG["host"], "-U", PG["user"], "-d", "postgres", "-c",
+                         f"drop database if exists {self.name} with (force)", check=False)
+            if dropped.returncode == 0:
+                break
+            time.sleep(1)
+        else:
+            print(f"  (could not drop database {self.name}: {dropped.stderr.strip()})", flush=True)
         management("DELETE", f"vhosts/{self.name}")
 
 

@@ -10,7 +10,7 @@
 Prints the CPU each process group used while the scenario ran (100% = one core), the wall time,
 and the rate. Run bench/run once first: it installs the peers and builds .build/bench.
 """
-import os, subprocess, sys, tempfile, time
+import os, re, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench
 
@@ -81,6 +81,10 @@ def main():
             groups["xtelemdb"] = lambda: [process.pid]
             wall = measure(groups, lambda: world.wait_count("select count(*) from file_origins", count))
         print(f"  {count / wall:.0f}/s over {wall:.1f} s (start-up included); log in {work}/xtelemdb.log")
+        with open(f"/proc/{process.pid}/status") as f:
+            status = f.read()
+        rss, peak = (int(re.search(rf"{key}:\s+(\d+)", status).group(1)) // 1024 for key in ("VmRSS", "VmHWM"))
+        print(f"  xtelemdb resident memory {rss} MB, peak {peak} MB")
     finally:
         world.close()
 

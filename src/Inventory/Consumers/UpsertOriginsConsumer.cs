@@ -50,7 +50,12 @@ public sealed class UpsertOriginListConsumerDefinition : ConsumerDefinition<Upse
 
 public sealed class UpsertOriginsConsumerDefinition : ConsumerDefinition<UpsertOriginsConsumer>
 {
-    public const int BatchLimit = 250;
+    /// <summary>
+    /// Single messages are bound by the broker, not the batch size (5-6k/s at 50 or 500). The
+    /// prefetch it sets also holds up to 100 of the watcher's lists in memory: at 1,000 the
+    /// inventory stayed at 375 MB resident after draining 500,000 observations, at 100 at 186 MB.
+    /// </summary>
+    public const int BatchLimit = 50;
 
     public UpsertOriginsConsumerDefinition()
     {
