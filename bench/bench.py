@@ -289,7 +289,7 @@ def latency(work, count):
         lsyncd.kill()
 
 
-def steady_state(work, files):
+def steady_state(work, files, idle_seconds=30):
     section = f"3. steady state, {files:,} files in sync"
     print(section, flush=True)
     src = os.path.join(work, "steady")
@@ -324,8 +324,8 @@ def steady_state(work, files):
             fields = open(f"/proc/{watcher.pid}/stat").read().rsplit(")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) / ticks
         before = cpu()
-        time.sleep(30)
-        record(section, "idle CPU", "xtelemdb watcher", [(cpu() - before) / 30 * 100], "% of a core")
+        time.sleep(idle_seconds)
+        record(section, "idle CPU", "xtelemdb watcher", [(cpu() - before) / idle_seconds * 100], "% of a core")
     finally:
         world.close()
 
@@ -535,11 +535,12 @@ def write(args, started):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small data, a smoke check in under 3 minutes")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, help="runs per figure: 3 by default, 1 with --quick")
     parser.add_argument("--only", help="comma-separated sections to run: sync,latency,steady,ingest,resync,sftp,memory")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else {"sync", "latency", "steady", "ingest", "resync", "sftp", "memory"}
     q = args.quick
+    args.runs = args.runs or (1 if q else 3)
     started = datetime.datetime.now(datetime.UTC)
     work = tempfile.mkdtemp(prefix="xtelemdb-bench-")
     try:
@@ -555,7 +556,7 @@ def main():
         if "latency" in only:
             latency(work, 40 if q else 500)
         if "steady" in only:
-            steady_state(work, 10000 if q else 200000)
+            steady_state(work, 10000 if q else 200000, idle_seconds=10 if q else 30)
         if "ingest" in only:
             ingest(work, 20000 if q else 200000, args.runs)
         if "resync" in only:
@@ -566,7 +567,7 @@ def main():
             make_tree(tiny, tiny_files, 4096, 4096, depth=1)
             sftp(work, (large, large_bytes, large_files), (tiny, tiny_files * 4096, tiny_files), args.runs)
         if "memory" in only:
-            memory(work, 100000 if q else 1000000)
+            memory(work, 20000 if q else 1000000)
     finally:
         write(args, started)
         shutil.rmtree(work, ignore_errors=True)

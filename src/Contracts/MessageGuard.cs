@@ -26,8 +26,8 @@ public static class MessageGuard
         return value;
     }
 
-    public static IReadOnlyList<T> Count<T>(IReadOnlyList<T> value, int max, string what) =>
-        value.Count is > 0 and var count && count <= max ? value : throw new ArgumentException($"a list of {value.Count} {what}; expected 1 to {max}");
+    public static IReadOnlyList<T> Count<T>(IReadOnlyList<T>? value, int max, string what) =>
+        value is { Count: >= 1 } list && list.Count <= max ? list : throw new ArgumentException($"a list of {value?.Count ?? 0} {what}; expected 1 to {max}");
 
     public static long Size(long value) =>
         value >= 0 ? value : throw new ArgumentException($"a negative size: {value}");

@@ -43,7 +43,7 @@ public sealed class UpsertOriginListConsumerDefinition : ConsumerDefinition<Upse
     public UpsertOriginListConsumerDefinition()
     {
         EndpointName = Queues.FileChanged;
-        // Two lists at a time: the database, not the broker, is the bound once observations come in lists.
+        // Four lists at a time: the database, not the broker, is the bound once observations come in lists.
         ConcurrentMessageLimit = 4;
     }
 }
