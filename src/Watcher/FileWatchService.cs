@@ -165,10 +165,10 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             foreach (var (path, version) in TreeScan.Files(root))
             {
                 files++;
-                tree.Seen(path, pollGeneration);
+                var news = tree.Seen(path, pollGeneration, version);
                 // The start-up scan reports every file, even one the live watcher published just
                 // before it: ScanCompleted marks missing whatever was not seen since the scan began.
-                if (!initial && (!tree.Differs(path, version) || tree.IsPending(path)))
+                if (!initial && !news)
                     continue;
                 changes.Add((path, version));
                 missed++;

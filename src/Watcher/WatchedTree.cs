@@ -80,11 +80,6 @@ sealed class WatchedTree
         }
     }
 
-    public bool IsPending(string path)
-    {
-        lock (gate) return pending.ContainsKey(path);
-    }
-
     /// <summary>True when the version differs from the one last published.</summary>
     public bool Differs(string path, FileVersion version)
     {
@@ -125,13 +120,20 @@ sealed class WatchedTree
         lock (gate) return ++generation;
     }
 
-    public void Seen(string path, long pollGeneration)
+    /// <summary>
+    /// A poll saw the file at this version: stamps it with the poll's generation, and returns true
+    /// when the version is not the one last published and the live watcher is not already on it.
+    /// One lock and one lookup per file: the poll calls it a million times.
+    /// </summary>
+    public bool Seen(string path, long pollGeneration, FileVersion version)
     {
         lock (gate)
         {
             ref var k = ref Find(path);
-            if (!Unsafe.IsNullRef(ref k))
-                k.Generation = pollGeneration;
+            if (Unsafe.IsNullRef(ref k))
+                return !pending.ContainsKey(path);
+            k.Generation = pollGeneration;
+            return !k.Version.SameAs(version) && !pending.ContainsKey(path);
         }
     }
 
