@@ -237,8 +237,10 @@ public sealed class OperatorCommandTests : PipelineTest
         await pipeline.StartAsync(settings, PipelineServices.Watcher | PipelineServices.Inventory);
         var path = Path.Combine(pipeline.Data, "telem", "r.bintel");
         Files.Write(path, 4000);
-        await Eventually.True(async () => await pipeline.OriginAsync(path) is not null, Timeout, "the origin row");
-        await pipeline.Management.PurgeAsync(pipeline.Name, Queues.Replicate(TestPipeline.Host, backup));
+        // The request is sent after the origin row is written: wait until the queue holds it, then lose it.
+        var queue = Queues.Replicate(TestPipeline.Host, backup);
+        await Eventually.True(async () => (await pipeline.Management.PeekAsync(pipeline.Name, queue)).Count == 1, Timeout, "the request queued");
+        await pipeline.Management.PurgeAsync(pipeline.Name, queue);
         await pipeline.StartAsync(settings, PipelineServices.Replicator);
 
         var (exit, output) = await pipeline.RunAsync("resync", $"replica={backup}", $"prefix={pipeline.Data}/telem");
