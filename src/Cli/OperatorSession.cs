@@ -26,7 +26,7 @@ public sealed class OperatorSession : IAsyncDisposable
         builder.Services.AddInventoryStore(settings.Database);
         builder.Services.AddPipelineBus(settings);
         var host = builder.Build();
-        InventoryDatabase.Migrate(settings.Database);
+        InventoryDatabase.Migrate(settings.Database, settings.Host);
         await host.StartAsync(cancellationToken);
         return new OperatorSession(host);
     }

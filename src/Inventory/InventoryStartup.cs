@@ -14,24 +14,25 @@ namespace Xtelemdb.Inventory;
 sealed class InventoryStartup(XtelemdbSettings settings, InventoryStore store, IBus bus, ILogger<InventoryStartup> logger)
     : IHostedLifecycleService
 {
+    bool queuesRenamed;
+
     public Task StartingAsync(CancellationToken cancellationToken)
     {
-        var applied = InventoryDatabase.Migrate(settings.Database);
+        var applied = InventoryDatabase.Migrate(settings.Database, settings.Host);
         if (applied.Count > 0)
             logger.LogInformation("Database migrated: {Scripts}", string.Join(", ", applied));
+        // Replicas gained hosts, and local replicas' queues their host's name: requests left in the old queues are asked for again.
+        queuesRenamed = applied.Contains(InventoryDatabase.ReplicaHostsScript) && applied.Count < InventoryDatabase.ScriptCount;
         return Task.CompletedTask;
     }
 
     public async Task StartedAsync(CancellationToken cancellationToken)
     {
-        foreach (var configured in settings.Replicas)
+        await ConfiguredReplicas.RegisterAsync(settings, store, bus, logger, cancellationToken);
+        if (queuesRenamed)
         {
-            var replica = await store.RegisterReplicaAsync(configured.Url, configured.Kind, configured.Enabled, cancellationToken);
-            if (!replica.IsNew)
-                continue;
-            logger.LogInformation("Replica {Url} registered from {Source}", replica.Url, settings.Source);
-            await ConfirmedSend.RunAsync(token => bus.Publish(new ReplicaAdded { ReplicaId = replica.Id, ReplicaUrl = replica.Url }, token),
-                $"ReplicaAdded {replica.Url}", cancellationToken);
+            logger.LogInformation("Replicas now belong to hosts and their queues are renamed: resyncing every replica");
+            await ConfirmedSend.RunAsync(token => bus.Publish(new ResyncRequested(), token), "ResyncRequested", cancellationToken);
         }
     }
 

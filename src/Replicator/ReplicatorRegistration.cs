@@ -13,8 +13,8 @@ namespace Xtelemdb.Replicator;
 public static class ReplicatorRegistration
 {
     /// <summary>
-    /// The replicator of this host: one queue per replica, for the replicas of the TOML file and
-    /// those registered in the database. Call before AddPipelineBus.
+    /// The replicator of this host: one queue per (origin host, replica) pair it can serve, for the
+    /// replicas of the TOML file and those registered in the database. Call before AddPipelineBus.
     /// </summary>
     public static IServiceCollection AddReplicator(this IServiceCollection services, XtelemdbSettings settings)
     {
@@ -24,7 +24,10 @@ public static class ReplicatorRegistration
         services.AddSingleton<ReplicaEndpoints>();
         services.AddSingleton<ReplicaTargetFactory>();
         services.AddSingleton<ReplicaCopier>();
-        services.AddHostedService<ReplicaSetLoader>();
+        services.AddSingleton<ReplicaSetLoader>();
+        services.AddHostedService(provider => provider.GetRequiredService<ReplicaSetLoader>());
+        services.AddSingleton<ReplicaAvailability>();
+        services.AddHealthChecks().AddCheck<ReplicaAvailability>("replicas");
         return services.AddBusPart(new ReplicatorBusPart());
     }
 

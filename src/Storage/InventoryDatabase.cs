@@ -50,11 +50,13 @@ public static class InventoryDatabase
     public static NpgsqlDataSource CreateDataSource(DatabaseSettings settings) => NpgsqlDataSource.Create(ConnectionString(settings));
 
     /// <summary>Applies the numbered scripts under Migrations/ that this database has not run yet.</summary>
-    public static IReadOnlyList<string> Migrate(DatabaseSettings settings)
+    /// <param name="host">This machine's host: a local replica registered before replicas had hosts is its folder.</param>
+    public static IReadOnlyList<string> Migrate(DatabaseSettings settings, string host)
     {
         var upgrade = DeployChanges.To
             .PostgresqlDatabase(ConnectionString(settings))
             .WithScripts(Scripts())
+            .WithVariable("registering_host", host.Replace("'", "''", StringComparison.Ordinal))
             .WithTransactionPerScript()
             .LogToNowhere()
             .Build()
@@ -65,6 +67,11 @@ public static class InventoryDatabase
                 : $"database migration failed: {upgrade.Error.Message}", upgrade.Error);
         return upgrade.Scripts.Select(s => s.Name).ToArray();
     }
+
+    /// <summary>The script that gave replicas their hosts (and renamed local replicas' queues).</summary>
+    public const string ReplicaHostsScript = "004_replica_hosts.sql";
+
+    public static int ScriptCount => Scripts().Count();
 
     /// <summary>The embedded Migrations/*.sql, journaled by file name ("001_inventory.sql") so that moving them keeps the journal.</summary>
     static IEnumerable<SqlScript> Scripts()

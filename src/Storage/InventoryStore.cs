@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Dapper;
 using Npgsql;
+using Xtelemdb.Hosting.Selection;
 
 namespace Xtelemdb.Storage;
 
@@ -117,11 +118,22 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
             .Where(n => moved.Contains((c.OriginHost, c.OriginPath)) || n.ReplicaId == c.ReplicaId).ToArray()).ToArray();
     }
 
-    public async Task<ReplicaRecord> RegisterReplicaAsync(string url, string kind, bool enabled, CancellationToken cancellationToken)
+    /// <summary>Registers the replica (host, url), or sets whether it is enabled and what it selects.</summary>
+    public async Task<ReplicaRecord> RegisterReplicaAsync(string host, string url, string kind, bool enabled, ReplicaSelection selection, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await connection.QuerySingleAsync<ReplicaRecord>(new CommandDefinition(
-            Sql.RegisterReplica, new { Url = url, Kind = kind, Enabled = enabled }, cancellationToken: cancellationToken));
+        return await connection.QuerySingleAsync<ReplicaRecord>(new CommandDefinition(Sql.RegisterReplica, new
+        {
+            Host = host, Url = url, Kind = kind, Enabled = enabled,
+            Hosts = selection.Hosts?.ToArray(), Include = selection.Include.ToArray(), Exclude = selection.Exclude.ToArray(),
+            selection.IncludeRegex, selection.ExcludeRegex,
+        }, cancellationToken: cancellationToken));
+    }
+
+    public async Task<ReplicaRecord?> ReplicaAsync(int id, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<ReplicaRecord>(new CommandDefinition(Sql.ReplicaById, new { Id = id }, cancellationToken: cancellationToken));
     }
 
     public async Task<IReadOnlyList<ReplicaRecord>> ReplicasAsync(CancellationToken cancellationToken)
@@ -130,11 +142,31 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         return (await connection.QueryAsync<ReplicaRecord>(new CommandDefinition(Sql.Replicas, cancellationToken: cancellationToken))).AsList();
     }
 
-    public async Task<ReplicaRecord?> FindReplicaAsync(string url, CancellationToken cancellationToken)
+    /// <summary>
+    /// A replica as an operator names it: "exao1:/mnt/backup", an ssh:// URL, or a bare path, which
+    /// is <paramref name="thisHost"/>'s folder, else the one host's that has a replica there.
+    /// </summary>
+    /// <exception cref="AmbiguousReplicaException">A bare path that several hosts' replicas have, none of them this host's.</exception>
+    public async Task<ReplicaRecord?> FindReplicaAsync(string name, string? thisHost, CancellationToken cancellationToken)
+    {
+        string? host = null;
+        var url = name;
+        if (!ReplicaUrls.IsSsh(name) && name.IndexOf(":/", StringComparison.Ordinal) is > 0 and var colon)
+            (host, url) = (name[..colon], name[(colon + 1)..]);
+        url = ReplicaUrls.Normalize(url);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var found = (await connection.QueryAsync<ReplicaRecord>(new CommandDefinition(
+            Sql.ReplicasByUrl, new { Url = url, Host = host }, cancellationToken: cancellationToken))).AsList();
+        if (found.Count <= 1)
+            return found.SingleOrDefault();
+        return found.FirstOrDefault(r => r.Host == thisHost)
+            ?? throw new AmbiguousReplicaException($"replica \"{name}\" is a folder on several hosts: name one of {string.Join(", ", found.Select(r => r.Name))}");
+    }
+
+    public async Task<IReadOnlyList<PairStatus>> PairStatusAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await connection.QuerySingleOrDefaultAsync<ReplicaRecord>(new CommandDefinition(
-            Sql.ReplicaByUrl, new { Url = url }, cancellationToken: cancellationToken));
+        return (await connection.QueryAsync<PairStatus>(new CommandDefinition(Sql.PairStatus, cancellationToken: cancellationToken))).AsList();
     }
 
     public async Task<BacklogSize> BacklogSizeAsync(int? replicaId, string? originHost, string? pathPrefix, CancellationToken cancellationToken)

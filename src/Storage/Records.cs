@@ -1,14 +1,27 @@
+using Xtelemdb.Hosting.Selection;
+using Xtelemdb.Hosting.Settings;
+
 namespace Xtelemdb.Storage;
 
-/// <summary>A row of the replicas table.</summary>
+/// <summary>A row of the replicas table: one folder on one host.</summary>
 public sealed record ReplicaRecord
 {
     public int Id { get; init; }
     public required string Url { get; init; }
     public required string Kind { get; init; }
     public bool Enabled { get; init; }
+    public required string Host { get; init; }
+    public string[]? Hosts { get; init; }
+    public string[] Include { get; init; } = [];
+    public string[] Exclude { get; init; } = [];
     /// <summary>Set by <see cref="InventoryStore.RegisterReplicaAsync"/> only.</summary>
     public bool IsNew { get; init; }
+    /// <summary>Set by <see cref="InventoryStore.RegisterReplicaAsync"/> only: enabled again, or selecting otherwise.</summary>
+    public bool Changed { get; init; }
+
+    public string Name => ReplicaNames.Of(Kind, Host, Url);
+
+    public ReplicaSelection Selection => new(Hosts, Include, Exclude);
 }
 
 /// <summary>A replica's standing, for replica_list.</summary>
@@ -17,6 +30,8 @@ public sealed record ReplicaStatus
     public int Id { get; init; }
     public required string Url { get; init; }
     public required string Kind { get; init; }
+    public required string Host { get; init; }
+    public string Name => ReplicaNames.Of(Kind, Host, Url);
     public bool Enabled { get; init; }
     public long FilesInSync { get; init; }
     public long FilesBehind { get; init; }
@@ -25,6 +40,9 @@ public sealed record ReplicaStatus
     public DateTime? OldestBehind { get; init; }
     public DateTime? LastCopy { get; init; }
 }
+
+/// <summary>What one (replica, origin host) pair lacks: the backlog of one queue.</summary>
+public sealed record PairStatus(int ReplicaId, string OriginHost, long FilesBehind, long BytesBehind);
 
 /// <summary>How much a (narrowed) backlog holds.</summary>
 public sealed record BacklogSize(long Files, long Bytes);

@@ -42,13 +42,23 @@ static class Sql
            and origin_path like any(@RootPatterns)
         """;
 
-    const string NeedColumns = """
-        r.id as ReplicaId, r.url as ReplicaUrl, o.origin_host as OriginHost, o.origin_path as OriginPath,
+    /// <summary>"exao1:/mnt/backup" for a local replica, the URL for an ssh:// one (ReplicaNames.Of).</summary>
+    const string ReplicaName = "case when r.kind = 'local' then r.host || ':' || r.url else r.url end";
+
+    const string NeedColumns = $"""
+        r.id as ReplicaId, {ReplicaName} as ReplicaUrl, o.origin_host as OriginHost, o.origin_path as OriginPath,
         o.mtime as Mtime, o.size_bytes as Size
         """;
 
-    const string IsBehind = """
-        r.enabled and o.missing_since is null
+    /// <summary>The replica receives this origin file: its host is selected, an include pattern matches, no exclude does.</summary>
+    const string Selects = """
+        (r.hosts is null or o.origin_host = any(r.hosts))
+        and (r.include_regex is null or o.origin_path ~ r.include_regex)
+        and (r.exclude_regex is null or o.origin_path !~ r.exclude_regex)
+        """;
+
+    const string IsBehind = $"""
+        r.enabled and o.missing_since is null and {Selects}
         and (fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes)
         """;
 
@@ -105,34 +115,62 @@ static class Sql
          where fr.copied_at < excluded.copied_at
         """;
 
-    public const string Replicas = "select id as Id, url as Url, kind as Kind, enabled as Enabled from replicas order by id";
+    const string ReplicaColumns = "id as Id, url as Url, kind as Kind, enabled as Enabled, host as Host, hosts as Hosts, include as Include, exclude as Exclude";
 
-    public const string ReplicaByUrl = "select id as Id, url as Url, kind as Kind, enabled as Enabled from replicas where url = @Url";
+    public const string Replicas = $"select {ReplicaColumns} from replicas order by id";
 
-    /// <summary>Registers a replica, or updates whether it is enabled; IsNew is true for a new row (xmax = 0).</summary>
-    public const string RegisterReplica = """
-        insert into replicas as r (url, kind, enabled) values (@Url, @Kind, @Enabled)
-        on conflict (url) do update set enabled = excluded.enabled
-        returning id as Id, url as Url, kind as Kind, enabled as Enabled, (xmax = 0) as IsNew
+    public const string ReplicaById = $"select {ReplicaColumns} from replicas where id = @Id";
+
+    /// <summary>By URL: on one host, or on any host when @Host is null.</summary>
+    public const string ReplicasByUrl = $"select {ReplicaColumns} from replicas where url = @Url and (@Host::text is null or host = @Host) order by id";
+
+    /// <summary>
+    /// Registers a replica, or updates whether it is enabled and what it selects. IsNew is true for
+    /// a new row (xmax = 0); Changed when an existing row was enabled or its selection changed.
+    /// </summary>
+    public const string RegisterReplica = $"""
+        with before as (select enabled, hosts, include, exclude from replicas where host = @Host and url = @Url)
+        insert into replicas as r (url, kind, enabled, host, hosts, include, exclude, include_regex, exclude_regex)
+        values (@Url, @Kind, @Enabled, @Host, @Hosts, @Include, @Exclude, @IncludeRegex, @ExcludeRegex)
+        on conflict (host, url) do update
+           set enabled = excluded.enabled, hosts = excluded.hosts, include = excluded.include, exclude = excluded.exclude,
+               include_regex = excluded.include_regex, exclude_regex = excluded.exclude_regex
+        returning {ReplicaColumns}, (xmax = 0) as IsNew,
+                  coalesce((select (not b.enabled and r.enabled) or (b.hosts, b.include, b.exclude) is distinct from (r.hosts, r.include, r.exclude)
+                              from before b), false) as Changed
         """;
 
     /// <summary>The size of a backlog: the Backlog query, counted.</summary>
     public const string BacklogSize = $"select count(*) as Files, coalesce(sum(b.Size), 0)::bigint as Bytes from ({Backlog}) b";
 
     /// <summary>One row per replica: what is in sync, what is behind, and since when.</summary>
-    public const string ReplicaStatus = """
-        select r.id as Id, r.url as Url, r.kind as Kind, r.enabled as Enabled,
+    public const string ReplicaStatus = $"""
+        select r.id as Id, r.url as Url, r.kind as Kind, r.enabled as Enabled, r.host as Host,
                count(o.origin_path) filter (where fr.replica_id is not null and fr.mtime = o.mtime and fr.size_bytes = o.size_bytes) as FilesInSync,
                count(o.origin_path) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes) as FilesBehind,
                coalesce(sum(o.size_bytes) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes), 0)::bigint as BytesBehind,
                min(o.mtime) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes) as OldestBehind,
                (select max(copied_at) from file_replicas last where last.replica_id = r.id) as LastCopy
           from replicas r
-          left join file_origins o on o.missing_since is null
+          left join file_origins o on o.missing_since is null and {Selects}
           left join file_replicas fr
                  on fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
          group by r.id
          order by r.id
+        """;
+
+    /// <summary>One row per (enabled replica, origin host it selects): each pair has a queue and a backlog of its own.</summary>
+    public const string PairStatus = $"""
+        select r.id as ReplicaId, o.origin_host as OriginHost,
+               count(*) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes) as FilesBehind,
+               coalesce(sum(o.size_bytes) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes), 0)::bigint as BytesBehind
+          from replicas r
+          join file_origins o on o.missing_since is null and {Selects}
+          left join file_replicas fr
+                 on fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
+         where r.enabled
+         group by r.id, o.origin_host
+         order by r.id, o.origin_host
         """;
 
     /// <summary>Enrolls files found on a backup as origins, where none is known yet; any real observation is newer.</summary>
@@ -163,9 +201,8 @@ static class Sql
         """;
 
     /// <summary>The requests that bring these replica files back to their origin's version.</summary>
-    public const string NeedsForCopies = """
-        select r.id as ReplicaId, r.url as ReplicaUrl, o.origin_host as OriginHost, o.origin_path as OriginPath,
-               o.mtime as Mtime, o.size_bytes as Size
+    public const string NeedsForCopies = $"""
+        select {NeedColumns}
           from unnest(@Hosts::text[], @Paths::text[]) as k (origin_host, origin_path)
           join file_origins o on o.origin_host = k.origin_host and o.origin_path = k.origin_path
           join replicas r on r.id = @ReplicaId

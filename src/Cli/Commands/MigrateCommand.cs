@@ -10,7 +10,7 @@ public static class MigrateCommand
         var command = new Command("migrate", "Create or upgrade the inventory database");
         command.SetAction((result, _) => XtelemdbCommand.WithSettings(result, settings =>
         {
-            var applied = InventoryDatabase.Migrate(settings.Database);
+            var applied = InventoryDatabase.Migrate(settings.Database, settings.Host);
             Output.Line(applied.Count == 0 ? "The database is up to date." : $"Applied: {string.Join(", ", applied)}");
             return Task.FromResult(XtelemdbCommand.Done);
         }));

@@ -12,15 +12,14 @@ public static class RemoveReplicaCommand
         var command = new Command("remove-replica", "Stop replicating to a replica; its records and files stay") { replicaOption, purge, yes };
         command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
         {
-            var url = XtelemdbCommand.ReplicaUrl(result.GetValue(replicaOption)!);
             await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
-            var replica = await session.Store.FindReplicaAsync(url, cancellationToken)
-                ?? throw new UsageException($"no replica {url} is registered; see 'xtelemdb replica_list'");
+            var replica = await XtelemdbCommand.FindReplicaAsync(session.Store, settings, result.GetValue(replicaOption)!, cancellationToken);
+            var url = replica.Name;
             if (result.GetValue(purge) && !result.GetValue(yes) && !Output.Confirm($"Forget replica {url} and every record of its copies? The files stay. Type 'yes': "))
                 throw new UsageException("not confirmed: nothing changed (give --yes where nobody can answer)");
 
             var disabled = await session.Store.DisableReplicaAsync(replica.Id, cancellationToken);
-            await session.Bus.Publish(new ReplicaRemoved { ReplicaId = replica.Id, ReplicaUrl = replica.Url }, cancellationToken);
+            await session.Bus.Publish(new ReplicaRemoved { ReplicaId = replica.Id, ReplicaUrl = replica.Name }, cancellationToken);
             if (result.GetValue(purge))
             {
                 await session.Store.PurgeReplicaAsync(replica.Id, cancellationToken);

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Xtelemdb.Cli.Operations;
+using Xtelemdb.Replicator.Copying;
 
 namespace Xtelemdb.Cli.Commands;
 
@@ -7,19 +9,51 @@ public static class ReplicaListCommand
     public static Command Create()
     {
         var json = XtelemdbCommand.Json();
-        var command = new Command("replica-list", "One row per replica: files in sync and behind, bytes behind, oldest file behind, last copy") { json };
+        var command = new Command("replica-list",
+            "One row per replica: files in sync and behind, bytes behind, oldest file behind, last copy, and the (origin host, replica) pairs no running replicator serves") { json };
         command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
         {
             await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
             var replicas = await session.Store.ReplicaStatusAsync(cancellationToken);
+            var names = replicas.ToDictionary(r => r.Id, r => r.Name);
+            var pairs = (await session.Store.PairStatusAsync(cancellationToken))
+                .Select(p => new { p.ReplicaId, p.OriginHost, Queue = Queues.Replicate(p.OriginHost, names[p.ReplicaId]), p.FilesBehind, p.BytesBehind })
+                .ToArray();
+            var queues = await QueueConsumers.CountAsync(settings.Broker, pairs.SelectMany(p => new[] { p.Queue, p.Queue + "_error" }), cancellationToken);
+            var unserved = pairs.Where(p => queues[p.Queue].Consumers == 0).ToLookup(p => p.ReplicaId);
+            var failing = pairs.Where(p => queues[p.Queue + "_error"].Messages > 0).ToArray();
+            // This host's own folders are checked here; another host's replicator reports its own in /health.
+            var available = new Dictionary<int, bool>();
+            foreach (var replica in replicas.Where(r => r.Enabled && r.Kind == "local" && r.Host == settings.Host))
+                available[replica.Id] = await new LocalReplicaTarget(replica.Url).HasMarkerAsync(cancellationToken);
+
             if (result.GetValue(json))
             {
-                Output.WriteJson(replicas);
+                Output.WriteJson(replicas.Select(r => new
+                {
+                    r.Id, r.Url, r.Kind, r.Host, r.Name, r.Enabled, Available = available.TryGetValue(r.Id, out var marked) ? marked : (bool?)null, r.FilesInSync, r.FilesBehind, r.BytesBehind, r.OldestBehind, r.LastCopy,
+                    Pairs = pairs.Where(p => p.ReplicaId == r.Id).Select(p => new
+                    {
+                        p.OriginHost, p.Queue, queues[p.Queue].Consumers, Served = queues[p.Queue].Consumers > 0, p.FilesBehind, p.BytesBehind,
+                        Failed = queues[p.Queue + "_error"].Messages,
+                    }),
+                }));
                 return XtelemdbCommand.Done;
             }
-            Output.Table(["replica", "kind", "in sync", "behind", "bytes behind", "oldest behind", "last copy", "enabled"],
-                replicas.Select(r => (IReadOnlyList<string>)[r.Url, r.Kind, $"{r.FilesInSync:N0}", $"{r.FilesBehind:N0}", Output.Bytes(r.BytesBehind),
-                    Output.Age(r.OldestBehind), r.LastCopy is { } last ? $"{last:yyyy-MM-dd HH:mm:ss}Z" : "-", r.Enabled ? "yes" : "no"]));
+            Output.Table(["replica", "kind", "in sync", "behind", "bytes behind", "oldest behind", "last copy", "enabled", "unserved"],
+                replicas.Select(r => (IReadOnlyList<string>)[r.Name, r.Kind, $"{r.FilesInSync:N0}", $"{r.FilesBehind:N0}", Output.Bytes(r.BytesBehind),
+                    Output.Age(r.OldestBehind), r.LastCopy is { } last ? $"{last:yyyy-MM-dd HH:mm:ss}Z" : "-", r.Enabled ? "yes" : "no",
+                    unserved[r.Id].Any() ? string.Join(",", unserved[r.Id].Select(p => p.OriginHost)) : "-"]));
+            foreach (var replica in replicas.Where(r => available.TryGetValue(r.Id, out var marked) && !marked))
+                Output.Line($"UNAVAILABLE: {replica.Name}: its marker {replica.Url}/{ReplicaMarker.FileName} is missing (a backup disk not mounted?): "
+                    + "nothing is written there. Mount it (or run add_replica for a new one), then 'xtelemdb sync'.");
+            foreach (var pair in unserved.SelectMany(p => p))
+                Output.Line($"UNSERVED: {pair.OriginHost} -> {names[pair.ReplicaId]}: no running replicator consumes queue {pair.Queue}; "
+                    + $"{pair.FilesBehind:N0} files ({Output.Bytes(pair.BytesBehind)}) behind. A replicator that reads {pair.OriginHost}'s files "
+                    + "(on that host, or through [origins] mount) and writes this replica (on its host, or over SFTP) serves it.");
+            foreach (var pair in failing)
+                Output.Line($"FAILED: {pair.OriginHost} -> {names[pair.ReplicaId]}: {queues[pair.Queue + "_error"].Messages:N0} requests in {pair.Queue}_error "
+                    + "(each message's MT-Fault-Message header says why: a missing marker, a full disk, an unknown host key); once mended, 'xtelemdb sync'.");
             return XtelemdbCommand.Done;
         }));
         return command;

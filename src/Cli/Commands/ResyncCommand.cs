@@ -17,9 +17,10 @@ public sealed record BacklogFilter(Option<string?> Replica, Option<string?> Host
         command.Options.Add(Prefix);
     }
 
-    public ResyncRequested Request(ParseResult result) => new()
+    /// <summary>The request, with the replica (if named) as registered: its name says the host.</summary>
+    public async Task<ResyncRequested> RequestAsync(ParseResult result, Storage.InventoryStore store, Hosting.Settings.XtelemdbSettings settings, CancellationToken cancellationToken) => new()
     {
-        Replica = result.GetValue(Replica) is { } replica ? XtelemdbCommand.ReplicaUrl(replica) : null,
+        Replica = result.GetValue(Replica) is { } named ? (await XtelemdbCommand.FindReplicaAsync(store, settings, named, cancellationToken)).Name : null,
         OriginHost = result.GetValue(Host),
         PathPrefix = result.GetValue(Prefix),
     };
@@ -34,10 +35,8 @@ public static class ResyncCommand
         filter.AddTo(command);
         command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
         {
-            var request = filter.Request(result);
             await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
-            if (request.Replica is { } url && await session.Store.FindReplicaAsync(url, cancellationToken) is null)
-                throw new UsageException($"no replica {url} is registered; see 'xtelemdb replica_list'");
+            var request = await filter.RequestAsync(result, session.Store, settings, cancellationToken);
             await session.Bus.Publish(request, cancellationToken);
             Output.Line($"Resync requested: replica {request.Replica ?? "(all)"}, host {request.OriginHost ?? "(all)"}, path prefix {request.PathPrefix ?? "(all)"}");
             return XtelemdbCommand.Done;

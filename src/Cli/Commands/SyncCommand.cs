@@ -22,11 +22,9 @@ public static class SyncCommand
             if (!Durations.TryParse(result.GetValue(stall)!, out var stallTimeout))
                 throw new UsageException($"--stall-timeout: expected a duration such as \"30s\" or \"10m\", got \"{result.GetValue(stall)}\"");
 
-            var request = filter.Request(result);
             await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
-            int? replicaId = null;
-            if (request.Replica is { } url)
-                replicaId = (await session.Store.FindReplicaAsync(url, cancellationToken))?.Id ?? throw new UsageException($"no replica {url} is registered; see 'xtelemdb replica_list'");
+            var request = await filter.RequestAsync(result, session.Store, settings, cancellationToken);
+            int? replicaId = request.Replica is { } name ? (await session.Store.FindReplicaAsync(name, settings.Host, cancellationToken))!.Id : null;
             var report = await Output.WithProgressAsync("Syncing", progress =>
                 BacklogDrain.RunAsync(session, request, replicaId, stallTimeout, progress, cancellationToken));
             Print(report, result.GetValue(json));

@@ -17,17 +17,21 @@ public static class VerifyCommand
         {
             await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
             var replicas = result.GetValue(replicaOption) is { } named
-                ? [await session.Store.FindReplicaAsync(XtelemdbCommand.ReplicaUrl(named), cancellationToken)
-                    ?? throw new UsageException($"no replica {XtelemdbCommand.ReplicaUrl(named)} is registered; see 'xtelemdb replica_list'")]
+                ? [await XtelemdbCommand.FindReplicaAsync(session.Store, settings, named, cancellationToken)]
                 : (await session.Store.ReplicasAsync(cancellationToken)).Where(r => r.Enabled).ToArray();
 
             var reports = new List<VerifyReport>();
             foreach (var replica in replicas)
             {
-                var target = ReplicaTargetFactory.Create(XtelemdbCommand.ReplicaSettings(settings, replica.Url), connections: 1);
+                if (replica.Host != settings.Host && replica.Kind != "ssh")
+                {
+                    Output.Line($"Skipping {replica.Name}: a folder of {replica.Host}, verified there");
+                    continue;
+                }
+                var target = ReplicaTargetFactory.Create(XtelemdbCommand.ReplicaSettings(settings, replica), connections: 1, settings.Host);
                 try
                 {
-                    reports.Add(await Output.WithProgressAsync($"Verifying {replica.Url}", progress =>
+                    reports.Add(await Output.WithProgressAsync($"Verifying {replica.Name}", progress =>
                         ReplicaVerifier.RunAsync(session, replica, target, result.GetValue(checksum), result.GetValue(fix), progress, cancellationToken)));
                 }
                 finally

@@ -69,7 +69,7 @@ public static class BacklogDrain
     }
 
     static bool Matches(ResyncRequested request, ReplicaNeeded need) =>
-        (request.Replica is null || ReplicaUrls.Normalize(need.ReplicaUrl) == request.Replica)
+        (request.Replica is null || need.ReplicaUrl == request.Replica)
         && (request.OriginHost is null || need.OriginHost == request.OriginHost)
         && (request.PathPrefix is null || need.OriginPath.StartsWith(request.PathPrefix, StringComparison.Ordinal));
 }

@@ -50,6 +50,8 @@ public static class BackupImport
                 Refuse(top.Path, "a symlink, not followed: it may lead out of the prefix");
                 continue;
             }
+            if (!top.IsFolder && Path.GetFileName(top.Path) == ReplicaMarker.FileName)
+                continue;
             if (!top.IsFolder)
             {
                 Refuse(top.Path, "not inside a host folder");

@@ -85,14 +85,14 @@ public static class ReplicaVerifier
             {
                 if (entry.IsFolder && !entry.IsLink)
                     folders.Push(entry.Path);
-                else if (!entry.IsFolder && !entry.IsLink && !BackupImport.IsPart(entry.Path))
+                else if (!entry.IsFolder && !entry.IsLink && !BackupImport.IsPart(entry.Path) && Path.GetFileName(entry.Path) != ReplicaMarker.FileName)
                     batch.Add(entry.Path);
                 if (batch.Count == BatchSize)
                     await LookUpAsync();
             }
         }
         await LookUpAsync();
-        return new VerifyReport(replica.Url, checkedCount, verified, missing, different, unrecorded, fixes, problems);
+        return new VerifyReport(replica.Name, checkedCount, verified, missing, different, unrecorded, fixes, problems);
     }
 
     static async Task<(bool Missing, string Text)?> CheckAsync(IReplicaTarget target, RecordedCopy copy, bool checksums, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using Xtelemdb.Hosting.Selection;
 using Tomlyn.Syntax;
 
 namespace Xtelemdb.Hosting.Settings;
@@ -47,8 +48,8 @@ public static class SettingsLoader
 
         foreach (var table in tables)
         {
-            if (table.Name is not (["database"] or ["broker"] or ["watch"] or ["replicator"] or ["monitoring"] or ["replicas"] or ["replicas", _]))
-                throw reader.Error(table.Line, $"[{TomlEntries.Format(table.Name)}]", "unknown table; expected [database], [broker], [watch], [replicator], [monitoring] or [replicas.\"URL\"]");
+            if (table.Name is not (["database"] or ["broker"] or ["watch"] or ["replicator"] or ["monitoring"] or ["replicas"] or ["replicas", _] or ["origins"] or ["origins", _]))
+                throw reader.Error(table.Line, $"[{TomlEntries.Format(table.Name)}]", "unknown table; expected [database], [broker], [watch], [replicator], [monitoring], [replicas.\"URL\"] or [origins.\"HOST\"]");
         }
 
         string host = Environment.MachineName;
@@ -61,6 +62,12 @@ public static class SettingsLoader
         System.Net.IPEndPoint? listen = null;
         var logFormat = LogFormat.Text;
         var replicaTables = tables.Where(t => t.Name is ["replicas", _]).ToDictionary(t => t.Name[1], t => (t.Line, Entries: new List<TomlEntry>()));
+        var origins = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var table in tables.Where(t => t.Name is ["origins", _]))
+        {
+            if (!IsHostName(table.Name[1]))
+                throw reader.Error(table.Line, $"[origins.\"{table.Name[1]}\"]", "expected a host name, such as [origins.\"rtc\"]");
+        }
 
         foreach (var e in entries)
         {
@@ -68,7 +75,7 @@ public static class SettingsLoader
             {
                 case ([], "host"):
                     host = reader.String(e);
-                    if (host.Length == 0 || host.Contains('/') || host is "." or "..")
+                    if (!IsHostName(host))
                         throw reader.Error(e, $"expected a host name, got \"{host}\"");
                     break;
                 case (["database"], "connection"):
@@ -111,6 +118,12 @@ public static class SettingsLoader
                 case (["replicas", var url], _) when replicaTables.TryGetValue(url, out var table):
                     table.Entries.Add(e);
                     break;
+                case (["origins", var originHost], "mount"):
+                    var mount = reader.FullPath(reader.String(e));
+                    if (!Directory.Exists(mount))
+                        throw reader.Error(e, $"the mount {mount} of {originHost}'s files does not exist");
+                    origins[originHost] = mount;
+                    break;
                 default:
                     throw reader.Error(e, "unknown key" + KnownKeys(e.Table));
             }
@@ -118,8 +131,10 @@ public static class SettingsLoader
         if (settle > maxInterval)
             throw new SettingsException($"{source}: [watch] settle ({settle}) must not be longer than max_interval ({maxInterval})");
 
-        var replicas = replicaTables.Select(r => reader.Replica(r.Key, r.Value.Line, r.Value.Entries)).ToArray();
-        var duplicate = replicas.GroupBy(r => r.Url).FirstOrDefault(g => g.Count() > 1);
+        if (origins.ContainsKey(host))
+            throw new SettingsException($"{source}: [origins.\"{host}\"] names this machine's own host, whose files are read where they are");
+        var replicas = replicaTables.Select(r => reader.Replica(r.Key, r.Value.Line, r.Value.Entries, host)).ToArray();
+        var duplicate = replicas.GroupBy(r => r.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
             throw new SettingsException($"{source}: two [replicas] tables name the same replica {duplicate.Key}");
 
@@ -133,8 +148,11 @@ public static class SettingsLoader
             Replicator = new ReplicatorSettings(concurrency, copyTimeout),
             Monitoring = new MonitoringSettings(listen, logFormat),
             Replicas = replicas,
+            Origins = origins,
         };
     }
+
+    static bool IsHostName(string host) => host.Length > 0 && !host.Contains('/') && !host.Contains(':') && host is not ("." or "..");
 
     static string KnownKeys(IReadOnlyList<string> table) => table switch
     {
@@ -144,7 +162,8 @@ public static class SettingsLoader
         ["watch"] => "; expected roots, poll_interval, settle or max_interval",
         ["replicator"] => "; expected concurrency or copy_timeout",
         ["monitoring"] => "; expected listen or log_format",
-        ["replicas", _] => "; expected local, enabled, and for ssh:// replicas user, port, identity_file, known_hosts, passphrase_env, concurrency or bandwidth_limit",
+        ["replicas", _] => "; expected local, enabled, hosts, include, exclude, and for ssh:// replicas user, port, identity_file, known_hosts, passphrase_env, concurrency or bandwidth_limit",
+        ["origins", _] => "; expected mount",
         _ => "",
     };
 
@@ -202,10 +221,12 @@ public static class SettingsLoader
 
         public string FullPath(string path) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(path, baseDirectory));
 
-        public ReplicaSettings Replica(string url, int line, IReadOnlyList<TomlEntry> entries)
+        public ReplicaSettings Replica(string url, int line, IReadOnlyList<TomlEntry> entries, string thisHost)
         {
             var name = $"[replicas.\"{url}\"]";
             bool enabled = true;
+            IReadOnlyList<string>? hosts = null;
+            IReadOnlyList<string> include = [], exclude = [];
             bool? local = null;
             var ssh = ReplicaUrls.IsSsh(url);
             SshReplicaSettings? sshSettings = null;
@@ -221,6 +242,9 @@ public static class SettingsLoader
                 {
                     case ("enabled", _): enabled = Boolean(e); break;
                     case ("local", _): local = Boolean(e); break;
+                    case ("hosts", _): hosts = Strings(e); break;
+                    case ("include", _): include = Strings(e); break;
+                    case ("exclude", _): exclude = Strings(e); break;
                     case ("user", true): sshSettings = sshSettings! with { User = String(e) }; break;
                     case ("port", true): sshSettings = sshSettings! with { Port = (int)Integer(e, 1, 65535) }; break;
                     case ("identity_file", true): sshSettings = sshSettings! with { IdentityFile = HomePath(String(e)) }; break;
@@ -234,11 +258,20 @@ public static class SettingsLoader
                         throw Error(e, "unknown key" + KnownKeys(e.Table));
                 }
             }
+            ReplicaSelection selection;
+            try
+            {
+                selection = new ReplicaSelection(hosts, include, exclude);
+            }
+            catch (ArgumentException e)
+            {
+                throw Error(line, name, e.Message);
+            }
             if (ssh)
             {
                 if (local == true)
                     throw Error(line, name, "an ssh:// replica cannot be local = true");
-                return new ReplicaSettings(ReplicaUrls.Normalize(url), sshSettings!.Url.Path, enabled) { Ssh = sshSettings };
+                return new ReplicaSettings(ReplicaUrls.Normalize(url), sshSettings!.Url.Path, enabled, sshSettings.Url.Host) { Ssh = sshSettings, Selection = selection };
             }
             if (url.Contains("://", StringComparison.Ordinal))
                 throw Error(line, name, "expected a local folder such as \"/mnt/backup\" or an ssh://host/path URL");
@@ -247,7 +280,7 @@ public static class SettingsLoader
             var prefix = FullPath(url);
             if (!Directory.Exists(prefix))
                 throw Error(line, name, $"the replica folder {prefix} does not exist");
-            return new ReplicaSettings(prefix, prefix, enabled);
+            return new ReplicaSettings(prefix, prefix, enabled, thisHost) { Selection = selection };
         }
 
         /// <summary>"~/.ssh/id_ed25519" as OpenSSH reads it; other relative paths are relative to the file.</summary>

@@ -1,3 +1,5 @@
+using Xtelemdb.Hosting.Selection;
+
 namespace Xtelemdb.Hosting.Settings;
 
 /// <summary>The whole TOML file, validated. Built by <see cref="SettingsLoader"/>.</summary>
@@ -13,6 +15,20 @@ public sealed record XtelemdbSettings
     public required ReplicatorSettings Replicator { get; init; }
     public MonitoringSettings Monitoring { get; init; } = new(null, LogFormat.Text);
     public required IReadOnlyList<ReplicaSettings> Replicas { get; init; }
+    /// <summary>
+    /// Other hosts' files this machine reads through a mount ([origins."rtc"] mount = "/srv/rtc"):
+    /// rtc's /opt/MagAOX/telem/x is read here as /srv/rtc/opt/MagAOX/telem/x. Host to mount.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Origins { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Where this machine reads a file of <paramref name="originHost"/>; null when it cannot.</summary>
+    public string? SourcePath(string originHost, string originPath) =>
+        originHost == Host ? originPath
+        : Origins.TryGetValue(originHost, out var mount) ? Path.TrimEndingDirectorySeparator(mount) + originPath
+        : null;
+
+    /// <summary>The origin hosts whose files this machine reads: its own, and those mounted.</summary>
+    public IEnumerable<string> ReadableHosts => Origins.Keys.Prepend(Host).Distinct(StringComparer.Ordinal);
 }
 
 public sealed record DatabaseSettings(string Connection)
@@ -55,23 +71,40 @@ public sealed record MonitoringSettings(System.Net.IPEndPoint? Listen, LogFormat
 
 public enum LogFormat { Text, Json }
 
-/// <param name="Url">The replica's name: a normalized absolute path for a local replica, or an ssh:// URL.</param>
+/// <summary>
+/// A replica: one folder on one host. A local one ("/mnt/backup") is a folder of the host whose
+/// TOML file or add_replica names it, written only by that host's replicator; an ssh:// one is a
+/// folder of the SSH host, written over SFTP by any replicator (and locally by one running there).
+/// </summary>
+/// <param name="Url">As written: a normalized absolute path for a local replica, or an ssh:// URL.</param>
 /// <param name="Prefix">The folder the copies go under: local, or on the SSH host.</param>
-public sealed record ReplicaSettings(string Url, string Prefix, bool Enabled)
+/// <param name="Host">The host the folder is on.</param>
+public sealed record ReplicaSettings(string Url, string Prefix, bool Enabled, string Host)
 {
     /// <summary>Set for an SFTP replica.</summary>
     public SshReplicaSettings? Ssh { get; init; }
 
+    public ReplicaSelection Selection { get; init; } = ReplicaSelection.Everything;
+
     public string Kind => Ssh is null ? "local" : "ssh";
 
-    /// <summary>A replica known only by its URL (registered in the database), with default settings.</summary>
-    public static ReplicaSettings FromUrl(string url)
+    /// <summary>The name operators and queues see: "exao1:/mnt/backup", or the ssh:// URL.</summary>
+    public string Name => ReplicaNames.Of(Kind, Host, Url);
+
+    /// <summary>A replica registered in the database, with default settings for the SSH connection.</summary>
+    public static ReplicaSettings FromRecord(string url, string kind, string host)
     {
         url = ReplicaUrls.Normalize(url);
-        if (!ReplicaUrls.IsSsh(url))
-            return new ReplicaSettings(url, url, Enabled: true);
+        if (kind == "local")
+            return new ReplicaSettings(url, url, Enabled: true, host);
         return SshUrl.TryParse(url, out var ssh, out var error)
-            ? new ReplicaSettings(url, ssh.Path, Enabled: true) { Ssh = new SshReplicaSettings(ssh) }
+            ? new ReplicaSettings(url, ssh.Path, Enabled: true, ssh.Host) { Ssh = new SshReplicaSettings(ssh) }
             : throw new ArgumentException($"replica {url}: {error}");
     }
+}
+
+/// <summary>How a replica is named to people and in queue names.</summary>
+public static class ReplicaNames
+{
+    public static string Of(string kind, string host, string url) => kind == "local" ? $"{host}:{url}" : url;
 }

@@ -14,8 +14,17 @@ public sealed class ResyncConsumer(InventoryStore store, ILogger<ResyncConsumer>
         int? replicaId = null;
         if (request.Replica is { Length: > 0 } url)
         {
-            var replica = await store.FindReplicaAsync(ReplicaUrls.Normalize(url), context.CancellationToken)
-                ?? throw new UnknownRecordException($"ResyncRequested names replica \"{url}\", which is not registered");
+            ReplicaRecord? replica;
+            try
+            {
+                replica = await store.FindReplicaAsync(url, thisHost: null, context.CancellationToken);
+            }
+            catch (AmbiguousReplicaException e)
+            {
+                throw new UnknownRecordException($"ResyncRequested: {e.Message}");
+            }
+            if (replica is null)
+                throw new UnknownRecordException($"ResyncRequested names replica \"{url}\", which is not registered");
             replicaId = replica.Id;
         }
         var backlog = store.BacklogAsync(replicaId, NullIfEmpty(request.OriginHost), NullIfEmpty(request.PathPrefix), context.CancellationToken);

@@ -20,6 +20,9 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, ILogger<CopyFileConsu
             case CopyOutcome.SourceChanging:
                 logger.LogWarning("{Host}:{Path} kept changing while it was copied; the next change asks again", need.OriginHost, need.OriginPath);
                 return;
+            case CopyOutcome.NotSelected:
+                logger.LogInformation("{Host}:{Path} is no longer selected by {Replica}; not copied", need.OriginHost, need.OriginPath, need.ReplicaUrl);
+                return;
         }
         var inventory = await context.GetSendEndpoint(new Uri($"queue:{Queues.ReplicaUpdated}"));
         var update = new ReplicaUpdated
@@ -49,6 +52,7 @@ public sealed class CopyFileConsumerDefinition : ConsumerDefinition<CopyFileCons
             retry.Ignore<UnknownReplicaException>();
             retry.Ignore<UnsafePathException>();
             retry.Ignore<ReplicaFullException>();
+            retry.Ignore<ReplicaUnavailableException>();
             retry.Ignore<CopyTimeoutException>();
             // An unknown host key or a refused login waits for the operator, not for time.
             retry.Ignore<Sftp.SshReplicaException>();

@@ -12,6 +12,8 @@ public enum CopyOutcome
     SourceMissing,
     /// <summary>The source changed during every attempt; nothing recorded, the watcher will ask again.</summary>
     SourceChanging,
+    /// <summary>The replica no longer selects the file (its selection changed after the request was sent): nothing copied.</summary>
+    NotSelected,
 }
 
 /// <param name="Version">The source's version as stated before and after the copy.</param>

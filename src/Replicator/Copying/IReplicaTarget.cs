@@ -30,4 +30,22 @@ public interface IReplicaTarget
     IAsyncEnumerable<ReplicaEntry> ListAsync(string folder, CancellationToken cancellationToken);
 
     Task<string> ChecksumAsync(string path, CancellationToken cancellationToken);
+
+    /// <summary>Whether the replica's marker is a regular file at its root; where it is not (a disk not mounted), nothing is written.</summary>
+    Task<bool> HasMarkerAsync(CancellationToken cancellationToken);
+
+    /// <summary>Writes the marker at the root, which must exist (add_replica): from then on the replica may be written.</summary>
+    Task WriteMarkerAsync(string content, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The file at a replica's root that says "this is the replica", as Syncthing's .stfolder: a
+/// backup disk that is not mounted leaves a bare mount point without it, and gets nothing.
+/// </summary>
+public static class ReplicaMarker
+{
+    public const string FileName = ".xtelemdb-replica";
+
+    public static string Content(string replicaName) =>
+        $"xtelemdb replica {replicaName}\nadded {DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ}\nThe copies below are kept by xtelemdb; without this file nothing is written here.\n";
 }

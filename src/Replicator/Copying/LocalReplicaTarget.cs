@@ -40,4 +40,20 @@ public sealed class LocalReplicaTarget(string prefix) : IReplicaTarget
     }
 
     public Task<string> ChecksumAsync(string path, CancellationToken cancellationToken) => FileChecksum.OfFileAsync(path, cancellationToken);
+
+    public Task<bool> HasMarkerAsync(CancellationToken cancellationToken)
+    {
+        var marker = new FileInfo(Path.Combine(prefix, ReplicaMarker.FileName));
+        return Task.FromResult(marker.Exists && marker.LinkTarget is null);
+    }
+
+    public async Task WriteMarkerAsync(string content, CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(prefix))
+            throw new DirectoryNotFoundException($"the replica folder {prefix} does not exist");
+        var marker = Path.Combine(prefix, ReplicaMarker.FileName);
+        await using var stream = new FileStream(marker, FileMode.Create, FileAccess.Write);
+        await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(content), cancellationToken);
+        stream.Flush(flushToDisk: true);
+    }
 }

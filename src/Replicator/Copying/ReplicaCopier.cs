@@ -11,7 +11,8 @@ namespace Xtelemdb.Replicator.Copying;
 /// Brings one replica's copy of one origin file up to date: a quick check first (duplicates cost
 /// a stat, not a copy), then at most a few attempts at a stable copy.
 /// </summary>
-public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory replicas, ReplicaTargetFactory targets, ILogger<ReplicaCopier> logger)
+public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory replicas, ReplicaTargetFactory targets, ReplicaAvailability availability,
+    ILogger<ReplicaCopier> logger)
 {
     const int Attempts = 3;
     readonly KeyedLock inFlight = new();
@@ -28,21 +29,26 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
 
     public async Task<(CopyResult Result, string Target)> CopyAsync(ReplicaNeeded need, CancellationToken cancellationToken)
     {
-        if (need.OriginHost != settings.Host)
-            throw new UnknownReplicaException($"this replicator reads the files of host {settings.Host}, not of {need.OriginHost}");
-        var replica = replicas.Find(need.ReplicaUrl)
-            ?? throw new UnknownReplicaException($"replica {need.ReplicaUrl} is not in {settings.Source} nor registered in the database");
+        var source = settings.SourcePath(need.OriginHost, need.OriginPath)
+            ?? throw new UnknownReplicaException($"this replicator on {settings.Host} cannot read the files of host {need.OriginHost}: "
+                + $"[origins.\"{need.OriginHost}\"] mount in {settings.Source} names where they are mounted");
+        var replica = replicas.Find(need.ReplicaId)
+            ?? throw new UnknownReplicaException($"replica {need.ReplicaUrl} (id {need.ReplicaId}) is not one this replicator on {settings.Host} writes: "
+                + "a local replica is written only by its own host's replicator");
+        if (!replica.Selection.Selects(need.OriginHost, need.OriginPath))
+            return (new CopyResult(CopyOutcome.NotSelected, default, null, DateTime.UtcNow), "");
+        var replicaTag = PipelineMetrics.Replica(replica.Name);
         var target = targets.For(replica);
+        await EnsureAvailableAsync(replica, target, replicaTag, cancellationToken);
         var path = await target.PathForAsync(need.OriginHost, need.OriginPath, cancellationToken);
 
-        using var _ = await inFlight.AcquireAsync(replica.Url + "\n" + path, cancellationToken);
+        using var _ = await inFlight.AcquireAsync(replica.Name + "\n" + path, cancellationToken);
         await target.EnsureInsidePrefixAsync(path, cancellationToken);
         var started = Stopwatch.GetTimestamp();
-        var replicaTag = PipelineMetrics.Replica(replica.Url);
         CopyResult result;
         try
         {
-            result = await CopyWithinTimeoutAsync(need, target, path, replica.Url, cancellationToken);
+            result = await CopyWithinTimeoutAsync(need, source, target, path, replica.Name, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -53,14 +59,30 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         return (result, path);
     }
 
+    /// <summary>Nothing is written to a replica whose marker is missing: a disk not mounted leaves a bare mount point.</summary>
+    async Task EnsureAvailableAsync(ReplicaSettings replica, IReplicaTarget target, KeyValuePair<string, object?> replicaTag, CancellationToken cancellationToken)
+    {
+        if (await target.HasMarkerAsync(cancellationToken))
+        {
+            availability.Available(replica.Name);
+            return;
+        }
+        var marker = $"{await target.PrefixAsync(cancellationToken)}/{ReplicaMarker.FileName}";
+        availability.Lost(replica.Name, $"its marker {marker} is missing");
+        PipelineMetrics.CopyFailures.Add(1, replicaTag, new("reason", "unavailable"));
+        throw new ReplicaUnavailableException($"replica {replica.Name} is not available: its marker {marker} is missing "
+            + "(a backup disk not mounted?), so nothing was written. Mount it, or, for a new replica, run "
+            + $"'xtelemdb add_replica prefix={replica.Url}' once on {replica.Host}; then 'xtelemdb sync'");
+    }
+
     /// <summary>A copy longer than copy_timeout fails rather than outlive RabbitMQ's consumer_timeout.</summary>
-    async Task<CopyResult> CopyWithinTimeoutAsync(ReplicaNeeded need, IReplicaTarget target, string path, string replicaUrl, CancellationToken cancellationToken)
+    async Task<CopyResult> CopyWithinTimeoutAsync(ReplicaNeeded need, string source, IReplicaTarget target, string path, string replicaUrl, CancellationToken cancellationToken)
     {
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bounded.CancelAfter(settings.Replicator.CopyTimeout);
         try
         {
-            return await CopyStableAsync(need.OriginPath, target, path, replicaUrl, need.Recopy, bounded.Token);
+            return await CopyStableAsync(source, target, path, replicaUrl, need.Recopy, bounded.Token);
         }
         catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -90,6 +112,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
     static string FailureReason(Exception e) => e switch
     {
         ReplicaFullException => "full",
+        ReplicaUnavailableException => "unavailable",
         CopyTimeoutException => "timeout",
         Sftp.SshReplicaException => "ssh",
         IOException => "io",

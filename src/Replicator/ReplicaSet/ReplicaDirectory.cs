@@ -1,24 +1,32 @@
 using System.Collections.Concurrent;
 using Xtelemdb.Hosting.Settings;
+using Xtelemdb.Storage;
 
 namespace Xtelemdb.Replicator.ReplicaSet;
 
 /// <summary>
-/// The replicas this replicator copies to: those of its TOML file, and those registered in the
-/// database by an operator (xtelemdb add_replica) while it runs or before it started.
+/// The replicas this replicator writes, by id: the folders of its own host (written locally) and
+/// the ssh:// replicas of other hosts (over SFTP, as its TOML file's table for them says). A local
+/// replica of another host is that host's folder: it is never written here.
 /// </summary>
 public sealed class ReplicaDirectory(XtelemdbSettings settings)
 {
-    readonly ConcurrentDictionary<string, ReplicaSettings> replicas =
-        new(settings.Replicas.Where(r => r.Enabled).Select(r => KeyValuePair.Create(r.Url, r)), StringComparer.Ordinal);
+    readonly ConcurrentDictionary<int, ReplicaSettings> replicas = new();
 
-    public IReadOnlyCollection<ReplicaSettings> All => replicas.Values.ToArray();
+    public ReplicaSettings? Find(int id) => replicas.GetValueOrDefault(id);
 
-    public ReplicaSettings? Find(string url) => replicas.GetValueOrDefault(ReplicaUrls.Normalize(url));
+    public IReadOnlyDictionary<int, ReplicaSettings> All => replicas;
 
-    /// <summary>Adds a replica registered in the database; the TOML file's table for it, if any, wins.</summary>
-    public ReplicaSettings Add(string url) =>
-        replicas.GetOrAdd(ReplicaUrls.Normalize(url), u => settings.Replicas.FirstOrDefault(r => r.Url == u) ?? ReplicaSettings.FromUrl(u));
+    /// <summary>How this replicator writes a registered replica; null when it cannot.</summary>
+    public ReplicaSettings? Writable(ReplicaRecord record)
+    {
+        if (!record.Enabled || record.Host != settings.Host && record.Kind != "ssh")
+            return null;
+        var configured = settings.Replicas.FirstOrDefault(r => r.Host == record.Host && r.Url == record.Url);
+        return (configured ?? ReplicaSettings.FromRecord(record.Url, record.Kind, record.Host)) with { Selection = record.Selection, Enabled = true };
+    }
 
-    public bool Remove(string url) => replicas.TryRemove(ReplicaUrls.Normalize(url), out _);
+    public void Set(int id, ReplicaSettings replica) => replicas[id] = replica;
+
+    public bool Remove(int id) => replicas.TryRemove(id, out _);
 }

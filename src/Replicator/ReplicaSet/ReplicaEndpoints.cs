@@ -7,35 +7,48 @@ using Xtelemdb.Replicator.Copying;
 
 namespace Xtelemdb.Replicator.ReplicaSet;
 
-/// <summary>Connects and stops, while the bus runs, the queue of (this host, replica) for each replica.</summary>
+/// <summary>
+/// Connects and stops, while the bus runs, the queue of each (origin host, replica) pair this
+/// replicator serves: an origin host whose files it reads (its own, or mounted) that the replica
+/// selects, and a replica it writes.
+/// </summary>
 public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpointConnector connector, ILogger<ReplicaEndpoints> logger)
 {
-    readonly ConcurrentDictionary<string, Lazy<HostReceiveEndpointHandle>> handles = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<string, HostReceiveEndpointHandle> handles = new(StringComparer.Ordinal);
 
-    public async Task ConnectAsync(ReplicaSettings replica, CancellationToken cancellationToken)
+    /// <summary>The queues connected now.</summary>
+    public IReadOnlyCollection<string> Queues => handles.Keys.ToArray();
+
+    /// <summary>Connects the queues of these replicas' pairs and stops every other; called one at a time.</summary>
+    public async Task ServeAsync(IReadOnlyDictionary<int, ReplicaSettings> replicas, CancellationToken cancellationToken)
     {
-        var queue = Queues.Replicate(settings.Host, replica.Url);
-        var handle = handles.GetOrAdd(queue, name => new Lazy<HostReceiveEndpointHandle>(() =>
-            connector.ConnectReceiveEndpoint(name, (context, endpoint) =>
+        var wanted = new Dictionary<string, (ReplicaSettings Replica, string Origin)>(StringComparer.Ordinal);
+        foreach (var replica in replicas.Values)
+        {
+            foreach (var origin in settings.ReadableHosts.Where(replica.Selection.SelectsHost))
+                wanted[Xtelemdb.Queues.Replicate(origin, replica.Name)] = (replica, origin);
+        }
+        foreach (var queue in handles.Keys.Where(q => !wanted.ContainsKey(q)).ToArray())
+        {
+            if (handles.TryRemove(queue, out var handle))
             {
-                var concurrency = replica.Ssh?.Concurrency ?? settings.Replicator.Concurrency;
+                await handle.StopAsync(cancellationToken);
+                logger.LogInformation("Stopped serving queue {Queue}; it keeps what it holds", queue);
+            }
+        }
+        foreach (var (queue, (replica, origin)) in wanted.Where(w => !handles.ContainsKey(w.Key)))
+        {
+            var concurrency = replica.Ssh?.Concurrency ?? settings.Replicator.Concurrency;
+            var handle = connector.ConnectReceiveEndpoint(queue, (context, endpoint) =>
+            {
                 CopyThreads.Reserve(concurrency);
                 endpoint.ConcurrentMessageLimit = concurrency;
                 endpoint.PrefetchCount = concurrency * 2;
                 endpoint.ConfigureConsumer<CopyFileConsumer>(context);
-            })));
-        if (!handle.IsValueCreated)
-            logger.LogInformation("Copying to {Replica} from queue {Queue}", replica.Url, queue);
-        await handle.Value.Ready.WaitAsync(cancellationToken);
-    }
-
-    public async Task StopAsync(string replicaUrl, CancellationToken cancellationToken)
-    {
-        var queue = Queues.Replicate(settings.Host, ReplicaUrls.Normalize(replicaUrl));
-        if (handles.TryRemove(queue, out var handle) && handle.IsValueCreated)
-        {
-            await handle.Value.StopAsync(cancellationToken);
-            logger.LogInformation("Stopped copying to {Replica}; queue {Queue} keeps what it holds", replicaUrl, queue);
+            });
+            handles[queue] = handle;
+            await handle.Ready.WaitAsync(cancellationToken);
+            logger.LogInformation("Copying {Origin}'s files to {Replica} from queue {Queue}", origin, replica.Name, queue);
         }
     }
 }

@@ -1,24 +1,27 @@
+using MassTransit;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Storage;
 
 namespace Xtelemdb.Replicator.ReplicaSet;
 
 /// <summary>
-/// Once the bus runs, connects the queues of the TOML file's replicas, then of the replicas the
-/// database knows; a database that is not up yet is asked again until it answers.
+/// Once the bus runs, registers the TOML file's replicas as this host's, then serves every pair of
+/// the registered replica set that this replicator can; again whenever a replica is added, changed
+/// or removed. A database that is not up yet is asked again until it answers.
 /// </summary>
-sealed class ReplicaSetLoader(ReplicaDirectory directory, ReplicaEndpoints endpoints, InventoryStore store, ILogger<ReplicaSetLoader> logger)
-    : IHostedLifecycleService
+public sealed class ReplicaSetLoader(XtelemdbSettings settings, ReplicaDirectory directory, ReplicaEndpoints endpoints, InventoryStore store,
+    IBus bus, ILogger<ReplicaSetLoader> logger) : IHostedLifecycleService
 {
     readonly CancellationTokenSource stopping = new();
+    readonly SemaphoreSlim oneAtATime = new(1, 1);
     Task loading = Task.CompletedTask;
 
-    public async Task StartedAsync(CancellationToken cancellationToken)
+    public Task StartedAsync(CancellationToken cancellationToken)
     {
-        foreach (var replica in directory.All)
-            await endpoints.ConnectAsync(replica, cancellationToken);
         loading = LoadAsync(stopping.Token);
+        return Task.CompletedTask;
     }
 
     async Task LoadAsync(CancellationToken cancellationToken)
@@ -27,11 +30,8 @@ sealed class ReplicaSetLoader(ReplicaDirectory directory, ReplicaEndpoints endpo
         {
             try
             {
-                foreach (var replica in await store.ReplicasAsync(cancellationToken))
-                {
-                    if (replica.Enabled)
-                        await endpoints.ConnectAsync(directory.Add(replica.Url), cancellationToken);
-                }
+                await ConfiguredReplicas.RegisterAsync(settings, store, bus, logger, cancellationToken);
+                await RefreshAsync(cancellationToken);
                 return;
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -39,6 +39,27 @@ sealed class ReplicaSetLoader(ReplicaDirectory directory, ReplicaEndpoints endpo
                 logger.LogWarning("Cannot read the replica set from the database ({Error}); asking again in 10 s", e.Message);
                 await Task.Delay(TimeSpan.FromSeconds(10), cancellationToken);
             }
+        }
+    }
+
+    /// <summary>Reads the replica set and serves what this replicator can of it.</summary>
+    public async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        await oneAtATime.WaitAsync(cancellationToken);
+        try
+        {
+            foreach (var record in await store.ReplicasAsync(cancellationToken))
+            {
+                if (directory.Writable(record) is { } replica)
+                    directory.Set(record.Id, replica);
+                else
+                    directory.Remove(record.Id);
+            }
+            await endpoints.ServeAsync(directory.All, cancellationToken);
+        }
+        finally
+        {
+            oneAtATime.Release();
         }
     }
 

@@ -105,6 +105,24 @@ public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLim
             return FileChecksum.Format(hash);
         });
 
+    public async Task<bool> HasMarkerAsync(CancellationToken cancellationToken)
+    {
+        var marker = (await PrefixAsync(cancellationToken)) + "/" + ReplicaMarker.FileName;
+        return await UseAsync(cancellationToken, client => LStat(client, marker) is { IsRegularFile: true });
+    }
+
+    public async Task WriteMarkerAsync(string content, CancellationToken cancellationToken)
+    {
+        var root = await PrefixAsync(cancellationToken);
+        await UseAsync(cancellationToken, client =>
+        {
+            if (LStat(client, root) is not { IsDirectory: true })
+                throw new DirectoryNotFoundException($"the replica folder {root} does not exist on {pool.Endpoint}");
+            client.WriteAllText(root + "/" + ReplicaMarker.FileName, content);
+            return true;
+        });
+    }
+
     /// <summary>Runs blocking SFTP calls on a pooled session; a session that threw is dropped.</summary>
     async Task<T> UseAsync<T>(CancellationToken cancellationToken, Func<SftpClient, T> work)
     {

@@ -34,8 +34,11 @@ public sealed class CopyFileConsumerTests
         harness = provider.GetRequiredService<ITestHarness>();
         harness.TestInactivityTimeout = TimeSpan.FromSeconds(2);
         await harness.Start();
-        // What ReplicaSetLoader does once a real host has started the bus.
-        await provider.GetRequiredService<ReplicaEndpoints>().ConnectAsync(settings.Replicas[0], CancellationToken.None);
+        // What add_replica and ReplicaSetLoader do once a real host has started the bus.
+        File.WriteAllText(Path.Combine(backup, Replicator.Copying.ReplicaMarker.FileName), "test");
+        var directory = provider.GetRequiredService<ReplicaDirectory>();
+        directory.Set(7, settings.Replicas[0]);
+        await provider.GetRequiredService<ReplicaEndpoints>().ServeAsync(directory.All, CancellationToken.None);
     }
 
     [TearDown]
@@ -46,10 +49,10 @@ public sealed class CopyFileConsumerTests
         Directory.Delete(root, recursive: true);
     }
 
-    async Task SendAsync(string path, string host = Host, string? replica = null)
+    async Task SendAsync(string path, string host = Host, string? replica = null, int replicaId = 7)
     {
-        var endpoint = await harness.Bus.GetSendEndpoint(new Uri($"queue:{Queues.Replicate(Host, backup)}"));
-        await endpoint.Send(new ReplicaNeeded { ReplicaId = 7, ReplicaUrl = replica ?? backup, OriginHost = host, OriginPath = path, Size = 1 });
+        var endpoint = await harness.Bus.GetSendEndpoint(new Uri($"queue:{Queues.Replicate(Host, $"{Host}:{backup}")}"));
+        await endpoint.Send(new ReplicaNeeded { ReplicaId = replicaId, ReplicaUrl = replica ?? backup, OriginHost = host, OriginPath = path, Size = 1 });
     }
 
     [Test]
@@ -104,7 +107,8 @@ public sealed class CopyFileConsumerTests
         await SendAsync(path, host: "exao2");
         Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.True);
         var fault = harness.Published.Select<Fault<ReplicaNeeded>>().Single().Context.Message;
-        Assert.That(fault.Exceptions[0].Message, Is.EqualTo("this replicator reads the files of host exao1, not of exao2"));
+        Assert.That(fault.Exceptions[0].Message, Is.EqualTo(
+            "this replicator on exao1 cannot read the files of host exao2: [origins.\"exao2\"] mount in test.toml names where they are mounted"));
         Assert.That(await harness.Sent.Any<ReplicaUpdated>(), Is.False);
     }
 
@@ -113,10 +117,10 @@ public sealed class CopyFileConsumerTests
     {
         var path = Path.Combine(data, "x.dat");
         Files.Write(path, 10);
-        await SendAsync(path, replica: "/mnt/elsewhere");
+        await SendAsync(path, replica: "exao9:/mnt/elsewhere", replicaId: 99);
         Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.True);
         var fault = harness.Published.Select<Fault<ReplicaNeeded>>().Single().Context.Message;
-        Assert.That(fault.Exceptions[0].Message, Does.Contain("replica /mnt/elsewhere is not in test.toml nor registered in the database"));
+        Assert.That(fault.Exceptions[0].Message, Does.StartWith("replica exao9:/mnt/elsewhere (id 99) is not one this replicator on exao1 writes"));
     }
 
     [Test]
@@ -184,6 +188,7 @@ public sealed class CopyFileConsumerTests
         var settings = SettingsLoader.Parse($"host = \"{Host}\"\n[replicator]\ncopy_timeout = \"300ms\"\n[replicas.\"{backup}\"]\n", "test.toml", root);
         await using var slow = new ServiceCollection().AddLogging().AddReplicator(settings).BuildServiceProvider();
         var copier = slow.GetRequiredService<Replicator.Copying.ReplicaCopier>();
+        slow.GetRequiredService<ReplicaDirectory>().Set(1, settings.Replicas[0]);
         // A replica that writes slowly: each block of the copy waits.
         copier.Progress = (_, _) => Thread.Sleep(50);
         var path = Path.Combine(data, "slow.raw");
@@ -191,7 +196,7 @@ public sealed class CopyFileConsumerTests
 
         var error = Assert.ThrowsAsync<Replicator.Copying.CopyTimeoutException>(() => copier.CopyAsync(
             new ReplicaNeeded { ReplicaId = 1, ReplicaUrl = backup, OriginHost = Host, OriginPath = path, Size = 32 << 20 }, CancellationToken.None));
-        Assert.That(error!.Message, Does.Contain($"on replica {backup} did not finish within [replicator] copy_timeout (00:00:00.3000000)"));
+        Assert.That(error!.Message, Does.Contain($"on replica {Host}:{backup} did not finish within [replicator] copy_timeout (00:00:00.3000000)"));
         Assert.That(Directory.EnumerateFiles(backup, "*", SearchOption.AllDirectories), Is.Empty, "no part file left, no copy recorded");
     }
 }

@@ -1,0 +1,22 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Xtelemdb.Replicator.ReplicaSet;
+
+/// <summary>The replicas this replicator found without their marker at the last copy it tried; /health lists them.</summary>
+public sealed class ReplicaAvailability : IHealthCheck
+{
+    readonly ConcurrentDictionary<string, string> unavailable = new(StringComparer.Ordinal);
+
+    public IReadOnlyDictionary<string, string> Unavailable => unavailable;
+
+    public void Available(string replica) => unavailable.TryRemove(replica, out _);
+
+    public void Lost(string replica, string why) => unavailable[replica] = why;
+
+    /// <summary>Degraded, not unhealthy: the process works, and a hand-carried disk may be away for weeks.</summary>
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(unavailable.IsEmpty
+            ? HealthCheckResult.Healthy("every replica this replicator writes has its marker")
+            : HealthCheckResult.Degraded("unavailable: " + string.Join("; ", unavailable.Select(u => $"{u.Key}: {u.Value}"))));
+}
