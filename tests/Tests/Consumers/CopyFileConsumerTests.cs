@@ -160,6 +160,7 @@ public sealed class CopyFileConsumerTests
     {
         // A 1 MiB file system as the replica (the tests run as root, as CI does).
         Shell.Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", backup);
+        Real.TestPipeline.Mark(backup);
         try
         {
             var big = Path.Combine(data, "big.fits");

@@ -62,7 +62,7 @@ public sealed class LocalReplicationTests : PipelineTest
             Mtime = first.Mtime, Size = first.SizeBytes,
         };
         var bus = host.Services.GetRequiredService<MassTransit.IBus>();
-        var queue = await bus.GetSendEndpoint(new Uri($"queue:{Queues.Replicate(TestPipeline.Host, backup)}"));
+        var queue = await bus.GetSendEndpoint(new Uri($"queue:{Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup))}"));
         await queue.Send(needed);
         await queue.Send(needed);
         await Eventually.True(async () => (await pipeline.ReplicaAsync(backup, path))!.CopiedAt > first.CopiedAt, Timeout, "the repeated requests to be answered");

@@ -13,7 +13,7 @@ public sealed class ManualResyncTests : PipelineTest
         var backup = pipeline.Backup();
         var settings = pipeline.Configure([backup]);
         await pipeline.StartAsync(settings, PipelineServices.Watcher | PipelineServices.Inventory);
-        var queue = Queues.Replicate(TestPipeline.Host, backup);
+        var queue = Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup));
         var paths = Enumerable.Range(0, 5).Select(i => Path.Combine(pipeline.Data, "telem", $"t{i}.bintel")).ToArray();
         foreach (var path in paths)
             Files.Write(path, 777);

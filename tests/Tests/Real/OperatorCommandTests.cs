@@ -184,6 +184,7 @@ public sealed class OperatorCommandTests : PipelineTest
     {
         var small = pipeline.Backup("small");
         Shell.Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small);
+        TestPipeline.Mark(small);
         try
         {
             var settings = pipeline.Configure([small]);
@@ -238,7 +239,7 @@ public sealed class OperatorCommandTests : PipelineTest
         var path = Path.Combine(pipeline.Data, "telem", "r.bintel");
         Files.Write(path, 4000);
         // The request is sent after the origin row is written: wait until the queue holds it, then lose it.
-        var queue = Queues.Replicate(TestPipeline.Host, backup);
+        var queue = Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup));
         await Eventually.True(async () => (await pipeline.Management.PeekAsync(pipeline.Name, queue)).Count == 1, Timeout, "the request queued");
         await pipeline.Management.PurgeAsync(pipeline.Name, queue);
         await pipeline.StartAsync(settings, PipelineServices.Replicator);

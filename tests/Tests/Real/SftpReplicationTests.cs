@@ -24,6 +24,13 @@ public sealed class SftpReplicationTests : PipelineTest
 
     string RemotePath(string originPath) => Path.Combine(ssh.Home, "backup", TestPipeline.Host) + originPath;
 
+    /// <summary>The server's backup folder with the marker add_replica writes.</summary>
+    void MakeRemoteBackup()
+    {
+        Directory.CreateDirectory(Path.Combine(ssh.Home, "backup"));
+        File.WriteAllText(Path.Combine(ssh.Home, "backup", ReplicaMarker.FileName), "test replica\n");
+    }
+
     XtelemdbSettings Configure(string? identity = null, string? knownHosts = null, string extra = "") =>
         pipeline.Configure([Url], tables: new Dictionary<string, string>
         {
@@ -33,7 +40,7 @@ public sealed class SftpReplicationTests : PipelineTest
     [Test]
     public async Task When_files_change_Should_copy_them_over_sftp_with_mtime_checksum_and_awkward_names()
     {
-        Directory.CreateDirectory(Path.Combine(ssh.Home, "backup"));
+        MakeRemoteBackup();
         var host = await pipeline.StartAsync(Configure(), PipelineServices.All);
         string[] names = ["plain.fits", "with space.dat", "ünï'\"cödé.txt", "-dash", "new\nline"];
         var paths = names.Select(n => Path.Combine(pipeline.Data, "night", n)).ToArray();
@@ -64,7 +71,7 @@ public sealed class SftpReplicationTests : PipelineTest
     [Test]
     public async Task When_the_connection_is_cut_mid_transfer_Should_leave_no_partial_file_and_complete_on_retry()
     {
-        Directory.CreateDirectory(Path.Combine(ssh.Home, "backup"));
+        MakeRemoteBackup();
         // Paced, so the copy is surely under way when the sessions are cut.
         var host = await pipeline.StartAsync(Configure(extra: "bandwidth_limit = \"40MB/s\""), PipelineServices.All);
         var big = Path.Combine(pipeline.Data, "cut.raw");

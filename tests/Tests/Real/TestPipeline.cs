@@ -75,13 +75,21 @@ public sealed class TestPipeline : IAsyncDisposable
         return pipeline;
     }
 
-    /// <summary>A backup folder under the test's root, made if missing.</summary>
+    /// <summary>A backup folder under the test's root, made if missing, with the marker add_replica writes.</summary>
     public string Backup(string name = "backup")
     {
         var path = Path.Combine(Root, name);
         Directory.CreateDirectory(path);
+        Mark(path);
         return path;
     }
+
+    /// <summary>Writes a replica's marker, as add_replica does (again after a fresh file system is mounted there).</summary>
+    public static void Mark(string replicaFolder) =>
+        File.WriteAllText(Path.Combine(replicaFolder, Replicator.Copying.ReplicaMarker.FileName), "test replica\n");
+
+    /// <summary>A local replica's name: "exao-test:/tmp/…/backup", as queues and replica_list say it.</summary>
+    public static string Named(string localReplica) => $"{Host}:{localReplica}";
 
     /// <summary>Writes the TOML file the way an operator would, with no secret in it, and loads it.</summary>
     /// <param name="tables">The body of a replica's [replicas."URL"] table, where it needs more than local = true.</param>

@@ -34,7 +34,7 @@ public sealed class BadInputFaultTests : FaultTest
         await AuditAsync(pipeline.Connection, origins, replicas);
         var before = await SnapshotAsync();
 
-        var replicate = Queues.Replicate(TestPipeline.Host, backup);
+        var replicate = Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup));
         foreach (var queue in new[] { Queues.FileChanged, Queues.ReplicaUpdated, replicate, "resync-requested" })
             await pipeline.Management.PublishAsync(pipeline.Name, "amq.default", queue, "{ this is not json", MassTransitJson);
         var longPath = "/" + new string('a', 10_000);
@@ -97,7 +97,7 @@ public sealed class BadInputFaultTests : FaultTest
         var inside = Path.Combine(path, "frame.fits");
         Files.Write(inside, 3000, seed: 4);
 
-        var errors = await ErrorsAsync(Queues.Replicate(TestPipeline.Host, backup), 1);
+        var errors = await ErrorsAsync(Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup)), 1);
         Assert.That(errors[0], Is.EqualTo($"refusing to copy to {TestPipeline.TargetOf(backup, inside)}: {TestPipeline.TargetOf(backup, path)} is a file, not a folder"));
         // Backups never delete: the old file stays where the new folder would go.
         Assert.That(new FileInfo(TestPipeline.TargetOf(backup, path)).Length, Is.EqualTo(5000));

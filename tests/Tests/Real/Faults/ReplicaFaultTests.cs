@@ -11,13 +11,14 @@ public sealed class ReplicaFaultTests : FaultTest
     {
         var backup = pipeline.Backup("small-disk");
         Shell.Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", backup);
+        TestPipeline.Mark(backup);
         try
         {
             await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.All);
             var files = Enumerable.Range(0, 40).Select(i => Path.Combine(pipeline.Data, "raw", $"frame{i:D3}.fits")).ToArray();
             for (var i = 0; i < files.Length; i++)
                 Files.Write(files[i], 64 << 10, seed: i);
-            var errors = $"{Queues.Replicate(TestPipeline.Host, backup)}_error";
+            var errors = $"{Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup))}_error";
             await Eventually.True(async () => (await pipeline.Management.PeekAsync(pipeline.Name, errors, 100)).Count > 0, TimeSpan.FromSeconds(60),
                 "copies that did not fit in the error queue");
             var full = await pipeline.Management.PeekAsync(pipeline.Name, errors, 1);
@@ -45,6 +46,7 @@ public sealed class ReplicaFaultTests : FaultTest
         var url = $"ssh://{ssh.User}@127.0.0.1:{ssh.Port}/backup";
         var remote = Path.Combine(ssh.Home, "backup");
         Directory.CreateDirectory(remote);
+        TestPipeline.Mark(remote);
         var settings = pipeline.Configure([url], tables: new Dictionary<string, string>
         {
             [url] = $"identity_file = \"{ssh.UserKey}\"\nknown_hosts = \"{ssh.KnownHosts}\"\nconcurrency = 2\n",
