@@ -51,11 +51,12 @@ public static class InventoryDatabase
 
     /// <summary>Applies the numbered scripts under Migrations/ that this database has not run yet.</summary>
     /// <param name="host">This machine's host: a local replica registered before replicas had hosts is its folder.</param>
-    public static IReadOnlyList<string> Migrate(DatabaseSettings settings, string host)
+    /// <param name="through">Stop after this script: a database as an older release left it (tests of the migrations).</param>
+    public static IReadOnlyList<string> Migrate(DatabaseSettings settings, string host, string? through = null)
     {
         var upgrade = DeployChanges.To
             .PostgresqlDatabase(ConnectionString(settings))
-            .WithScripts(Scripts())
+            .WithScripts(Scripts().Where(script => through is null || string.CompareOrdinal(script.Name, through) <= 0))
             .WithVariable("registering_host", host.Replace("'", "''", StringComparison.Ordinal))
             .WithTransactionPerScript()
             .LogToNowhere()

@@ -25,7 +25,10 @@ public static class VerifyCommand
             {
                 if (replica.Host != settings.Host && replica.Kind != "ssh")
                 {
-                    Output.Line($"Skipping {replica.Name}: a folder of {replica.Host}, verified there");
+                    // Another host's folder is not reachable from here: say so, never report it verified.
+                    if (result.GetValue(replicaOption) is not null)
+                        throw new UsageException($"replica {replica.Name} is a folder of {replica.Host}: run verify on {replica.Host} (host = \"{replica.Host}\" in its TOML file)");
+                    Output.Line($"Not verified here: {replica.Name} is a folder of {replica.Host}; run verify there.");
                     continue;
                 }
                 var target = ReplicaTargetFactory.Create(XtelemdbCommand.ReplicaSettings(settings, replica), connections: 1, settings.Host);

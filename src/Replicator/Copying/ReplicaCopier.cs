@@ -11,8 +11,8 @@ namespace Xtelemdb.Replicator.Copying;
 /// Brings one replica's copy of one origin file up to date: a quick check first (duplicates cost
 /// a stat, not a copy), then at most a few attempts at a stable copy.
 /// </summary>
-public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory replicas, ReplicaTargetFactory targets, ReplicaAvailability availability,
-    ILogger<ReplicaCopier> logger)
+public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory replicas, ReplicaSetLoader replicaSet, ReplicaTargetFactory targets,
+    ReplicaAvailability availability, ILogger<ReplicaCopier> logger)
 {
     const int Attempts = 3;
     readonly KeyedLock inFlight = new();
@@ -32,11 +32,21 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         var source = settings.SourcePath(need.OriginHost, need.OriginPath)
             ?? throw new UnknownReplicaException($"this replicator on {settings.Host} cannot read the files of host {need.OriginHost}: "
                 + $"[origins.\"{need.OriginHost}\"] mount in {settings.Source} names where they are mounted");
-        var replica = replicas.Find(need.ReplicaId)
-            ?? throw new UnknownReplicaException($"replica {need.ReplicaUrl} (id {need.ReplicaId}) is not one this replicator on {settings.Host} writes: "
-                + "a local replica is written only by its own host's replicator");
-        if (!replica.Selection.Selects(need.OriginHost, need.OriginPath))
-            return (new CopyResult(CopyOutcome.NotSelected, default, null, DateTime.UtcNow), "");
+        var replica = replicas.Find(need.ReplicaId);
+        if (replica is null || !replica.Selection.Selects(need.OriginHost, need.OriginPath))
+        {
+            // The request may be newer than what this replicator last read of the replica set: read it again before refusing.
+            var refreshed = await RefreshReplicaSetAsync(cancellationToken);
+            replica = replicas.Find(need.ReplicaId)
+                ?? throw new UnknownReplicaException($"replica {need.ReplicaUrl} (id {need.ReplicaId}) is not one this replicator on {settings.Host} writes: "
+                    + "a local replica is written only by its own host's replicator");
+            if (!replica.Selection.Selects(need.OriginHost, need.OriginPath))
+            {
+                return refreshed
+                    ? (new CopyResult(CopyOutcome.NotSelected, default, null, DateTime.UtcNow), "")
+                    : throw new IOException($"cannot tell whether replica {replica.Name} still selects {need.OriginHost}:{need.OriginPath}: the replica set cannot be read");
+            }
+        }
         var replicaTag = PipelineMetrics.Replica(replica.Name);
         var target = targets.For(replica);
         await EnsureAvailableAsync(replica, target, replicaTag, cancellationToken);
@@ -57,6 +67,21 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         }
         Count(result, replicaTag, started);
         return (result, path);
+    }
+
+    /// <summary>False when the database could not be read: what this replicator knows must do, and no request is dropped on it.</summary>
+    async Task<bool> RefreshReplicaSetAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await replicaSet.RefreshAsync(cancellationToken);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("Cannot read the replica set again ({Error})", e.Message);
+            return false;
+        }
     }
 
     /// <summary>Nothing is written to a replica whose marker is missing: a disk not mounted leaves a bare mount point.</summary>

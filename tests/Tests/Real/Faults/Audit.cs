@@ -21,7 +21,7 @@ public sealed class Audit(string connection)
     sealed record Recorded(string ReplicaUrl, string OriginHost, string OriginPath, DateTime Mtime, long SizeBytes, string ReplicaPath, string? Checksum);
 
     /// <param name="origins">Each host's data folders, as the watcher of that host sees them.</param>
-    /// <param name="replicas">Replica URL and the local folder its copies are in.</param>
+    /// <param name="replicas">Replica name ("host:/path", or the ssh:// URL) and the local folder its copies are in.</param>
     public async Task<AuditReport> RunAsync(IReadOnlyDictionary<string, string> origins, IReadOnlyDictionary<string, string> replicas)
     {
         var problems = new List<string>();
@@ -29,7 +29,7 @@ public sealed class Audit(string connection)
         await using (var db = new NpgsqlConnection(connection))
         {
             recorded = (await db.QueryAsync<Recorded>("""
-                select r.url as ReplicaUrl, fr.origin_host as OriginHost, fr.origin_path as OriginPath, fr.mtime as Mtime,
+                select case when r.kind = 'local' then r.host || ':' || r.url else r.url end as ReplicaUrl, fr.origin_host as OriginHost, fr.origin_path as OriginPath, fr.mtime as Mtime,
                        fr.size_bytes as SizeBytes, fr.replica_path as ReplicaPath, fr.checksum as Checksum
                   from file_replicas fr join replicas r on r.id = fr.replica_id
                 """)).AsList();

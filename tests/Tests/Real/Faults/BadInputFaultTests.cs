@@ -30,7 +30,7 @@ public sealed class BadInputFaultTests : FaultTest
         await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.All);
         var files = await WriteFilesAsync(pipeline.Data, 50, TimeSpan.Zero);
         var origins = Origins;
-        var replicas = new Dictionary<string, string> { [backup] = backup };
+        var replicas = new Dictionary<string, string> { [TestPipeline.Named(backup)] = backup };
         await AuditAsync(pipeline.Connection, origins, replicas);
         var before = await SnapshotAsync();
 

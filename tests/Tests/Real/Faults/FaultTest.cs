@@ -32,12 +32,16 @@ public abstract class FaultTest : PipelineTest
     }
 
     /// <summary>The audit, then xtelemdb verify checksum=true on each replica; returns the files audited.</summary>
-    protected async Task<int> AuditAsync(string connection, IReadOnlyDictionary<string, string> origins, IReadOnlyDictionary<string, string> replicas)
+    /// <param name="config">The TOML file of the host whose folders the replicas are; default: the test's.</param>
+    protected async Task<int> AuditAsync(string connection, IReadOnlyDictionary<string, string> origins, IReadOnlyDictionary<string, string> replicas, string? config = null)
     {
         var report = await new Audit(connection).PassesAsync(origins, replicas, ConvergeTimeout);
         foreach (var replica in replicas.Keys)
         {
-            var (exit, output) = await pipeline.RunAsync("verify", $"replica={replica}", "checksum=true");
+            var verify = pipeline.StartCommandLine(null, ["verify", $"replica={replica}", "checksum=true", "--config", config ?? pipeline.ConfigPath]);
+            await verify.Process.WaitForExitAsync();
+            verify.Process.WaitForExit();
+            var (exit, output) = (verify.Process.ExitCode, verify.Output);
             Assert.That(exit, Is.Zero, $"verify {replica}: {output}");
         }
         return report.Files;

@@ -8,7 +8,8 @@ public sealed class HostFaultTests : FaultTest
     {
         var data = Path.Combine(pipeline.Root, host, "data");
         Directory.CreateDirectory(data);
-        pipeline.Configure([backup], pollInterval: "10s");
+        // The backup disk is shared by both hosts (as an NFS export would be): each host's folder there holds its own files.
+        pipeline.Configure([backup], pollInterval: "10s", tables: new Dictionary<string, string> { [backup] = $"local = true\nhosts = [\"{host}\"]" });
         var toml = File.ReadAllText(pipeline.ConfigPath)
             .Replace($"host = \"{TestPipeline.Host}\"", $"host = \"{host}\"", StringComparison.Ordinal)
             .Replace($"roots = [\"{pipeline.Data}\"]", $"roots = [\"{data}\"]", StringComparison.Ordinal);
@@ -32,18 +33,21 @@ public sealed class HostFaultTests : FaultTest
         await WriteFilesAsync(data["exao-a"], 300, TimeSpan.FromMilliseconds(50));
         await WriteFilesAsync(data["exao-b"], 300, TimeSpan.FromMilliseconds(50));
         var origins = hosts.ToDictionary(h => h, h => data[h]);
-        var replicas = new Dictionary<string, string> { [backup] = backup };
-        await new Audit(pipeline.Connection).PassesAsync(origins, replicas, ConvergeTimeout);
+        Dictionary<string, string> Own(string host) => new() { [host] = data[host] };
+        Dictionary<string, string> Replica(string host) => new() { [$"{host}:{backup}"] = backup };
+        foreach (var host in hosts)
+            await new Audit(pipeline.Connection).PassesAsync(Own(host), Replica(host), ConvergeTimeout);
 
         // exao-a goes down; exao-b goes on writing, and its files still reach the backup.
         pairs["exao-a"].Process.Kill(entireProcessTree: true);
         var whileDown = await WriteFilesAsync(data["exao-a"], 200, TimeSpan.Zero, prefix: "down");
         var meanwhile = await WriteFilesAsync(data["exao-b"], 200, TimeSpan.FromMilliseconds(50), prefix: "meanwhile");
-        await new Audit(pipeline.Connection).PassesAsync(new Dictionary<string, string> { ["exao-b"] = data["exao-b"] }, replicas, ConvergeTimeout);
+        await new Audit(pipeline.Connection).PassesAsync(Own("exao-b"), Replica("exao-b"), ConvergeTimeout);
         Assert.That(File.Exists(backup + "/exao-a" + whileDown[0]), Is.False, "nothing of the host that is down was copied");
 
         pipeline.StartCommandLine(null, ["run", "Watcher", "Replicator", "--config", configs["exao-a"]]);
-        var audited = await AuditAsync(pipeline.Connection, origins, replicas);
+        var audited = await AuditAsync(pipeline.Connection, Own("exao-a"), Replica("exao-a"), configs["exao-a"])
+            + await AuditAsync(pipeline.Connection, Own("exao-b"), Replica("exao-b"), configs["exao-b"]);
         Assert.That(audited, Is.EqualTo(300 + 200 + 300 + 200));
         Assert.That(inventory.Process.HasExited, Is.False);
         Record("two hosts, one down for a while", audited, "1 host's watcher and replicator killed, restarted later", null, 0);

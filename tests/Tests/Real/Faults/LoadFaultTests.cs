@@ -20,7 +20,7 @@ public sealed class LoadFaultTests : FaultTest
         var inFolder = await WriteFilesAsync(renamedFolder, Math.Min(10_000, Burst / 2), TimeSpan.Zero);
         var elsewhere = await WriteFilesAsync(Path.Combine(pipeline.Data, "spread"), Burst - inFolder.Count, TimeSpan.Zero);
         var origins = Origins;
-        var replicas = new Dictionary<string, string> { [backup] = backup };
+        var replicas = new Dictionary<string, string> { [TestPipeline.Named(backup)] = backup };
         await new Audit(pipeline.Connection).PassesAsync(origins, replicas, TimeSpan.FromMinutes(8));
 
         Directory.Move(renamedFolder, Path.Combine(pipeline.Data, "night-b"));

@@ -28,7 +28,7 @@ public sealed class ReplicaFaultTests : FaultTest
             Shell.Run("mount", "-o", "remount,size=16m", "tmpfs", backup);
             var (exit, output) = await pipeline.RunAsync("sync");
             Assert.That(exit, Is.Zero, output);
-            var audited = await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [backup] = backup });
+            var audited = await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [TestPipeline.Named(backup)] = backup });
             Assert.That(audited, Is.EqualTo(files.Length));
             Assert.That(Directory.EnumerateFiles(backup, "*.xtelemdb-part", SearchOption.AllDirectories), Is.Empty, "no part file left");
             Record("replica disk full, then room", audited, "1 MiB tmpfs for 2.5 MiB; remount to 16 MiB; operator: xtelemdb sync", null, files.Length);

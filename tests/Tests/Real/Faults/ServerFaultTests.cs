@@ -34,7 +34,7 @@ public sealed class ServerFaultTests : FaultTest
             }
         });
 
-        var audited = await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [backup] = backup });
+        var audited = await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [TestPipeline.Named(backup)] = backup });
         Assert.That(audited, Is.EqualTo(files.Count));
         Assert.That(service.ExitCodes, Is.All.EqualTo(Hosting.BusWatchdog.ExitCode), "the only exits are the watchdog's");
         Record("broker SIGKILL + restart", audited, $"1 broker kill, 3 s down; {service.Restarts} service restarts by the bus watchdog",
@@ -75,7 +75,7 @@ public sealed class ServerFaultTests : FaultTest
             }
         });
 
-        var audited = await AuditAsync(database.Connection, Origins, new Dictionary<string, string> { [backup] = backup });
+        var audited = await AuditAsync(database.Connection, Origins, new Dictionary<string, string> { [TestPipeline.Named(backup)] = backup });
         Assert.That(audited, Is.EqualTo(files.Count));
         Record("database SIGKILL + restart", audited, "1 postgres kill, 3 s down", host.Services.GetRequiredService<ReplicaCopier>().Copies, files.Count);
     }

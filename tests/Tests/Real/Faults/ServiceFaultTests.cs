@@ -31,7 +31,7 @@ public sealed class ServiceFaultTests : FaultTest
             return Task.CompletedTask;
         });
 
-        var audited = await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [backup] = backup });
+        var audited = await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [TestPipeline.Named(backup)] = backup });
         Assert.That(audited, Is.EqualTo(files.Count));
         Assert.That(watcher.Restarts + inventory.Restarts + replicator.Restarts, Is.EqualTo(3), "each killed once and restarted once");
         Record("watcher, inventory, replicator SIGKILLed in turn", audited, "3 process kills, restarted by a supervisor", null, files.Count);
@@ -45,7 +45,7 @@ public sealed class ServiceFaultTests : FaultTest
         var core = await pipeline.StartAsync(settings, PipelineServices.Inventory | PipelineServices.Replicator);
         var watcher = await pipeline.StartAsync(settings, PipelineServices.Watcher);
         var files = await WriteFilesAsync(pipeline.Data, 600, TimeSpan.Zero);
-        await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [backup] = backup });
+        await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [TestPipeline.Named(backup)] = backup });
 
         await pipeline.StopAsync(watcher);
         var deleted = files.Where((_, i) => i % 6 == 0).ToArray();
@@ -57,7 +57,7 @@ public sealed class ServiceFaultTests : FaultTest
         var added = await WriteFilesAsync(pipeline.Data, 200, TimeSpan.Zero, prefix: "new");
 
         await pipeline.StartAsync(settings, PipelineServices.Watcher);
-        var audited = await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [backup] = backup });
+        var audited = await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [TestPipeline.Named(backup)] = backup });
         Assert.That(audited, Is.EqualTo(files.Count - deleted.Length + added.Count));
         foreach (var path in deleted.Take(20))
         {
@@ -97,7 +97,7 @@ public sealed class ServiceFaultTests : FaultTest
         }
         var files = await WriteFilesAsync(pipeline.Data, 3_000, TimeSpan.Zero);
 
-        var audited = await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [backup] = backup });
+        var audited = await AuditAsync(pipeline.Connection, Origins, new Dictionary<string, string> { [TestPipeline.Named(backup)] = backup });
         Assert.That(audited, Is.EqualTo(files.Count));
         var watcher = host.Services.GetRequiredService<Watcher.FileWatchService>();
         Assert.That(watcher.MissedByLiveWatcher, Is.GreaterThan(0), "the overflow lost events, and the poll found them");
