@@ -26,7 +26,7 @@ public sealed class BacklogSampler(InventoryStore store, IHostApplicationLifetim
                 var now = DateTime.UtcNow;
                 PipelineMetrics.Backlog = (await store.ReplicaStatusAsync(stoppingToken))
                     .Where(r => r.Enabled)
-                    .Select(r => new ReplicaBacklog(r.Url, r.FilesBehind, r.BytesBehind, r.OldestBehind is { } oldest ? now - oldest : TimeSpan.Zero))
+                    .Select(r => new ReplicaBacklog(r.Name, r.FilesBehind, r.BytesBehind, r.OldestBehind is { } oldest ? now - oldest : TimeSpan.Zero))
                     .ToArray();
             }
             catch (Exception e) when (e is not OperationCanceledException)

@@ -38,7 +38,7 @@ public sealed class OperatorCommandTests : PipelineTest
 
         var (exit, output) = await pipeline.RunAsync("add_replica", $"prefix={backup}", "import_origins=true");
         Assert.That(exit, Is.Zero, output);
-        Assert.That(output, Does.Contain($"Replica {backup} added"));
+        Assert.That(output, Does.Contain($"Replica {TestPipeline.Named(backup)} added"));
         Assert.That(output, Does.Contain("Imported 120 files: 120 new origins, 120 new replica records."));
         Assert.That(output, Does.Contain($"{backup}/exao1/escape: a symlink, not followed"));
         Assert.That(await pipeline.CountAsync("select count(*) from file_origins where origin_host in ('exao1', 'exao2', 'exao3')"), Is.EqualTo(120));
@@ -93,8 +93,9 @@ public sealed class OperatorCommandTests : PipelineTest
 
         (exit, output) = await pipeline.RunAsync("replica_list");
         Assert.That(exit, Is.Zero, output);
-        Assert.That(output, Does.Contain(first).And.Contain(second));
-        Assert.That(output.Split('\n').Single(l => l.StartsWith(second, StringComparison.Ordinal)), Does.Contain("\t10\t0\t0 B\t-\t"));
+        Assert.That(output, Does.Contain(TestPipeline.Named(first)).And.Contain(TestPipeline.Named(second)));
+        Assert.That(output, Does.Not.Contain("UNSERVED"), "this host's replicator serves both");
+        Assert.That(output.Split('\n').Single(l => l.StartsWith(TestPipeline.Named(second), StringComparison.Ordinal)), Does.Contain("\t10\t0\t0 B\t-\t"));
     }
 
     [Test]
@@ -200,7 +201,7 @@ public sealed class OperatorCommandTests : PipelineTest
             var (exit, output) = await pipeline.RunAsync("sync", $"replica={small}", "--stall-timeout", "30s");
             Assert.That(exit, Is.EqualTo(1), output);
             Assert.That(output, Does.Contain("Not in sync: 1 files"));
-            Assert.That(output, Does.Contain(big).And.Contain($"replica {small} is full"));
+            Assert.That(output, Does.Contain(big).And.Contain($"replica {TestPipeline.Named(small)} is full"));
             Assert.That(File.Exists(TestPipeline.TargetOf(small, fits)), Is.True, "what fits was copied");
         }
         finally

@@ -147,9 +147,16 @@ public sealed class TestPipeline : IAsyncDisposable
         StartCommandLine(environment, [.. arguments, "--config", ConfigPath]);
 
     /// <summary>Runs the xtelemdb executable with exactly these arguments; it is stopped with the test.</summary>
-    public XtelemdbProcess StartCommandLine(IReadOnlyDictionary<string, string>? environment, IEnumerable<string> arguments)
+    public XtelemdbProcess StartCommandLine(IReadOnlyDictionary<string, string>? environment, IEnumerable<string> arguments) =>
+        StartProgram(Executable, environment, arguments);
+
+    /// <summary>The xtelemdb executable the tests run.</summary>
+    public static string Executable => Path.Combine(AppContext.BaseDirectory, "xtelemdb");
+
+    /// <summary>Runs a program (such as unshare, around xtelemdb); it is stopped with the test.</summary>
+    public XtelemdbProcess StartProgram(string program, IReadOnlyDictionary<string, string>? environment, IEnumerable<string> arguments)
     {
-        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "xtelemdb"))
+        var start = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -22,7 +22,7 @@ public sealed class ReplicaFaultTests : FaultTest
             await Eventually.True(async () => (await pipeline.Management.PeekAsync(pipeline.Name, errors, 100)).Count > 0, TimeSpan.FromSeconds(60),
                 "copies that did not fit in the error queue");
             var full = await pipeline.Management.PeekAsync(pipeline.Name, errors, 1);
-            Assert.That(full[0]["properties"]!["headers"]!["MT-Fault-Message"]!.GetValue<string>(), Does.Contain($"replica {backup} is full"));
+            Assert.That(full[0]["properties"]!["headers"]!["MT-Fault-Message"]!.GetValue<string>(), Does.Contain($"replica {TestPipeline.Named(backup)} is full"));
 
             // The operator makes room and asks for what is missing, as the README says.
             Shell.Run("mount", "-o", "remount,size=16m", "tmpfs", backup);

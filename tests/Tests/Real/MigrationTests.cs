@@ -1,0 +1,74 @@
+using Dapper;
+using Npgsql;
+using Xtelemdb.Hosting.Settings;
+using Xtelemdb.Storage;
+
+namespace Xtelemdb.Tests.Real;
+
+/// <summary>A database as the release before host-owned replicas left it, migrated.</summary>
+public sealed class MigrationTests : PipelineTest
+{
+    [Test]
+    public async Task When_replicas_gain_hosts_Should_keep_every_true_record_and_move_misplaced_ones_to_the_host_that_holds_them()
+    {
+        var database = new DatabaseSettings(pipeline.Connection);
+        InventoryDatabase.Migrate(database, "exao1", through: "003_seen_at.sql");
+        await using (var old = new NpgsqlConnection(pipeline.Connection))
+        {
+            // As the old release recorded a three-host layout: every host's replicator wrote its own files into "/backup" on its own disk.
+            await old.ExecuteAsync("""
+                insert into replicas (url, kind) values ('/backup', 'local'), ('ssh://xtelem@popeye:2222/ceph/magao-x', 'ssh');
+                insert into file_origins (origin_host, origin_path, mtime, size_bytes, observed_at)
+                values ('exao1', '/opt/MagAOX/telem/a.bintel', '2026-11-01T00:00:00.123456Z', 10, now()),
+                       ('exao2', '/opt/MagAOX/telem/b.bintel', '2026-11-01T00:00:01Z', 20, now()),
+                       ('exao2', '/opt/MagAOX/telem/c.bintel', '2026-11-01T00:00:02Z', 30, now());
+                insert into file_replicas (replica_id, origin_host, origin_path, mtime, size_bytes, replica_path, checksum, copied_at)
+                select r.id, o.origin_host, o.origin_path, o.mtime, o.size_bytes, '/backup/' || o.origin_host || o.origin_path, 'xxh3:00', now()
+                  from replicas r cross join file_origins o where r.kind = 'local' and o.origin_path <> '/opt/MagAOX/telem/c.bintel'
+                union all
+                select r.id, o.origin_host, o.origin_path, o.mtime, o.size_bytes, '/home/xtelem/ceph/magao-x/' || o.origin_host || o.origin_path, 'xxh3:00', now()
+                  from replicas r cross join file_origins o where r.kind = 'ssh';
+                """);
+        }
+
+        var applied = InventoryDatabase.Migrate(database, "exao1");
+        Assert.That(applied, Does.Contain(InventoryDatabase.ReplicaHostsScript));
+
+        await using var connection = new NpgsqlConnection(pipeline.Connection);
+        var replicas = (await connection.QueryAsync<(string Host, string Url, string Kind, bool Enabled)>(
+            "select host, url, kind, enabled from replicas order by id")).ToArray();
+        Assert.That(replicas, Is.EqualTo(new[]
+        {
+            ("exao1", "/backup", "local", true),
+            ("popeye", "ssh://xtelem@popeye:2222/ceph/magao-x", "ssh", true),
+            ("exao2", "/backup", "local", false),
+        }), "the local replica is the migrating host's; exao2's own /backup holds what exao2 wrote there, and waits for an operator");
+        var held = (await connection.QueryAsync<(string Replica, string Host, string Path, string Checksum)>("""
+            select r.host || ':' || r.url, fr.origin_host, fr.origin_path, fr.checksum
+              from file_replicas fr join replicas r on r.id = fr.replica_id order by 1, 2, 3
+            """)).ToArray();
+        Assert.That(held, Is.EqualTo(new[]
+        {
+            ("exao1:/backup", "exao1", "/opt/MagAOX/telem/a.bintel", "xxh3:00"),
+            ("exao2:/backup", "exao2", "/opt/MagAOX/telem/b.bintel", "xxh3:00"),
+            ("popeye:ssh://xtelem@popeye:2222/ceph/magao-x", "exao1", "/opt/MagAOX/telem/a.bintel", "xxh3:00"),
+            ("popeye:ssh://xtelem@popeye:2222/ceph/magao-x", "exao2", "/opt/MagAOX/telem/b.bintel", "xxh3:00"),
+            ("popeye:ssh://xtelem@popeye:2222/ceph/magao-x", "exao2", "/opt/MagAOX/telem/c.bintel", "xxh3:00"),
+        }));
+
+        // Nothing truly copied is asked for again; what exao1's folder never had is.
+        await using var source = InventoryDatabase.CreateDataSource(database);
+        var store = new InventoryStore(source);
+        var all = await store.ReplicasAsync(CancellationToken.None);
+        var backlog = new Dictionary<string, long>();
+        foreach (var replica in all)
+            backlog[replica.Name] = (await store.BacklogSizeAsync(replica.Id, null, null, CancellationToken.None)).Files;
+        Assert.That(backlog, Is.EqualTo(new Dictionary<string, long>
+        {
+            ["exao1:/backup"] = 2, // exao2's b and c: they were on exao2's disk, never on exao1's
+            ["ssh://xtelem@popeye:2222/ceph/magao-x"] = 0,
+            ["exao2:/backup"] = 0, // disabled
+        }));
+        Assert.That(InventoryDatabase.Migrate(database, "exao1"), Is.Empty, "migrating again changes nothing");
+    }
+}
