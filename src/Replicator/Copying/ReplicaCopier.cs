@@ -11,7 +11,7 @@ namespace Xtelemdb.Replicator.Copying;
 /// Brings one replica's copy of one origin file up to date: a quick check first (duplicates cost
 /// a stat, not a copy), then at most a few attempts at a stable copy.
 /// </summary>
-public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory replicas, ReplicaSetLoader replicaSet, ReplicaTargetFactory targets,
+public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory replicas, ReplicaTargetFactory targets,
     ReplicaAvailability availability, ILogger<ReplicaCopier> logger)
 {
     const int Attempts = 3;
@@ -74,7 +74,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
     {
         try
         {
-            await replicaSet.RefreshAsync(cancellationToken);
+            await replicas.RefreshAsync(cancellationToken);
             return true;
         }
         catch (Exception e) when (e is not OperationCanceledException)

@@ -9,9 +9,30 @@ namespace Xtelemdb.Replicator.ReplicaSet;
 /// the ssh:// replicas of other hosts (over SFTP, as its TOML file's table for them says). A local
 /// replica of another host is that host's folder: it is never written here.
 /// </summary>
-public sealed class ReplicaDirectory(XtelemdbSettings settings)
+public sealed class ReplicaDirectory(XtelemdbSettings settings, InventoryStore store)
 {
     readonly ConcurrentDictionary<int, ReplicaSettings> replicas = new();
+    readonly SemaphoreSlim oneAtATime = new(1, 1);
+
+    /// <summary>Reads the registered replica set again and keeps what this replicator writes.</summary>
+    public async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        await oneAtATime.WaitAsync(cancellationToken);
+        try
+        {
+            foreach (var record in await store.ReplicasAsync(cancellationToken))
+            {
+                if (Writable(record) is { } replica)
+                    replicas[record.Id] = replica;
+                else
+                    replicas.TryRemove(record.Id, out _);
+            }
+        }
+        finally
+        {
+            oneAtATime.Release();
+        }
+    }
 
     public ReplicaSettings? Find(int id) => replicas.GetValueOrDefault(id);
 
@@ -26,7 +47,6 @@ public sealed class ReplicaDirectory(XtelemdbSettings settings)
         return (configured ?? ReplicaSettings.FromRecord(record.Url, record.Kind, record.Host)) with { Selection = record.Selection, Enabled = true };
     }
 
+    /// <summary>Sets one replica as <see cref="RefreshAsync"/> would (tests without a database).</summary>
     public void Set(int id, ReplicaSettings replica) => replicas[id] = replica;
-
-    public bool Remove(int id) => replicas.TryRemove(id, out _);
 }

@@ -48,13 +48,7 @@ public sealed class ReplicaSetLoader(XtelemdbSettings settings, ReplicaDirectory
         await oneAtATime.WaitAsync(cancellationToken);
         try
         {
-            foreach (var record in await store.ReplicasAsync(cancellationToken))
-            {
-                if (directory.Writable(record) is { } replica)
-                    directory.Set(record.Id, replica);
-                else
-                    directory.Remove(record.Id);
-            }
+            await directory.RefreshAsync(cancellationToken);
             await endpoints.ServeAsync(directory.All, cancellationToken);
         }
         finally
