@@ -14,25 +14,23 @@ namespace Xtelemdb.Inventory;
 sealed class InventoryStartup(XtelemdbSettings settings, InventoryStore store, IBus bus, ILogger<InventoryStartup> logger)
     : IHostedLifecycleService
 {
-    bool queuesRenamed;
-
     public Task StartingAsync(CancellationToken cancellationToken)
     {
         var applied = InventoryDatabase.Migrate(settings.Database, settings.Host);
         if (applied.Count > 0)
             logger.LogInformation("Database migrated: {Scripts}", string.Join(", ", applied));
-        // Replicas gained hosts, and local replicas' queues their host's name: requests left in the old queues are asked for again.
-        queuesRenamed = applied.Contains(InventoryDatabase.ReplicaHostsScript) && applied.Count < InventoryDatabase.ScriptCount;
         return Task.CompletedTask;
     }
 
     public async Task StartedAsync(CancellationToken cancellationToken)
     {
         await ConfiguredReplicas.RegisterAsync(settings, store, bus, logger, cancellationToken);
-        if (queuesRenamed)
+        // A migration may ask for a resync (whoever ran it): published, then forgotten; a crash between the two only resyncs twice.
+        foreach (var reason in await store.PendingResyncsAsync(cancellationToken))
         {
-            logger.LogInformation("Replicas now belong to hosts and their queues are renamed: resyncing every replica");
+            logger.LogInformation("Resyncing every replica: {Reason}", reason);
             await ConfirmedSend.RunAsync(token => bus.Publish(new ResyncRequested(), token), "ResyncRequested", cancellationToken);
+            await store.ResyncDoneAsync(reason, cancellationToken);
         }
     }
 

@@ -16,7 +16,16 @@ public static class ConfiguredReplicas
     {
         foreach (var configured in settings.Replicas)
         {
-            var replica = await store.RegisterReplicaAsync(configured.Host, configured.Url, configured.Kind, configured.Enabled, configured.Selection, cancellationToken);
+            // A folder of this host is this file's to describe; an ssh:// folder of another host may be named by several hosts' files.
+            var owned = configured.Host == settings.Host;
+            var replica = await store.RegisterReplicaAsync(configured.Host, configured.Url, configured.Kind, configured.Enabled, configured.Selection,
+                cancellationToken, fromConfiguration: true, keepSelection: !owned);
+            if (configured.Enabled && !replica.Enabled)
+                logger.LogWarning("Replica {Replica} of {Source} was removed by an operator and stays disabled; 'xtelemdb add_replica' enables it again",
+                    replica.Name, settings.Source);
+            if (!owned && !replica.Selection.SameAs(configured.Selection))
+                logger.LogWarning("Replica {Replica} selects {Selection} in the database, not {Configured} as {Source} says: a folder of {Host} "
+                    + "changes its selection with 'xtelemdb add_replica', not with another host's file", replica.Name, replica.Selection, configured.Selection, settings.Source, replica.Host);
             if (!replica.IsNew && !replica.Changed)
                 continue;
             logger.LogInformation("Replica {Replica} {Action} from {Source} ({Selection})", replica.Name,

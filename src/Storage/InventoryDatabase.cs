@@ -72,8 +72,6 @@ public static class InventoryDatabase
     /// <summary>The script that gave replicas their hosts (and renamed local replicas' queues).</summary>
     public const string ReplicaHostsScript = "004_replica_hosts.sql";
 
-    public static int ScriptCount => Scripts().Count();
-
     /// <summary>The embedded Migrations/*.sql, journaled by file name ("001_inventory.sql") so that moving them keeps the journal.</summary>
     static IEnumerable<SqlScript> Scripts()
     {

@@ -119,15 +119,25 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>Registers the replica (host, url), or sets whether it is enabled and what it selects.</summary>
-    public async Task<ReplicaRecord> RegisterReplicaAsync(string host, string url, string kind, bool enabled, ReplicaSelection selection, CancellationToken cancellationToken)
+    /// <param name="fromConfiguration">A TOML file's replica: enabled = true does not undo an operator's remove_replica.</param>
+    /// <param name="keepSelection">An existing replica's selection stands (a TOML file that does not own the replica).</param>
+    public async Task<ReplicaRecord> RegisterReplicaAsync(string host, string url, string kind, bool enabled, ReplicaSelection selection,
+        CancellationToken cancellationToken, bool fromConfiguration = false, bool keepSelection = false)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return await connection.QuerySingleAsync<ReplicaRecord>(new CommandDefinition(Sql.RegisterReplica, new
         {
-            Host = host, Url = url, Kind = kind, Enabled = enabled,
+            Host = host, Url = url, Kind = kind, Enabled = enabled, FromConfiguration = fromConfiguration, KeepSelection = keepSelection,
             Hosts = selection.Hosts?.ToArray(), Include = selection.Include.ToArray(), Exclude = selection.Exclude.ToArray(),
             selection.IncludeRegex, selection.ExcludeRegex,
         }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>Whether the replica selects this origin file, as the backlog decides it.</summary>
+    public async Task<bool> SelectsAsync(int replicaId, string host, string path, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<bool>(new CommandDefinition(Sql.ReplicaSelects, new { Id = replicaId, Host = host, Path = path }, cancellationToken: cancellationToken));
     }
 
     public async Task<ReplicaRecord?> ReplicaAsync(int id, CancellationToken cancellationToken)
@@ -151,7 +161,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     {
         string? host = null;
         var url = name;
-        if (!ReplicaUrls.IsSsh(name) && name.IndexOf(":/", StringComparison.Ordinal) is > 0 and var colon)
+        if (!ReplicaUrls.IsSsh(name) && name.IndexOf(":/", StringComparison.Ordinal) is > 0 and var colon && !name[..colon].Contains('/'))
             (host, url) = (name[..colon], name[(colon + 1)..]);
         url = ReplicaUrls.Normalize(url);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -161,6 +171,13 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
             return found.SingleOrDefault();
         return found.FirstOrDefault(r => r.Host == thisHost)
             ?? throw new AmbiguousReplicaException($"replica \"{name}\" is a folder on several hosts: name one of {string.Join(", ", found.Select(r => r.Name))}");
+    }
+
+    /// <summary>How many present origin files the replica selects, of how many; and its hosts that have no origin file.</summary>
+    public async Task<SelectionCount> SelectionCountAsync(int replicaId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleAsync<SelectionCount>(new CommandDefinition(Sql.SelectionCount, new { Id = replicaId }, cancellationToken: cancellationToken));
     }
 
     public async Task<IReadOnlyList<PairStatus>> PairStatusAsync(CancellationToken cancellationToken)
@@ -243,6 +260,19 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return await connection.ExecuteAsync(new CommandDefinition(Sql.DisableReplica, new { Id = id }, cancellationToken: cancellationToken)) > 0;
+    }
+
+    /// <summary>Resyncs a migration asked for; each is deleted once its ResyncRequested is published.</summary>
+    public async Task<IReadOnlyList<string>> PendingResyncsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<string>(new CommandDefinition(Sql.PendingResyncs, cancellationToken: cancellationToken))).AsList();
+    }
+
+    public async Task ResyncDoneAsync(string reason, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(Sql.ResyncDone, new { Reason = reason }, cancellationToken: cancellationToken));
     }
 
     public async Task PurgeReplicaAsync(int id, CancellationToken cancellationToken)

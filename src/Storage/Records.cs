@@ -44,6 +44,15 @@ public sealed record ReplicaStatus
 /// <summary>What one (replica, origin host) pair lacks: the backlog of one queue.</summary>
 public sealed record PairStatus(int ReplicaId, string OriginHost, long FilesBehind, long BytesBehind);
 
+/// <summary>What a replica's selection picks of the present origin files.</summary>
+public sealed record SelectionCount
+{
+    public long Selected { get; init; }
+    public long Present { get; init; }
+    /// <summary>Hosts the selection names of which no origin file is known (a typo?).</summary>
+    public string[] UnknownHosts { get; init; } = [];
+}
+
 /// <summary>How much a (narrowed) backlog holds.</summary>
 public sealed record BacklogSize(long Files, long Bytes);
 

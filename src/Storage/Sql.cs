@@ -86,7 +86,11 @@ static class Sql
         """;
 
     /// <summary>
-    /// The copiers stated these sources at these versions: newer observations of the origins.
+    /// The copiers stated these sources at these versions: observations of the origins, stated after
+    /// the watcher's. They move an origin only forward, to a later version (mtime, then size) than the
+    /// one it holds, or bring back a file marked missing at the same version: a copier's clock (on
+    /// another host, or read after its rename and fsync) cannot alone order it against the watcher's,
+    /// and a copy of a version older than the one the watcher reported never sets the origin back.
     /// Returns the origins that moved on. One row per origin in the input.
     /// </summary>
     public const string ObserveOriginsFromCopies = """
@@ -95,7 +99,8 @@ static class Sql
           from unnest(@Hosts::text[], @Paths::text[], @Mtimes::timestamptz[], @Sizes::bigint[], @CopiedAts::timestamptz[])
                as i (origin_host, origin_path, mtime, size_bytes, copied_at)
          where o.origin_host = i.origin_host and o.origin_path = i.origin_path and o.observed_at < i.copied_at
-           and (o.mtime, o.size_bytes, o.missing_since is null) is distinct from (i.mtime, i.size_bytes, true)
+           and ((i.mtime, i.size_bytes) > (o.mtime, o.size_bytes)
+                or (i.mtime, i.size_bytes) = (o.mtime, o.size_bytes) and o.missing_since is not null)
         returning o.origin_host as Host, o.origin_path as Path
         """;
 
@@ -115,6 +120,20 @@ static class Sql
          where fr.copied_at < excluded.copied_at
         """;
 
+    /// <summary>What a replica selects of the present origin files, and the hosts it names that have none.</summary>
+    public const string SelectionCount = $"""
+        select (select count(*) from file_origins o where o.missing_since is null and {Selects}) as Selected,
+               (select count(*) from file_origins o where o.missing_since is null) as Present,
+               coalesce((select array_agg(h) from unnest(r.hosts) h
+                          where not exists (select 1 from file_origins o where o.origin_host = h)), array[]::text[]) as UnknownHosts
+          from replicas r where r.id = @Id
+        """;
+
+    /// <summary>Whether a replica selects one origin file: the same test the backlog makes.</summary>
+    public const string ReplicaSelects = $"""
+        select exists (select 1 from replicas r, (values (@Host, @Path)) as o (origin_host, origin_path) where r.id = @Id and {Selects})
+        """;
+
     const string ReplicaColumns = "id as Id, url as Url, kind as Kind, enabled as Enabled, host as Host, hosts as Hosts, include as Include, exclude as Exclude";
 
     public const string Replicas = $"select {ReplicaColumns} from replicas order by id";
@@ -124,17 +143,29 @@ static class Sql
     /// <summary>By URL: on one host, or on any host when @Host is null.</summary>
     public const string ReplicasByUrl = $"select {ReplicaColumns} from replicas where url = @Url and (@Host::text is null or host = @Host) order by id";
 
+    /// <summary>A TOML file's enabled = true does not undo an operator's remove_replica.</summary>
+    const string EnabledAfter = "case when @FromConfiguration and excluded.enabled and r.disabled_by = 'operator' then false else excluded.enabled end";
+
     /// <summary>
-    /// Registers a replica, or updates whether it is enabled and what it selects. IsNew is true for
-    /// a new row (xmax = 0); Changed when an existing row was enabled or its selection changed.
+    /// Registers a replica, or updates whether it is enabled and what it selects. From a TOML file
+    /// (@FromConfiguration), enabled = true leaves a replica an operator removed disabled, and with
+    /// @KeepSelection (an ssh:// replica that several hosts' files name) an existing replica's
+    /// selection stands. IsNew is true for a new row (xmax = 0); Changed when an existing row was
+    /// enabled or its selection changed.
     /// </summary>
     public const string RegisterReplica = $"""
         with before as (select enabled, hosts, include, exclude from replicas where host = @Host and url = @Url)
-        insert into replicas as r (url, kind, enabled, host, hosts, include, exclude, include_regex, exclude_regex)
-        values (@Url, @Kind, @Enabled, @Host, @Hosts, @Include, @Exclude, @IncludeRegex, @ExcludeRegex)
+        insert into replicas as r (url, kind, enabled, disabled_by, host, hosts, include, exclude, include_regex, exclude_regex)
+        values (@Url, @Kind, @Enabled, case when @Enabled then null else 'configuration' end,
+                @Host, @Hosts, @Include, @Exclude, @IncludeRegex, @ExcludeRegex)
         on conflict (host, url) do update
-           set enabled = excluded.enabled, hosts = excluded.hosts, include = excluded.include, exclude = excluded.exclude,
-               include_regex = excluded.include_regex, exclude_regex = excluded.exclude_regex
+           set enabled = {EnabledAfter},
+               disabled_by = case when {EnabledAfter} then null when excluded.enabled then r.disabled_by else coalesce(r.disabled_by, 'configuration') end,
+               hosts = case when @KeepSelection then r.hosts else excluded.hosts end,
+               include = case when @KeepSelection then r.include else excluded.include end,
+               exclude = case when @KeepSelection then r.exclude else excluded.exclude end,
+               include_regex = case when @KeepSelection then r.include_regex else excluded.include_regex end,
+               exclude_regex = case when @KeepSelection then r.exclude_regex else excluded.exclude_regex end
         returning {ReplicaColumns}, (xmax = 0) as IsNew,
                   coalesce((select (not b.enabled and r.enabled) or (b.hosts, b.include, b.exclude) is distinct from (r.hosts, r.include, r.exclude)
                               from before b), false) as Changed
@@ -209,7 +240,11 @@ static class Sql
          where o.missing_since is null
         """;
 
-    public const string DisableReplica = "update replicas set enabled = false where id = @Id and enabled";
+    public const string DisableReplica = "update replicas set enabled = false, disabled_by = 'operator' where id = @Id and enabled";
+
+    public const string PendingResyncs = "select reason from pending_resyncs order by requested_at";
+
+    public const string ResyncDone = "delete from pending_resyncs where reason = @Reason";
 
     /// <summary>Forgets a replica and what it holds; never touches a file.</summary>
     public const string PurgeReplica = """

@@ -46,13 +46,13 @@ public static class AddReplicaCommand
             await replicaTarget.WriteMarkerAsync(ReplicaMarker.Content(record.Name), cancellationToken);
 
             var replica = await session.Store.RegisterReplicaAsync(replicaHost, url, kind, enabled: true, selection, cancellationToken);
-            var changed = replica.IsNew || replica.Changed;
 
             ImportReport? imported = null;
             if (result.GetValue(import))
                 imported = await Output.WithProgressAsync($"Importing {replica.Name}", report => BackupImport.RunAsync(session.Store, replica.Id, replicaTarget, report, cancellationToken));
-            if (changed || imported is { OriginsAdded: > 0 } or { ReplicasAdded: > 0 })
-                await session.Bus.Publish(new ReplicaAdded { ReplicaId = replica.Id, ReplicaUrl = replica.Name }, cancellationToken);
+            // Always: the back-fill is computed from the database and asks only for what is missing, so running
+            // add_replica again mends a back-fill whose announcement was lost.
+            await session.Bus.Publish(new ReplicaAdded { ReplicaId = replica.Id, ReplicaUrl = replica.Name }, cancellationToken);
 
             if (result.GetValue(json))
             {
@@ -66,8 +66,13 @@ public static class AddReplicaCommand
             Output.Line(before is null ? $"Replica {replica.Name} added (id {replica.Id}); the pipeline back-fills it."
                 : !before.Enabled ? $"Replica {replica.Name} (id {replica.Id}) was disabled and is enabled again; the pipeline back-fills it."
                 : replica.Changed ? $"Replica {replica.Name} (id {replica.Id}) now selects {selection}; newly selected files are back-filled, deselected ones keep their copies."
-                : $"Replica {replica.Name} is already registered (id {replica.Id}); nothing changed.");
-            Output.Line($"Selection: {selection}. Marker {ReplicaMarker.FileName} written at its root.");
+                : $"Replica {replica.Name} is already registered (id {replica.Id}); nothing changed; whatever it lacks is asked for again.");
+            var count = await session.Store.SelectionCountAsync(replica.Id, cancellationToken);
+            Output.Line($"Selection: {selection}: {count.Selected:N0} of the {count.Present:N0} present files. Marker {ReplicaMarker.FileName} written at its root.");
+            if (count.UnknownHosts.Length > 0)
+                Output.Line($"Warning: no file of {string.Join(", ", count.UnknownHosts)} is known yet (a misspelt host?).");
+            if (count.Selected == 0 && count.Present > 0)
+                Output.Line("Warning: the selection picks none of the present files; patterns are anchored at / unless they have no slash (as in .gitignore).");
             if (imported is not null)
             {
                 Output.Line($"Imported {imported.Files:N0} files: {imported.OriginsAdded:N0} new origins, {imported.ReplicasAdded:N0} new replica records.");

@@ -81,5 +81,6 @@ public static class Glob
         return regex.Append(']').ToString();
     }
 
-    static string Literal(char c) => char.IsAsciiLetterOrDigit(c) || c > 127 ? c.ToString() : "\\" + c;
+    /// <summary>Only the metacharacters are escaped: .NET refuses an escaped "_" that PostgreSQL reads as "_".</summary>
+    static string Literal(char c) => ".^$|?*+()[]{}\\".Contains(c) ? "\\" + c : c.ToString();
 }

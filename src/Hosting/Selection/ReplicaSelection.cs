@@ -10,6 +10,9 @@ public sealed record ReplicaSelection
 {
     public static readonly ReplicaSelection Everything = new(null, [], []);
 
+    /// <summary>"." matches a newline, as in PostgreSQL.</summary>
+    const RegexOptions Options = RegexOptions.CultureInvariant | RegexOptions.Singleline;
+
     public ReplicaSelection(IReadOnlyList<string>? hosts, IReadOnlyList<string> include, IReadOnlyList<string> exclude)
     {
         foreach (var host in hosts ?? [])
@@ -19,6 +22,9 @@ public sealed record ReplicaSelection
         Exclude = exclude;
         IncludeRegex = Compile(include, "include");
         ExcludeRegex = Compile(exclude, "exclude");
+        // Compiled here, so that an expression .NET cannot read fails when the selection is made, not at the first copy.
+        includeRegex = IncludeRegex is null ? null : new Regex(IncludeRegex, Options);
+        excludeRegex = ExcludeRegex is null ? null : new Regex(ExcludeRegex, Options);
     }
 
     public IReadOnlyList<string>? Hosts { get; }
@@ -30,10 +36,17 @@ public sealed record ReplicaSelection
 
     public bool SelectsHost(string host) => Hosts is null || Hosts.Contains(host, StringComparer.Ordinal);
 
+    /// <summary>
+    /// As PostgreSQL reads the same expressions, except at the edges of .NET's regular expressions
+    /// (a path ending in a newline; characters outside the Basic Multilingual Plane): where it
+    /// matters, the database's answer decides.
+    /// </summary>
     public bool Selects(string host, string path) =>
         SelectsHost(host)
-        && (IncludeRegex is null || Regex.IsMatch(path, IncludeRegex, RegexOptions.CultureInvariant))
-        && (ExcludeRegex is null || !Regex.IsMatch(path, ExcludeRegex, RegexOptions.CultureInvariant));
+        && (includeRegex is null || includeRegex.IsMatch(path))
+        && (excludeRegex is null || !excludeRegex.IsMatch(path));
+
+    readonly Regex? includeRegex, excludeRegex;
 
     public bool SameAs(ReplicaSelection other) =>
         (Hosts ?? []).SequenceEqual(other.Hosts ?? []) && Include.SequenceEqual(other.Include) && Exclude.SequenceEqual(other.Exclude);

@@ -80,8 +80,10 @@ public static class SettingsLoader
                     break;
                 case (["database"], "connection"):
                     connection = reader.String(e);
-                    if (connection.Contains("password", StringComparison.OrdinalIgnoreCase))
+                    if (NamesPassword(connection, out var parseError))
                         throw reader.Error(e, "no password in the file: set the PGPASSWORD environment variable");
+                    if (parseError is not null)
+                        throw reader.Error(e, $"not a connection string such as \"{DatabaseSettings.DefaultConnection}\": {parseError}");
                     break;
                 case (["broker"], "uri"):
                     brokerUri = reader.BrokerUri(e);
@@ -150,6 +152,22 @@ public static class SettingsLoader
             Replicas = replicas,
             Origins = origins,
         };
+    }
+
+    /// <summary>Parsed, not searched: Npgsql also reads a password from "Pwd" and "PSW".</summary>
+    static bool NamesPassword(string connection, out string? error)
+    {
+        error = null;
+        try
+        {
+            var keys = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connection }.Keys.Cast<string>();
+            return keys.Any(key => key.Replace(" ", "", StringComparison.Ordinal).ToLowerInvariant() is "password" or "pwd" or "psw");
+        }
+        catch (ArgumentException e)
+        {
+            error = e.Message;
+            return false;
+        }
     }
 
     static bool IsHostName(string host) => host.Length > 0 && !host.Contains('/') && !host.Contains(':') && host is not ("." or "..");

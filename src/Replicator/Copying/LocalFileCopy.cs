@@ -149,13 +149,18 @@ public static class LocalFileCopy
         }
     }
 
-    /// <summary>".name.xtelemdb-part" beside the target; a name too long for that gets a hashed one.</summary>
-    public static string PartPath(string target)
+    /// <summary>
+    /// ".name.xtelemdb-part" beside the target, or ".name.WRITER.xtelemdb-part" where replicators of
+    /// several hosts may write one folder (SFTP) and must not share a part file; a name too long for
+    /// that gets a hashed one.
+    /// </summary>
+    public static string PartPath(string target, string? writer = null)
     {
         var name = Path.GetFileName(target);
-        var partName = "." + name + PartSuffix;
+        var suffix = writer is null ? PartSuffix : "." + writer + PartSuffix;
+        var partName = "." + name + suffix;
         if (Encoding.UTF8.GetByteCount(partName) > 255)
-            partName = "." + Convert.ToHexStringLower(XxHash128.Hash(Encoding.UTF8.GetBytes(name))) + PartSuffix;
+            partName = "." + Convert.ToHexStringLower(XxHash128.Hash(Encoding.UTF8.GetBytes(name))) + suffix;
         return Path.GetDirectoryName(target) + "/" + partName;
     }
 

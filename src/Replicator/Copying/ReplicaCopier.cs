@@ -36,15 +36,16 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         if (replica is null || !replica.Selection.Selects(need.OriginHost, need.OriginPath))
         {
             // The request may be newer than what this replicator last read of the replica set: read it again before refusing.
-            var refreshed = await RefreshReplicaSetAsync(cancellationToken);
+            await RefreshReplicaSetAsync(cancellationToken);
             replica = replicas.Find(need.ReplicaId)
                 ?? throw new UnknownReplicaException($"replica {need.ReplicaUrl} (id {need.ReplicaId}) is not one this replicator on {settings.Host} writes: "
                     + "a local replica is written only by its own host's replicator");
-            if (!replica.Selection.Selects(need.OriginHost, need.OriginPath))
+            // Dropped only on the database's word, which decided the backlog (a database that cannot answer: retried).
+            if (!replica.Selection.Selects(need.OriginHost, need.OriginPath)
+                && !await replicas.SelectsAsync(need.ReplicaId, need.OriginHost, need.OriginPath, cancellationToken))
             {
-                return refreshed
-                    ? (new CopyResult(CopyOutcome.NotSelected, default, null, DateTime.UtcNow), "")
-                    : throw new IOException($"cannot tell whether replica {replica.Name} still selects {need.OriginHost}:{need.OriginPath}: the replica set cannot be read");
+                PipelineMetrics.Copies.Add(1, PipelineMetrics.Replica(replica.Name), new("result", "not selected"));
+                return (new CopyResult(CopyOutcome.NotSelected, default, null, DateTime.UtcNow), "");
             }
         }
         var replicaTag = PipelineMetrics.Replica(replica.Name);
@@ -52,13 +53,13 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         await EnsureAvailableAsync(replica, target, replicaTag, cancellationToken);
         var path = await target.PathForAsync(need.OriginHost, need.OriginPath, cancellationToken);
 
-        using var _ = await inFlight.AcquireAsync(replica.Name + "\n" + path, cancellationToken);
-        await target.EnsureInsidePrefixAsync(path, cancellationToken);
         var started = Stopwatch.GetTimestamp();
         CopyResult result;
         try
         {
             result = await CopyWithinTimeoutAsync(need, source, target, path, replica.Name, cancellationToken);
+            if (result.Outcome == CopyOutcome.SourceMissing)
+                SourceProbe.EnsureGone(need.OriginHost, source, settings.Origins.GetValueOrDefault(need.OriginHost));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -69,18 +70,16 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         return (result, path);
     }
 
-    /// <summary>False when the database could not be read: what this replicator knows must do, and no request is dropped on it.</summary>
-    async Task<bool> RefreshReplicaSetAsync(CancellationToken cancellationToken)
+    /// <summary>A database that cannot be read leaves what this replicator knows; no request is dropped on it.</summary>
+    async Task RefreshReplicaSetAsync(CancellationToken cancellationToken)
     {
         try
         {
             await replicas.RefreshAsync(cancellationToken);
-            return true;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             logger.LogWarning("Cannot read the replica set again ({Error})", e.Message);
-            return false;
         }
     }
 
@@ -100,13 +99,18 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             + $"'xtelemdb add_replica prefix={replica.Url}' once on {replica.Host}; then 'xtelemdb sync'");
     }
 
-    /// <summary>A copy longer than copy_timeout fails rather than outlive RabbitMQ's consumer_timeout.</summary>
+    /// <summary>
+    /// A copy longer than copy_timeout fails rather than outlive RabbitMQ's consumer_timeout; the
+    /// wait for another copy of the same file counts too, since the delivery is unacknowledged meanwhile.
+    /// </summary>
     async Task<CopyResult> CopyWithinTimeoutAsync(ReplicaNeeded need, string source, IReplicaTarget target, string path, string replicaUrl, CancellationToken cancellationToken)
     {
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bounded.CancelAfter(settings.Replicator.CopyTimeout);
         try
         {
+            using var _ = await inFlight.AcquireAsync(replicaUrl + "\n" + path, bounded.Token);
+            await target.EnsureInsidePrefixAsync(path, bounded.Token);
             return await CopyStableAsync(source, target, path, replicaUrl, need.Recopy, bounded.Token);
         }
         catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
@@ -138,6 +142,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
     {
         ReplicaFullException => "full",
         ReplicaUnavailableException => "unavailable",
+        SourceUnavailableException => "source",
         CopyTimeoutException => "timeout",
         Sftp.SshReplicaException => "ssh",
         IOException => "io",

@@ -25,7 +25,7 @@ public sealed class ReplicaTargetFactory(XtelemdbSettings settings) : IDisposabl
                 ? replica.Prefix
                 : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), replica.Prefix));
         var pool = new SftpPool(SshEndpoint.Resolve(ssh), ssh.Concurrency ?? connections);
-        return new SftpReplicaTarget(replica.Prefix, pool, ssh.BandwidthLimit is { } limit ? new BandwidthLimit(limit) : null);
+        return new SftpReplicaTarget(replica.Prefix, pool, ssh.BandwidthLimit is { } limit ? new BandwidthLimit(limit) : null, writer: thisHost);
     }
 
     public void Dispose()

@@ -20,13 +20,17 @@ public sealed class ReplicaDirectory(XtelemdbSettings settings, InventoryStore s
         await oneAtATime.WaitAsync(cancellationToken);
         try
         {
-            foreach (var record in await store.ReplicasAsync(cancellationToken))
+            var records = await store.ReplicasAsync(cancellationToken);
+            foreach (var record in records)
             {
                 if (Writable(record) is { } replica)
                     replicas[record.Id] = replica;
                 else
                     replicas.TryRemove(record.Id, out _);
             }
+            // A replica purged from the database is gone from here too.
+            foreach (var id in replicas.Keys.Except(records.Select(r => r.Id)).ToArray())
+                replicas.TryRemove(id, out _);
         }
         finally
         {
@@ -37,6 +41,10 @@ public sealed class ReplicaDirectory(XtelemdbSettings settings, InventoryStore s
     public ReplicaSettings? Find(int id) => replicas.GetValueOrDefault(id);
 
     public IReadOnlyDictionary<int, ReplicaSettings> All => replicas;
+
+    /// <summary>Whether the replica selects this file, as the database (which decides the backlog) reads its patterns.</summary>
+    public Task<bool> SelectsAsync(int id, string host, string path, CancellationToken cancellationToken) =>
+        store.SelectsAsync(id, host, path, cancellationToken);
 
     /// <summary>How this replicator writes a registered replica; null when it cannot.</summary>
     public ReplicaSettings? Writable(ReplicaRecord record)

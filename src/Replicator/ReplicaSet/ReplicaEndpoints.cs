@@ -43,7 +43,8 @@ public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpoint
             {
                 CopyThreads.Reserve(concurrency);
                 endpoint.ConcurrentMessageLimit = concurrency;
-                endpoint.PrefetchCount = concurrency * 2;
+                // No delivery waits unacknowledged behind a copy: each one is in a copy (bounded by copy_timeout) at once.
+                endpoint.PrefetchCount = concurrency;
                 endpoint.ConfigureConsumer<CopyFileConsumer>(context);
             });
             handles[queue] = handle;

@@ -15,7 +15,8 @@ namespace Xtelemdb.Replicator.Sftp;
 /// the server lacks it), folders made as needed, the size checked after the rename, the checksum
 /// of the bytes sent recorded. SFTP keeps mtimes to the second, so versions compare at seconds.
 /// </summary>
-public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLimit? limit) : IReplicaTarget, IDisposable
+/// <param name="writer">This replicator's host: replicators of several hosts write one SFTP replica, each through part files of its own.</param>
+public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLimit? limit, string writer) : IReplicaTarget, IDisposable
 {
     readonly ConcurrentDictionary<string, bool> folders = new(StringComparer.Ordinal);
     string? absolutePrefix;
@@ -65,7 +66,7 @@ public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLim
         using var input = SourceFile.Open(source);
         var hash = new XxHash3();
         var folder = Path.GetDirectoryName(target)!;
-        var part = LocalFileCopy.PartPath(target);
+        var part = LocalFileCopy.PartPath(target, writer);
         return await UseAsync(cancellationToken, client =>
         {
             MakeFolders(client, folder, prefixLength: (absolutePrefix ?? "").Length);

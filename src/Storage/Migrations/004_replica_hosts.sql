@@ -10,12 +10,18 @@ alter table replicas alter column host set not null;
 alter table replicas drop constraint replicas_url_key;
 alter table replicas add constraint replicas_host_url_key unique (host, url);
 
+-- Why a replica is disabled: 'operator' (remove_replica; a TOML file does not undo it),
+-- 'migration' (below; the host's own TOML file naming the folder enables it), 'configuration'.
+alter table replicas add column disabled_by text;
+update replicas set disabled_by = 'operator' where not enabled;
+
 -- Copies of another host's files recorded on a local replica were written by that host's
 -- replicator into the same path on its own disk: they are on that host's folder, so they are
--- recorded there, on a replica of its own, disabled until an operator decides to keep it.
--- The registering host's folder never had them: they are copied to it now.
-insert into replicas (url, kind, enabled, host)
-select distinct r.url, 'local', false, fr.origin_host
+-- recorded there, on a replica of its own, disabled until that host's TOML file names the folder
+-- (as it did) or an operator runs add_replica there. The registering host's folder never had
+-- them: they are copied to it now.
+insert into replicas (url, kind, enabled, disabled_by, host)
+select distinct r.url, 'local', false, 'migration', fr.origin_host
   from file_replicas fr join replicas r on r.id = fr.replica_id
  where r.kind = 'local' and fr.origin_host <> r.host
 on conflict (host, url) do nothing;
@@ -32,3 +38,12 @@ alter table replicas add column include text[] not null default '{}';
 alter table replicas add column exclude text[] not null default '{}';
 alter table replicas add column include_regex text;
 alter table replicas add column exclude_regex text;
+
+-- Local replicas' queues are renamed with their host: what waited in the old queues is asked for
+-- again by a resync, which the inventory runs at its next start, whoever ran this migration.
+create table pending_resyncs (
+    reason        text        primary key,
+    requested_at  timestamptz not null default now()
+);
+insert into pending_resyncs (reason)
+select 'replicas gained hosts: local replicas'' queues are renamed' where exists (select 1 from replicas);

@@ -57,6 +57,21 @@ public sealed class CopyRecorderTests : PipelineTest
     }
 
     [Test]
+    public async Task When_a_copy_of_an_older_version_is_reported_after_the_watcher_saw_a_newer_one_Should_not_move_the_origin_back()
+    {
+        // The copier stated version 1 last; the file grew to version 2, the watcher saw it, and only then did the copy's report arrive,
+        // stamped later than the watcher's observation (the copier's clock, or a report taken after its rename and fsync).
+        await SeenAsync(["/growing.bintel"], version: 2);
+        var needs = await store.RecordReplicasAsync([Copied("/growing.bintel", 1, copiedSecond: 30)], CancellationToken.None);
+
+        var origin = await pipeline.OriginAsync("/growing.bintel");
+        Assert.That((origin!.SizeBytes, origin.Mtime), Is.EqualTo((2L, T0.AddSeconds(2))), "the origin stays at the newer version");
+        Assert.That((await pipeline.ReplicaAsync(first, "/growing.bintel"))!.SizeBytes, Is.EqualTo(1), "the copy is recorded as what it is");
+        Assert.That(needs[0].Select(n => (n.ReplicaId, n.Size)), Is.EquivalentTo(new[] { (firstId, 2L), (secondId, 2L) }),
+            "the replica is asked again for the newer version, and the other replica for it too");
+    }
+
+    [Test]
     public async Task When_one_copy_of_a_group_names_an_unknown_replica_Should_record_nothing_of_that_group()
     {
         await SeenAsync(["/c", "/d"], version: 1);

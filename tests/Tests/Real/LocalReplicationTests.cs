@@ -41,6 +41,11 @@ public sealed class LocalReplicationTests : PipelineTest
             Assert.That((origin!.Mtime, origin.SizeBytes), Is.EqualTo((row.Mtime, row.SizeBytes)), "origin and replica rows agree");
             Assert.That(origin.SizeBytes, Is.EqualTo(30 * 64 * 1024));
         });
+        // Every delivery is in a copy at once, none waits unacknowledged behind one: prefetch = [replicator] concurrency (4 here).
+        var queue = Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup));
+        var prefetch = await Eventually.Get(async () => (int[]?)[.. await pipeline.Management.PrefetchCountsAsync(pipeline.Name, queue)],
+            p => p is { Length: > 0 }, TimeSpan.FromSeconds(30), "the replicator's consumer listed");
+        Assert.That(prefetch, Is.EqualTo(new[] { 4 }));
     }
 
     [Test]

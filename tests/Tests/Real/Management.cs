@@ -51,6 +51,15 @@ public sealed class Management : IDisposable
         return (await response.Content.ReadFromJsonAsync<JsonArray>())!.Select(m => m!.AsObject()).ToArray();
     }
 
+    /// <summary>The prefetch count of each consumer of a queue (the management UI's queue page).</summary>
+    public async Task<IReadOnlyList<int>> PrefetchCountsAsync(string vhost, string queue)
+    {
+        var consumers = await http.GetFromJsonAsync<JsonArray>($"consumers/{E(vhost)}");
+        return consumers!.Select(c => c!.AsObject())
+            .Where(c => c["queue"]?["name"]?.GetValue<string>() == queue)
+            .Select(c => c["prefetch_count"]!.GetValue<int>()).ToArray();
+    }
+
     /// <summary>Empties a queue, as if its messages were lost in flight.</summary>
     public async Task PurgeAsync(string vhost, string queue) =>
         (await http.DeleteAsync($"queues/{E(vhost)}/{E(queue)}/contents")).EnsureSuccessStatusCode();

@@ -69,6 +69,17 @@ public sealed class MigrationTests : PipelineTest
             ["ssh://xtelem@popeye:2222/ceph/magao-x"] = 0,
             ["exao2:/backup"] = 0, // disabled
         }));
+        Assert.That(await store.PendingResyncsAsync(CancellationToken.None), Has.Count.EqualTo(1), "the renamed queues' requests are asked for again at the inventory's start");
         Assert.That(InventoryDatabase.Migrate(database, "exao1"), Is.Empty, "migrating again changes nothing");
+
+        // exao2's own TOML file, naming "/backup" as it did, takes its folder back; an operator's removal holds against a TOML file.
+        var exao2 = await store.RegisterReplicaAsync("exao2", "/backup", "local", true, Hosting.Selection.ReplicaSelection.Everything, CancellationToken.None, fromConfiguration: true);
+        Assert.That((exao2.Enabled, exao2.Changed), Is.EqualTo((true, true)));
+        var exao1 = all.Single(r => r.Name == "exao1:/backup");
+        Assert.That(await store.DisableReplicaAsync(exao1.Id, CancellationToken.None), Is.True);
+        exao1 = await store.RegisterReplicaAsync("exao1", "/backup", "local", true, Hosting.Selection.ReplicaSelection.Everything, CancellationToken.None, fromConfiguration: true);
+        Assert.That(exao1.Enabled, Is.False, "removed by an operator: stays removed");
+        exao1 = await store.RegisterReplicaAsync("exao1", "/backup", "local", true, Hosting.Selection.ReplicaSelection.Everything, CancellationToken.None);
+        Assert.That(exao1.Enabled, Is.True, "add_replica enables it again");
     }
 }

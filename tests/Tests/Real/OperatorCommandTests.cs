@@ -162,10 +162,13 @@ public sealed class OperatorCommandTests : PipelineTest
 
         var (exit, output) = await pipeline.RunAsync("remove_replica", $"replica={backup}");
         Assert.That(exit, Is.Zero, output);
+        var queue = Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup));
+        await Eventually.True(async () => (await pipeline.Management.PrefetchCountsAsync(pipeline.Name, queue)).Count == 0, Timeout, "the replicator to stop consuming its queue");
         var after = Path.Combine(pipeline.Data, "after.dat");
         Files.Write(after, 1000);
         await pipeline.ReplicatedAsync(other, after);
-        await Task.Delay(1000);
+        // The inventory asked for the copies of "after" at once: a request for the removed replica would wait in its queue, unconsumed.
+        Assert.That(await pipeline.Management.PeekAsync(pipeline.Name, queue), Is.Empty, "nothing more is asked of it");
         Assert.That(File.Exists(TestPipeline.TargetOf(backup, after)), Is.False, "nothing more is copied to it");
         Assert.That(await pipeline.ReplicaAsync(backup, before), Is.Not.Null, "its records stay");
 
@@ -178,6 +181,39 @@ public sealed class OperatorCommandTests : PipelineTest
         Assert.That(exit, Is.Zero, output);
         Assert.That(await pipeline.CountAsync($"select count(*) from replicas where url = '{backup}'"), Is.Zero);
         Assert.That(File.Exists(TestPipeline.TargetOf(backup, before)), Is.True, "no file on the replica is ever deleted");
+    }
+
+    [Test]
+    public async Task When_a_back_fill_announcement_is_lost_or_the_inventory_restarts_Should_add_replica_mend_it_and_a_removal_hold()
+    {
+        var backup = pipeline.Backup();
+        var settings = pipeline.Configure([backup]);
+        var inventory = await pipeline.StartAsync(settings, PipelineServices.Inventory);
+        await pipeline.StartAsync(settings, PipelineServices.Watcher | PipelineServices.Replicator);
+        var path = Path.Combine(pipeline.Data, "b.dat");
+        Files.Write(path, 1000);
+        await pipeline.ReplicatedAsync(backup, path);
+
+        // A second replica is added while the inventory is down, and its announcement is lost.
+        await pipeline.StopAsync(inventory);
+        var late = pipeline.Backup("late");
+        var (exit, output) = await pipeline.RunAsync("add_replica", $"prefix={late}");
+        Assert.That(exit, Is.Zero, output);
+        await Eventually.True(async () => (await pipeline.Management.PeekAsync(pipeline.Name, "backfill-replica")).Count == 1, Timeout, "the announcement queued");
+        await pipeline.Management.PurgeAsync(pipeline.Name, "backfill-replica");
+        inventory = await pipeline.StartAsync(settings, PipelineServices.Inventory);
+
+        (exit, output) = await pipeline.RunAsync("add_replica", $"prefix={late}");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain("is already registered").And.Contain("whatever it lacks is asked for again"));
+        Files.AssertSameFile(path, (await pipeline.ReplicatedAsync(late, path)).ReplicaPath);
+
+        // A replica of the TOML file that an operator removed stays removed when the inventory starts again.
+        Assert.That((await pipeline.RunAsync("remove_replica", $"replica={backup}")).ExitCode, Is.Zero);
+        await pipeline.StopAsync(inventory);
+        await pipeline.StartAsync(settings, PipelineServices.Inventory);
+        await Eventually.True(async () => (await pipeline.Management.PrefetchCountsAsync(pipeline.Name, "file-changed")).Count > 0, Timeout, "the inventory consuming again");
+        Assert.That(await pipeline.CountAsync($"select count(*) from replicas where url = '{backup}' and enabled"), Is.Zero, "still disabled");
     }
 
     [Test]

@@ -69,9 +69,11 @@ public sealed class ReplicaSelectionTests : PipelineTest
     {
         pipeline.Configure([]);
         Xtelemdb.Storage.InventoryDatabase.Migrate(new Hosting.Settings.DatabaseSettings(pipeline.Connection), TestPipeline.Host);
-        string[] patterns = ["/opt/MagAOX/telem/**", "*.tmp", "/opt/**/telem/*.bintel", "/data/cam[!0-3]/*", "/data/a.b (1)+$^|{x}.fits", "/données/ü*", "camsci1"];
+        string[] patterns = ["/opt/MagAOX/telem/**", "*.tmp", "/opt/**/telem/*.bintel", "/data/cam[!0-3]/*", "/data/a.b (1)+$^|{x}.fits", "/données/ü*", "camsci1",
+            "/opt/camwfs_dark/**", "/data/a-b~c!d@e#f%g&h=i;j,k'l\"m/*", "/a/**"];
         string[] paths = ["/opt/MagAOX/telem/x.bintel", "/opt/telem/a.bintel", "/opt/a/b/telem/a.bintel", "/a.tmp", "/opt/a.tmpx", "/data/cam7/f",
-            "/data/cam2/f", "/data/a.b (1)+$^|{x}.fits", "/data/axb (1)+$^|{x}.fits", "/données/über", "/opt/MagAOX/rawimages/camsci1/x.xrif", "/opt/MagAOX/telem"];
+            "/data/cam2/f", "/data/a.b (1)+$^|{x}.fits", "/data/axb (1)+$^|{x}.fits", "/données/über", "/opt/MagAOX/rawimages/camsci1/x.xrif", "/opt/MagAOX/telem",
+            "/opt/camwfs_dark/a", "/opt/camwfsxdark/a", "/data/a-b~c!d@e#f%g&h=i;j,k'l\"m/x", "/a/new\nline", "/a/b/c"];
         await using var connection = new NpgsqlConnection(pipeline.Connection);
         foreach (var pattern in patterns)
         {

@@ -75,7 +75,7 @@ public sealed class SftpReplicationTests : PipelineTest
         // Paced, so the copy is surely under way when the sessions are cut.
         var host = await pipeline.StartAsync(Configure(extra: "bandwidth_limit = \"40MB/s\""), PipelineServices.All);
         var big = Path.Combine(pipeline.Data, "cut.raw");
-        var part = Path.Combine(Path.GetDirectoryName(RemotePath(big))!, ".cut.raw.xtelemdb-part");
+        var part = Path.Combine(Path.GetDirectoryName(RemotePath(big))!, $".cut.raw.{TestPipeline.Host}.xtelemdb-part");
         var targetDuringCopy = true;
         // Watched on the server's side: once 8 MiB of the part file have landed, every session is cut.
         var cut = Task.Run(async () =>

@@ -29,6 +29,10 @@ public sealed class SelectionTests
     [TestCase("/data/a.b", "/data/axb", false)]
     [TestCase("/données/ü*", "/données/über", true)]
     [TestCase("camsci1", "/opt/MagAOX/rawimages/camsci1/x.xrif", true)]
+    [TestCase("/opt/MagAOX/rawimages/camwfs_dark/**", "/opt/MagAOX/rawimages/camwfs_dark/a.xrif", true)]
+    [TestCase("/data/2026_11_27/*", "/data/2026_11_27/x", true)]
+    [TestCase("/data/a-b~c!d@e#f%g&h=i;j,k'l\"m/*", "/data/a-b~c!d@e#f%g&h=i;j,k'l\"m/x", true)]
+    [TestCase("/a/**", "/a/new\nline", true)]
     public void When_a_pattern_is_read_Should_match_as_gitignore_does(string pattern, string path, bool matches) =>
         Assert.That(new ReplicaSelection(null, [pattern], []).Selects("exao1", path), Is.EqualTo(matches), Glob.ToRegex(pattern));
 
