@@ -8,8 +8,6 @@ public sealed class ReplicaAvailability : IHealthCheck
 {
     readonly ConcurrentDictionary<string, string> unavailable = new(StringComparer.Ordinal);
 
-    public IReadOnlyDictionary<string, string> Unavailable => unavailable;
-
     public void Available(string replica) => unavailable.TryRemove(replica, out _);
 
     public void Lost(string replica, string why) => unavailable[replica] = why;

@@ -67,11 +67,15 @@ public sealed class LocalReplicationTests : PipelineTest
             Mtime = first.Mtime, Size = first.SizeBytes,
         };
         var bus = host.Services.GetRequiredService<MassTransit.IBus>();
-        var queue = await bus.GetSendEndpoint(new Uri($"queue:{Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup))}"));
-        await queue.Send(needed);
-        await queue.Send(needed);
+        var requests = new Consumed<ReplicaNeeded>();
+        using (bus.ConnectConsumeMessageObserver(requests))
+        {
+            var queue = await bus.GetSendEndpoint(new Uri($"queue:{Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup))}"));
+            await queue.Send(needed);
+            await queue.Send(needed);
+            await requests.WaitAsync(2, Timeout);
+        }
         await Eventually.True(async () => (await pipeline.ReplicaAsync(backup, path))!.CopiedAt > first.CopiedAt, Timeout, "the repeated requests to be answered");
-        await Task.Delay(500);
         Assert.That(copier.Copies, Is.EqualTo(1), "a repeated request costs a stat, not a copy");
         Assert.That((await pipeline.ReplicaAsync(backup, path))!.Checksum, Is.EqualTo(first.Checksum), "the quick check keeps the recorded checksum");
 
@@ -143,7 +147,9 @@ public sealed class LocalReplicationTests : PipelineTest
             Files.Write(path, 64);
         var settings = pipeline.Configure([backup]);
         await pipeline.StartAsync(settings, PipelineServices.Watcher);
-        await Task.Delay(2000);
+        // The whole scan waits in the inventory's queue: lists of observations, then ScanCompleted.
+        await Eventually.True(async () => (await pipeline.Management.PeekAsync(pipeline.Name, Queues.FileChanged, 50))
+            .Any(m => m["payload"]!.GetValue<string>().Contains("urn:message:Xtelemdb:ScanCompleted", StringComparison.Ordinal)), Timeout, "the start-up scan queued");
         await pipeline.StartAsync(settings, PipelineServices.Inventory | PipelineServices.Replicator);
         await Eventually.True(async () => await pipeline.CountAsync("select count(*) from file_replicas") == paths.Length, Timeout, "every file copied");
         Assert.That(await pipeline.CountAsync("select count(*) from file_origins"), Is.EqualTo(paths.Length));

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Xtelemdb.Cli;
 using Xtelemdb.Tests.Support;
 
@@ -12,7 +13,9 @@ public sealed class ManualResyncTests : PipelineTest
     {
         var backup = pipeline.Backup();
         var settings = pipeline.Configure([backup]);
-        await pipeline.StartAsync(settings, PipelineServices.Watcher | PipelineServices.Inventory);
+        var inventory = await pipeline.StartAsync(settings, PipelineServices.Watcher | PipelineServices.Inventory);
+        var resynced = new Resynced();
+        using var observer = inventory.Services.GetRequiredService<MassTransit.IBus>().ConnectConsumeMessageObserver(resynced);
         var queue = Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup));
         var paths = Enumerable.Range(0, 5).Select(i => Path.Combine(pipeline.Data, "telem", $"t{i}.bintel")).ToArray();
         foreach (var path in paths)
@@ -23,7 +26,6 @@ public sealed class ManualResyncTests : PipelineTest
 
         // Lost in flight: the replicator never sees them.
         await pipeline.Management.PurgeAsync(pipeline.Name, queue);
-        await pipeline.StartAsync(settings, PipelineServices.Replicator);
 
         await pipeline.Management.PublishAsync(pipeline.Name, Exchange, "", "{ this is not json");
         await pipeline.Management.PublishAsync(pipeline.Name, Exchange, "", """{"replica": "/mnt/no-such-replica"}""");
@@ -36,9 +38,31 @@ public sealed class ManualResyncTests : PipelineTest
         await pipeline.Management.PublishAsync(pipeline.Name, Exchange, "", $$"""
             {"replica": "{{backup}}", "originHost": "{{TestPipeline.Host}}", "pathPrefix": "{{pipeline.Data}}/telem/"}
             """);
+        // Once the inventory has consumed the resync, every request it makes is in the queue: the five, not the file outside the prefix.
+        await resynced.Done.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var requested = (await pipeline.Management.PeekAsync(pipeline.Name, queue, 20))
+            .Select(m => System.Text.Json.Nodes.JsonNode.Parse(m["payload"]!.GetValue<string>())!["message"]!["originPath"]!.GetValue<string>()).ToArray();
+        Assert.That(requested, Is.EquivalentTo(paths), "outside the path prefix: not resynced");
+
+        await pipeline.StartAsync(settings, PipelineServices.Replicator);
         foreach (var path in paths)
             Files.AssertSameFile(path, (await pipeline.ReplicatedAsync(backup, path)).ReplicaPath);
-        await Task.Delay(1000);
-        Assert.That(await pipeline.ReplicaAsync(backup, other), Is.Null, "outside the path prefix: not resynced");
+    }
+
+    /// <summary>Completes when the inventory has consumed (and acknowledged) a resync that names a path prefix.</summary>
+    sealed class Resynced : MassTransit.IConsumeMessageObserver<ResyncRequested>
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task PreConsume(MassTransit.ConsumeContext<ResyncRequested> context) => Task.CompletedTask;
+
+        public Task PostConsume(MassTransit.ConsumeContext<ResyncRequested> context)
+        {
+            if (context.Message.PathPrefix is not null)
+                Done.TrySetResult();
+            return Task.CompletedTask;
+        }
+
+        public Task ConsumeFault(MassTransit.ConsumeContext<ResyncRequested> context, Exception exception) => Task.CompletedTask;
     }
 }

@@ -12,6 +12,9 @@ public sealed class RecordOrderTests : PipelineTest
     static readonly DateTime T0 = new(2026, 11, 27, 1, 0, 0, DateTimeKind.Utc);
     IBus bus = null!;
     string backup = null!;
+    readonly Consumed<Batch<FileChanged>> observations = new(batch => batch.Length);
+    readonly Consumed<ReplicaUpdated> copies = new();
+    int published, reported;
 
     [SetUp]
     public async Task StartInventoryAsync()
@@ -20,6 +23,20 @@ public sealed class RecordOrderTests : PipelineTest
         // The inventory alone: the messages come from the test, as a watcher and a replicator would send them.
         var host = await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.Inventory);
         bus = host.Services.GetRequiredService<IBus>();
+        bus.ConnectConsumeMessageObserver(observations);
+        bus.ConnectConsumeMessageObserver(copies);
+    }
+
+    Task PublishAsync(FileChanged seen)
+    {
+        published++;
+        return bus.Publish(seen);
+    }
+
+    Task PublishAsync(ReplicaUpdated copied)
+    {
+        reported++;
+        return bus.Publish(copied);
     }
 
     static FileChanged Seen(string path, int version, int observedSecond) => new()
@@ -43,32 +60,30 @@ public sealed class RecordOrderTests : PipelineTest
         CopiedAt = T0.AddMinutes(20).AddSeconds(copiedSecond),
     };
 
-    /// <summary>Publishes a message for another file and waits for its row: what came before it has been taken.</summary>
-    async Task SentinelAsync(string name)
+    /// <summary>Waits until the inventory has consumed every message the test published so far.</summary>
+    async Task AllConsumedAsync()
     {
-        var path = "/sentinel/" + name;
-        await bus.Publish(Seen(path, 1, 0));
-        await Eventually.True(async () => await pipeline.OriginAsync(path) is not null, Timeout, "the sentinel's origin row");
-        await Task.Delay(500); // a concurrent batch may finish just after the sentinel's
+        await observations.WaitAsync(published, Timeout);
+        await copies.WaitAsync(reported, Timeout);
     }
 
     [Test]
     public async Task When_FileChanged_arrives_duplicated_and_out_of_order_Should_keep_the_latest_observation()
     {
         const string path = "/opt/MagAOX/telem/order.bintel";
-        await bus.Publish(Seen(path, 2, observedSecond: 20));
+        await PublishAsync(Seen(path, 2, observedSecond: 20));
         await Eventually.True(async () => (await pipeline.OriginAsync(path))?.SizeBytes == 2000, Timeout, "version 2 recorded");
 
-        await bus.Publish(Seen(path, 1, observedSecond: 10)); // stale: observed before version 2
-        await bus.Publish(Seen(path, 2, observedSecond: 20)); // duplicate
-        await bus.Publish(Seen(path, 2, observedSecond: 25)); // the same version seen again later
-        await SentinelAsync("a");
+        await PublishAsync(Seen(path, 1, observedSecond: 10)); // stale: observed before version 2
+        await PublishAsync(Seen(path, 2, observedSecond: 20)); // duplicate
+        await PublishAsync(Seen(path, 2, observedSecond: 25)); // the same version seen again later
+        await AllConsumedAsync();
 
         var origin = await pipeline.OriginAsync(path);
         Assert.That(origin!.SizeBytes, Is.EqualTo(2000));
         Assert.That(origin.Mtime, Is.EqualTo(Seen(path, 2, 0).Mtime));
 
-        await bus.Publish(Seen(path, 3, observedSecond: 30));
+        await PublishAsync(Seen(path, 3, observedSecond: 30));
         await Eventually.True(async () => (await pipeline.OriginAsync(path))?.SizeBytes == 3000, Timeout, "a newer observation still moves it forward");
     }
 
@@ -76,13 +91,13 @@ public sealed class RecordOrderTests : PipelineTest
     public async Task When_a_deletion_is_stale_Should_not_mark_a_present_file_missing()
     {
         const string path = "/opt/MagAOX/logs/back.log";
-        await bus.Publish(Seen(path, 1, observedSecond: 30));
+        await PublishAsync(Seen(path, 1, observedSecond: 30));
         await Eventually.True(async () => await pipeline.OriginAsync(path) is not null, Timeout, "the origin row");
-        await bus.Publish(Seen(path, 1, observedSecond: 20) with { Deleted = true });
-        await SentinelAsync("b");
+        await PublishAsync(Seen(path, 1, observedSecond: 20) with { Deleted = true });
+        await AllConsumedAsync();
         Assert.That((await pipeline.OriginAsync(path))!.MissingSince, Is.Null);
 
-        await bus.Publish(Seen(path, 1, observedSecond: 40) with { Deleted = true });
+        await PublishAsync(Seen(path, 1, observedSecond: 40) with { Deleted = true });
         await Eventually.True(async () => (await pipeline.OriginAsync(path))!.MissingSince is not null, Timeout, "a later deletion marks it");
         Assert.That((await pipeline.OriginAsync(path))!.SizeBytes, Is.EqualTo(1000), "the last version is kept");
     }
@@ -91,18 +106,14 @@ public sealed class RecordOrderTests : PipelineTest
     public async Task When_ReplicaUpdated_arrives_duplicated_and_out_of_order_Should_keep_the_latest_copy()
     {
         const string path = "/opt/MagAOX/rawimages/cam.fits";
-        await bus.Publish(Seen(path, 2, observedSecond: 20));
+        await PublishAsync(Seen(path, 2, observedSecond: 20));
         await Eventually.True(async () => await pipeline.OriginAsync(path) is not null, Timeout, "the origin row");
 
-        await bus.Publish(Copied(path, 2, copiedSecond: 20, backup));
+        await PublishAsync(Copied(path, 2, copiedSecond: 20, backup));
         await Eventually.True(async () => (await pipeline.ReplicaAsync(backup, path))?.SizeBytes == 2000, Timeout, "the copy of version 2 recorded");
-        await bus.Publish(Copied(path, 1, copiedSecond: 10, backup)); // a stale report of an older copy
-        await bus.Publish(Copied(path, 2, copiedSecond: 20, backup)); // duplicate
-        await bus.Publish(Seen("/sentinel/c", 1, 0));
-        await Eventually.True(async () => await pipeline.OriginAsync("/sentinel/c") is not null, Timeout, "the sentinel");
-        await bus.Publish(Copied("/sentinel/c", 1, copiedSecond: 30, backup));
-        await Eventually.True(async () => await pipeline.ReplicaAsync(backup, "/sentinel/c") is not null, Timeout, "the sentinel's copy");
-        await Task.Delay(500);
+        await PublishAsync(Copied(path, 1, copiedSecond: 10, backup)); // a stale report of an older copy
+        await PublishAsync(Copied(path, 2, copiedSecond: 20, backup)); // duplicate
+        await AllConsumedAsync();
 
         var replica = await pipeline.ReplicaAsync(backup, path);
         Assert.That((replica!.SizeBytes, replica.Checksum), Is.EqualTo((2000L, $"xxh3:{2:x16}")));
@@ -113,15 +124,15 @@ public sealed class RecordOrderTests : PipelineTest
     public async Task When_the_copier_saw_a_newer_version_than_the_inventory_Should_record_it_on_the_origin_too()
     {
         const string path = "/opt/MagAOX/telem/fast.bintel";
-        await bus.Publish(Seen(path, 1, observedSecond: 10));
+        await PublishAsync(Seen(path, 1, observedSecond: 10));
         await Eventually.True(async () => await pipeline.OriginAsync(path) is not null, Timeout, "the origin row");
 
         // The watcher's FileChanged for version 2 is still in flight; the copier already copied it.
-        await bus.Publish(Copied(path, 2, copiedSecond: 0, backup));
+        await PublishAsync(Copied(path, 2, copiedSecond: 0, backup));
         await Eventually.True(async () => (await pipeline.OriginAsync(path))!.SizeBytes == 2000, Timeout, "the origin moved to the copied version");
         // The watcher's report, observed before the copy, arrives last and changes nothing.
-        await bus.Publish(Seen(path, 2, observedSecond: 30));
-        await SentinelAsync("d");
+        await PublishAsync(Seen(path, 2, observedSecond: 30));
+        await AllConsumedAsync();
         Assert.That((await pipeline.ReplicaAsync(backup, path))!.SizeBytes, Is.EqualTo(2000));
         Assert.That((await pipeline.OriginAsync(path))!.SizeBytes, Is.EqualTo(2000));
     }

@@ -33,8 +33,7 @@ public sealed class ReplicatorKilledTests : PipelineTest
 
         var target = TestPipeline.TargetOf(backup, path);
         var part = Path.Combine(Path.GetDirectoryName(target)!, ".sparse.raw.xtelemdb-part");
-        await Eventually.True(() => File.Exists(part), TimeSpan.FromSeconds(60), "the copy to start");
-        await Task.Delay(200);
+        await Eventually.True(() => File.Exists(part) && new FileInfo(part).Length >= 1 << 20, TimeSpan.FromSeconds(60), "the copy under way");
         Assert.That(File.Exists(target), Is.False, "the copy was still under way when the replicator was killed");
         replicator.Process.Kill(); // SIGKILL
         await replicator.Process.WaitForExitAsync();
