@@ -25,7 +25,9 @@ public static class RunCommand
     public static async Task<int> RunAsync(XtelemdbSettings settings, PipelineServices services, CancellationToken cancellationToken)
     {
         using var host = PipelineHost.Create(settings, services);
-        await host.RunAsync(cancellationToken);
+        // Not host.RunAsync: it disposes the host, whose services are read below (SIGTERM ended in ObjectDisposedException).
+        await host.StartAsync(cancellationToken);
+        await host.WaitForShutdownAsync(cancellationToken);
         // Non-zero when the bus watchdog or a failed service ended the run: the service manager restarts it.
         if (Environment.ExitCode != 0)
             return Environment.ExitCode;

@@ -23,6 +23,13 @@ public interface IReplicaTarget
     /// <summary>Whether a copy holds a source's version, at the precision this kind of replica keeps mtimes.</summary>
     bool Holds(FileVersion copy, FileVersion source);
 
+    /// <summary>
+    /// Whether a copy here keeps the source's mtime exactly, so that a quick check can tell this
+    /// version from another of the same size; where it cannot (SFTP's whole seconds), the copier
+    /// copies rather than record a version it cannot tell apart.
+    /// </summary>
+    bool KeepsMtimeOf(FileVersion source);
+
     /// <summary>Copies into place through a temporary name; null when the source changed meanwhile.</summary>
     Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, Action<long>? progress, CancellationToken cancellationToken);
 

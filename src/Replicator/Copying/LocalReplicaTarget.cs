@@ -22,6 +22,8 @@ public sealed class LocalReplicaTarget(string prefix) : IReplicaTarget
 
     public bool Holds(FileVersion copy, FileVersion source) => copy.SameAs(source);
 
+    public bool KeepsMtimeOf(FileVersion source) => true;
+
     public Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, Action<long>? progress, CancellationToken cancellationToken) =>
         LocalFileCopy.CopyAsync(source, target, progress, cancellationToken);
 

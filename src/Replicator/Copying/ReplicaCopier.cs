@@ -156,7 +156,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             var statedAt = DateTime.UtcNow;
             if (FileVersion.Of(source) is not { } version)
                 return new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt);
-            if (!recopy && await target.StatAsync(path, cancellationToken) is { } held && target.Holds(held, version))
+            if (!recopy && target.KeepsMtimeOf(version) && await target.StatAsync(path, cancellationToken) is { } held && target.Holds(held, version))
             {
                 // The inventory asks only for what it has no record of: a copy made before a crash
                 // lost its report. Record it with the checksum of what the replica really holds.

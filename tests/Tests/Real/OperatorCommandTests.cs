@@ -298,5 +298,13 @@ public sealed class OperatorCommandTests : PipelineTest
         Files.Write(path, 10_000);
         Files.AssertSameFile(path, (await pipeline.ReplicatedAsync(backup, path)).ReplicaPath);
         Assert.That(process.Process.HasExited, Is.False);
+
+        // What compose and systemd send to stop it: a clean stop, exit code 0.
+        Shell.Run("kill", "-TERM", process.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var stop = new CancellationTokenSource(Timeout);
+        await process.Process.WaitForExitAsync(stop.Token);
+        process.Process.WaitForExit();
+        Assert.That(process.Process.ExitCode, Is.Zero, process.Output);
+        Assert.That(process.Output, Does.Not.Contain("disposed"));
     }
 }

@@ -69,6 +69,30 @@ public sealed class SftpReplicationTests : PipelineTest
     }
 
     [Test]
+    public async Task When_a_file_is_rewritten_at_the_same_size_within_one_second_Should_copy_the_new_bytes_not_record_the_old()
+    {
+        MakeRemoteBackup();
+        await pipeline.StartAsync(Configure(), PipelineServices.All);
+        var path = Path.Combine(pipeline.Data, "rewritten.dat");
+        var second = new DateTime(2026, 11, 27, 3, 0, 0, DateTimeKind.Utc);
+        void Place(int seed, DateTime mtime)
+        {
+            // Written beside the watched folder and renamed in: the watcher sees one finished version.
+            var staged = Path.Combine(pipeline.Root, "staged.dat");
+            Files.Write(staged, 4096, seed);
+            File.SetLastWriteTimeUtc(staged, mtime);
+            File.Move(staged, path, overwrite: true);
+        }
+        Place(seed: 1, second.AddMilliseconds(300));
+        await pipeline.ReplicatedAsync(Url, path, Timeout);
+        Place(seed: 2, second.AddMilliseconds(700)); // SFTP keeps whole seconds: the same second, the same size, other bytes
+
+        var row = await pipeline.ReplicatedAsync(Url, path, Timeout);
+        Assert.That(Files.Checksum(RemotePath(path)), Is.EqualTo(Files.Checksum(path)), "the new bytes are on the server");
+        Assert.That(row.Checksum, Is.EqualTo(Files.Checksum(path)), "and recorded with their checksum");
+    }
+
+    [Test]
     public async Task When_the_connection_is_cut_mid_transfer_Should_leave_no_partial_file_and_complete_on_retry()
     {
         MakeRemoteBackup();
