@@ -12,7 +12,7 @@ public sealed class RecordOrderTests : PipelineTest
     static readonly DateTime T0 = new(2026, 11, 27, 1, 0, 0, DateTimeKind.Utc);
     IBus bus = null!;
     string backup = null!;
-    readonly Consumed<Batch<FileChanged>> observations = new(batch => batch.Length);
+    readonly Consumed<FileChanged> observations = new();
     readonly Consumed<ReplicaUpdated> copies = new();
     int published, reported;
 

@@ -6,8 +6,8 @@ namespace Xtelemdb.Tests.Support;
 /// Counts the messages a bus in this process has consumed (acknowledged, or faulted): a test waits
 /// for that positive signal instead of sleeping before it asserts that something did not happen.
 /// </summary>
-/// <param name="weight">How many messages one consume stands for (a batch's length); default 1.</param>
-public sealed class Consumed<T>(Func<T, int>? weight = null) : IConsumeMessageObserver<T> where T : class
+/// <remarks>A batch consumer's messages count one by one, as each of their consumes completes.</remarks>
+public sealed class Consumed<T> : IConsumeMessageObserver<T> where T : class
 {
     int count;
 
@@ -18,13 +18,13 @@ public sealed class Consumed<T>(Func<T, int>? weight = null) : IConsumeMessageOb
 
     public Task PreConsume(ConsumeContext<T> context) => Task.CompletedTask;
 
-    public Task PostConsume(ConsumeContext<T> context) => Add(context.Message);
+    public Task PostConsume(ConsumeContext<T> context) => Add();
 
-    public Task ConsumeFault(ConsumeContext<T> context, Exception exception) => Add(context.Message);
+    public Task ConsumeFault(ConsumeContext<T> context, Exception exception) => Add();
 
-    Task Add(T message)
+    Task Add()
     {
-        Interlocked.Add(ref count, weight?.Invoke(message) ?? 1);
+        Interlocked.Increment(ref count);
         return Task.CompletedTask;
     }
 }
