@@ -69,6 +69,9 @@ public static class LocalFileCopy
                 var count = await read;
                 if (count == 0)
                     return offset;
+                // A growing file is abandoned as soon as it is seen to grow: what is copied so far is thrown away anyway.
+                if (offset / SourceFile.CheckEvery != (offset + count) / SourceFile.CheckEvery && input.ChangedSinceOpened())
+                    return offset;
                 // File reads and writes do not observe the token once started: copy_timeout and shutdown are seen here.
                 cancellationToken.ThrowIfCancellationRequested();
                 var chunk = buffers[current].AsMemory(0, count);

@@ -32,6 +32,12 @@ public sealed class SourceFile : IDisposable
     public bool Unchanged(long bytesRead) =>
         bytesRead == Version.Size && StatOf(Handle).SameAs(Version) && FileVersion.Of(Path) is { } now && now.SameAs(Version);
 
+    /// <summary>How often a long copy looks at its source: a file that changes is abandoned at once, not copied, flushed and thrown away.</summary>
+    public const long CheckEvery = 32L << 20;
+
+    /// <summary>Whether the file, through the handle, already states another version (a write since it was opened).</summary>
+    public bool ChangedSinceOpened() => !StatOf(Handle).SameAs(Version);
+
     static FileVersion StatOf(SafeFileHandle handle) => new(File.GetLastWriteTimeUtc(handle), RandomAccess.GetLength(handle));
 
     public void Dispose() => Handle.Dispose();

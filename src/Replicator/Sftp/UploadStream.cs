@@ -20,7 +20,8 @@ sealed class UploadStream(SourceFile source, XxHash3 hash, BandwidthLimit? limit
         if (length <= 0)
             return 0;
         var read = RandomAccess.Read(source.Handle, buffer[..length], BytesRead);
-        if (read == 0)
+        // A source that changed is abandoned at once: the upload ends short, and the copier sees it.
+        if (read == 0 || BytesRead / SourceFile.CheckEvery != (BytesRead + read) / SourceFile.CheckEvery && source.ChangedSinceOpened())
             return 0;
         limit?.Take(read);
         hash.Append(buffer[..read]);

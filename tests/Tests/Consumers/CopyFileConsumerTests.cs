@@ -185,6 +185,34 @@ public sealed class CopyFileConsumerTests
     }
 
     [Test]
+    public async Task When_the_source_grows_during_a_long_copy_Should_abandon_that_copy_at_once_and_copy_the_new_version()
+    {
+        var settings = SettingsLoader.Parse($"host = \"{Host}\"\n[replicas.\"{backup}\"]\n", "test.toml", root);
+        await using var services = new ServiceCollection().AddLogging().AddReplicator(settings).BuildServiceProvider();
+        services.GetRequiredService<ReplicaDirectory>().Set(1, settings.Replicas[0]);
+        var copier = services.GetRequiredService<Replicator.Copying.ReplicaCopier>();
+        var path = Path.Combine(data, "growing.bintel");
+        Files.Write(path, 96 << 20);
+        var offsets = new List<long>();
+        copier.Progress = (_, bytes) =>
+        {
+            offsets.Add(bytes);
+            if (bytes >= 8 << 20 && new FileInfo(path).Length == 96 << 20)
+                File.AppendAllText(path, "one more second of telemetry");
+        };
+
+        var (result, target) = await copier.CopyAsync(new ReplicaNeeded { ReplicaId = 1, ReplicaUrl = backup, OriginHost = Host, OriginPath = path, Size = 96 << 20 },
+            CancellationToken.None);
+
+        Assert.That(result.Outcome, Is.EqualTo(Replicator.Copying.CopyOutcome.Copied));
+        Files.AssertSameFile(path, target);
+        var abandonedAt = offsets.TakeWhile((offset, i) => i == 0 || offset >= offsets[i - 1]).Max();
+        Assert.That(abandonedAt, Is.LessThanOrEqualTo(Replicator.Copying.SourceFile.CheckEvery + (2 << 20)),
+            "the first copy stopped at the first look after the source grew, not at 96 MiB");
+        Assert.That(copier.Discarded, Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task When_a_copy_outlasts_copy_timeout_Should_fail_naming_the_setting_and_leave_no_part_file()
     {
         var settings = SettingsLoader.Parse($"host = \"{Host}\"\n[replicator]\ncopy_timeout = \"300ms\"\n[replicas.\"{backup}\"]\n", "test.toml", root);

@@ -133,7 +133,10 @@ public sealed class OwnBroker : OwnServer
 /// <summary>A PostgreSQL cluster of its own (initdb into the test's folder), run as the postgres user, trust on loopback.</summary>
 public sealed class OwnDatabase : OwnServer
 {
-    const string Bin = "/usr/lib/postgresql/15/bin";
+    /// <summary>The newest PostgreSQL Debian installed (15 on bookworm, newer elsewhere).</summary>
+    static readonly string Bin = Directory.Exists("/usr/lib/postgresql")
+        ? Path.Combine(Directory.GetDirectories("/usr/lib/postgresql").MaxBy(v => int.TryParse(Path.GetFileName(v), out var n) ? n : 0) ?? "/usr/lib/postgresql/15", "bin")
+        : "/usr/lib/postgresql/15/bin";
 
     public OwnDatabase(string root) : base(root)
     {
