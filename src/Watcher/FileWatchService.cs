@@ -19,6 +19,10 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
     /// <summary>Observations per FilesChanged message; a poll sends each list as soon as it is full.</summary>
     const int PublishBatch = 250;
     readonly WatchedTree tree = new();
+    readonly SkippedFiles skipped = new(logger);
+
+    /// <summary>What the watcher saw under its roots and does not back up.</summary>
+    public SkippedFiles Skipped => skipped;
     readonly List<FileSystemWatcher> watchers = [];
     volatile bool rescanRequested;
 
@@ -129,7 +133,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             var root = settings.Watch.Roots.FirstOrDefault(r => path.StartsWith(r + "/", StringComparison.Ordinal));
             if (root is null || !TreeScan.NoLinkBetween(root, path))
                 continue;
-            if (FileVersion.Of(path) is { } version)
+            if (FileVersion.Of(path) is { } version && (version.Size > 0 || skipped.IsRegular(path)))
             {
                 if (tree.Differs(path, version))
                     changes.Add((path, version));
@@ -140,7 +144,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
                 if (tree.IsKnown(path))
                     changes.Add((path, null));
                 // A folder created or moved in: its files may predate the watch on it.
-                changes.AddRange(TreeScan.Files(path).Where(f => tree.Differs(f.Path, f.Version)).Select(f => (f.Path, (FileVersion?)f.Version)));
+                changes.AddRange(TreeScan.Files(path, skipped.IsRegular).Where(f => tree.Differs(f.Path, f.Version)).Select(f => (f.Path, (FileVersion?)f.Version)));
             }
             else if (tree.IsKnown(path))
             {
@@ -162,7 +166,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         var present = settings.Watch.Roots.Where(Directory.Exists).ToArray();
         foreach (var root in present)
         {
-            foreach (var (path, version) in TreeScan.Files(root))
+            foreach (var (path, version) in TreeScan.Files(root, skipped.IsRegular))
             {
                 files++;
                 var news = tree.Seen(path, pollGeneration, version);

@@ -15,13 +15,14 @@ static class TreeScan
         ReturnSpecialDirectories = false,
     };
 
-    public static IEnumerable<(string Path, FileVersion Version)> Files(string folder) =>
+    /// <param name="regular">Asked of the empty entries only (a FIFO, a device or a socket has no size): whether it is a regular file to publish.</param>
+    public static IEnumerable<(string Path, FileVersion Version)> Files(string folder, Func<string, bool> regular) =>
         !Directory.Exists(folder) ? [] :
         new FileSystemEnumerable<(string, FileVersion)>(folder,
             (ref FileSystemEntry entry) => (entry.ToFullPath(), new FileVersion(entry.LastWriteTimeUtc.UtcDateTime, entry.Length)),
             Options)
         {
-            ShouldIncludePredicate = (ref FileSystemEntry entry) => !entry.IsDirectory,
+            ShouldIncludePredicate = (ref FileSystemEntry entry) => !entry.IsDirectory && (entry.Length > 0 || regular(entry.ToFullPath())),
         };
 
     /// <summary>True when no folder between the root and the path is a symlink (the live watcher may report paths through one).</summary>

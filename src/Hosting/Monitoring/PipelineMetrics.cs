@@ -17,6 +17,10 @@ public static class PipelineMetrics
         "xtelemdb.watcher.changes", "{file}",
         "Changes published by the watcher; source=live (inotify), scan (start-up) or poll (missed by inotify, caught by the poll)");
 
+    /// <summary>Files under a root that are not backed up (a FIFO, a device, a socket), counted once each.</summary>
+    public static readonly Counter<long> WatcherSkipped = Meter.CreateCounter<long>(
+        "xtelemdb.watcher.skipped", "{file}", "Entries under a root that are not regular files and are not backed up, by kind; each counted when first seen");
+
     public static readonly Counter<long> OriginUpserts = Meter.CreateCounter<long>(
         "xtelemdb.inventory.origin_upserts", "{file}", "Observations the inventory upserted into file_origins");
 

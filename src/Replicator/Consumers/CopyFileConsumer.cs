@@ -53,6 +53,7 @@ public sealed class CopyFileConsumerDefinition : ConsumerDefinition<CopyFileCons
             retry.Ignore<UnsafePathException>();
             retry.Ignore<ReplicaFullException>();
             retry.Ignore<ReplicaUnavailableException>();
+            retry.Ignore<NotRegularFileException>();
             retry.Ignore<CopyTimeoutException>();
             // An unknown host key or a refused login waits for the operator, not for time.
             retry.Ignore<Sftp.SshReplicaException>();

@@ -143,6 +143,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         ReplicaFullException => "full",
         ReplicaUnavailableException => "unavailable",
         SourceUnavailableException => "source",
+        NotRegularFileException => "not a file",
         CopyTimeoutException => "timeout",
         Sftp.SshReplicaException => "ssh",
         IOException => "io",
@@ -156,6 +157,13 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             var statedAt = DateTime.UtcNow;
             if (FileVersion.Of(source) is not { } version)
                 return new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt);
+            // A FIFO, a device or a socket has no size: looked at before anything opens it.
+            if (version.Size == 0 && FileKinds.Of(source) is var kind and not FileKind.Regular)
+            {
+                return kind == FileKind.Missing
+                    ? new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt)
+                    : throw new NotRegularFileException($"{source} is {FileKinds.Describe(kind)}, not a regular file: not backed up");
+            }
             if (!recopy && target.KeepsMtimeOf(version) && await target.StatAsync(path, cancellationToken) is { } held && target.Holds(held, version))
             {
                 // The inventory asks only for what it has no record of: a copy made before a crash

@@ -113,6 +113,18 @@ public sealed class CopyFileConsumerTests
     }
 
     [Test]
+    public async Task When_the_source_is_a_fifo_Should_fault_at_once_without_opening_it()
+    {
+        var fifo = Path.Combine(data, "pipe");
+        Shell.Run("mkfifo", fifo);
+        await SendAsync(fifo);
+        Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.True, "a FIFO opened for reading would have blocked the copy slot instead");
+        var fault = harness.Published.Select<Fault<ReplicaNeeded>>().Single().Context.Message;
+        Assert.That(fault.Exceptions[0].Message, Is.EqualTo($"{fifo} is a FIFO, not a regular file: not backed up"));
+        Assert.That(await harness.Sent.Any<ReplicaUpdated>(), Is.False);
+    }
+
+    [Test]
     public async Task When_the_replica_is_not_configured_Should_fault_naming_it()
     {
         var path = Path.Combine(data, "x.dat");

@@ -137,6 +137,35 @@ public sealed class LocalReplicationTests : PipelineTest
     }
 
     [Test]
+    public async Task When_a_root_holds_a_fifo_a_socket_and_a_device_Should_back_up_only_the_files_and_report_the_rest()
+    {
+        var backup = pipeline.Backup();
+        var before = Path.Combine(pipeline.Data, "old", "pipe-before");
+        Directory.CreateDirectory(Path.GetDirectoryName(before)!);
+        Shell.Run("mkfifo", before); // seen by the start-up scan
+        var host = await pipeline.StartAsync(pipeline.Configure([backup], pollInterval: "2s"), PipelineServices.All);
+        var skipped = host.Services.GetRequiredService<Watcher.FileWatchService>().Skipped;
+        var fifo = Path.Combine(pipeline.Data, "live", "pipe");
+        var device = Path.Combine(pipeline.Data, "live", "null-device");
+        var socketPath = Path.Combine(pipeline.Data, "live", "socket");
+        Directory.CreateDirectory(Path.GetDirectoryName(fifo)!);
+        Shell.Run("mkfifo", fifo);
+        Shell.Run("mknod", device, "c", "1", "3");
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        socket.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        var file = Path.Combine(pipeline.Data, "live", "empty.dat");
+        File.WriteAllBytes(file, []);
+
+        await pipeline.ReplicatedAsync(backup, file);
+        await Eventually.True(() => skipped.Seen.Count == 4, Timeout, "the four entries reported");
+        Assert.That(skipped.Seen, Is.EquivalentTo(new Dictionary<string, Hosting.FileKind>
+        {
+            [before] = Hosting.FileKind.Fifo, [fifo] = Hosting.FileKind.Fifo, [device] = Hosting.FileKind.CharacterDevice, [socketPath] = Hosting.FileKind.Socket,
+        }));
+        Assert.That(await pipeline.CountAsync("select count(*) from file_origins"), Is.EqualTo(1), "only the empty regular file is an origin");
+    }
+
+    [Test]
     public async Task When_files_exist_before_the_first_start_Should_copy_every_one()
     {
         // A new installation on a full data folder: the initial scan reports all of it before the

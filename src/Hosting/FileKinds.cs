@@ -1,0 +1,50 @@
+using System.Runtime.InteropServices;
+
+namespace Xtelemdb.Hosting;
+
+/// <summary>What a path is, by its file type bits: .NET tells a folder and a symlink apart, but not a FIFO, a device or a socket from a file.</summary>
+public enum FileKind { Regular, Folder, Symlink, Fifo, CharacterDevice, BlockDevice, Socket, Missing, Unknown }
+
+/// <summary>
+/// lstat's file type through statx(2), whose layout is the same on every architecture. A FIFO
+/// under a root blocks whoever opens it for reading, and a device is not data: neither is copied.
+/// </summary>
+public static partial class FileKinds
+{
+    const int AtCurrentFolder = -100, AtNoFollow = 0x100, StatxType = 1, ModeOffset = 28, StatxSize = 256;
+
+    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Statx(int dirfd, string path, int flags, uint mask, Span<byte> buffer);
+
+    public static FileKind Of(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+            return File.Exists(path) ? FileKind.Regular : Directory.Exists(path) ? FileKind.Folder : FileKind.Missing;
+        Span<byte> buffer = stackalloc byte[StatxSize];
+        if (Statx(AtCurrentFolder, path, AtNoFollow, StatxType, buffer) != 0)
+            return Marshal.GetLastPInvokeError() == 2 ? FileKind.Missing : FileKind.Unknown; // ENOENT
+        return (BitConverter.ToUInt16(buffer[ModeOffset..]) & 0xF000) switch
+        {
+            0x8000 => FileKind.Regular,
+            0x4000 => FileKind.Folder,
+            0xA000 => FileKind.Symlink,
+            0x1000 => FileKind.Fifo,
+            0x2000 => FileKind.CharacterDevice,
+            0x6000 => FileKind.BlockDevice,
+            0xC000 => FileKind.Socket,
+            _ => FileKind.Unknown,
+        };
+    }
+
+    /// <summary>"a FIFO", "a character device"…: for messages.</summary>
+    public static string Describe(FileKind kind) => kind switch
+    {
+        FileKind.Fifo => "a FIFO",
+        FileKind.CharacterDevice => "a character device",
+        FileKind.BlockDevice => "a block device",
+        FileKind.Socket => "a socket",
+        FileKind.Symlink => "a symlink",
+        FileKind.Folder => "a folder",
+        _ => "not a regular file",
+    };
+}
