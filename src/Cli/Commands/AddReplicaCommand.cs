@@ -101,7 +101,14 @@ public static class AddReplicaCommand
     static string UrlOf(string prefix, string? host, bool? local)
     {
         if (host is null)
-            return local == false ? throw new UsageException("local=false needs host=HOST: an SSH replica") : XtelemdbCommand.ReplicaName(prefix);
+        {
+            if (local == false)
+                throw new UsageException("local=false needs host=HOST: an SSH replica");
+            // A local replica is a folder of this host; another host's is added on that host (or reached with host=, over SFTP).
+            if (prefix.IndexOf(":/", StringComparison.Ordinal) is > 0 and var colon && !prefix[..colon].Contains('/'))
+                throw new UsageException($"prefix={prefix} names a folder of {prefix[..colon]}: run add_replica on {prefix[..colon]}, or give host={prefix[..colon]} to reach it over SFTP");
+            return ReplicaUrls.Normalize(Path.GetFullPath(prefix));
+        }
         if (local == true)
             throw new UsageException("host= names an SSH replica, which cannot be local=true");
         return ReplicaUrls.Normalize($"{ReplicaUrls.SshScheme}{host}/{prefix}");

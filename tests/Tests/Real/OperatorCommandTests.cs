@@ -265,6 +265,12 @@ public sealed class OperatorCommandTests : PipelineTest
         (exit, output) = await pipeline.RunAsync("add_replica", "prefix=/no/such/folder");
         Assert.That(exit, Is.EqualTo(2));
         Assert.That(output, Does.Contain("the replica folder /no/such/folder does not exist"));
+        (exit, output) = await pipeline.RunAsync("add_replica", "prefix=exao9:/backup");
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(output, Does.Contain("prefix=exao9:/backup names a folder of exao9: run add_replica on exao9, or give host=exao9 to reach it over SFTP"));
+        (exit, output) = await pipeline.RunAsync("add_replica", $"prefix={pipeline.Backup()}", "hosts=exao/1");
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(output, Does.Contain("the replica's selection: not a host name: \"exao/1\""));
     }
 
     [Test]
