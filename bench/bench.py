@@ -49,6 +49,8 @@ class World:
         for replica in replicas:
             body = (tables or {}).get(replica, "local = true")
             text += f'[replicas."{replica}"]\n{body}\n'
+            if os.path.isdir(replica):
+                mark(replica)
         with open(self.config, "w") as f:
             f.write(text)
         self.processes = []
@@ -153,6 +155,13 @@ def timed(fn):
 def record(section, figure, tool, values, unit):
     results.append((section, figure, tool, values, unit))
     print(f"  {figure:40} {tool:28} median {statistics.median(values):10.2f} {unit}  ({min(values):.2f}-{max(values):.2f})", flush=True)
+
+
+def mark(path):
+    """The marker add_replica writes at a replica's root: without it nothing is written there."""
+    with open(os.path.join(path, ".xtelemdb-replica"), "w") as f:
+        f.write("bench replica\n")
+    return path
 
 
 def fresh(path):
@@ -437,7 +446,7 @@ def sftp(work, large, small, runs):
                 try:
                     def ours():
                         shutil.rmtree(os.path.join(home, f"xt{concurrency}"), ignore_errors=True)
-                        os.makedirs(os.path.join(home, f"xt{concurrency}"))
+                        mark(fresh(os.path.join(home, f"xt{concurrency}")))
                         sh(BENCH, "copy-engine", src, url, "--config", world.config)
                     times[f"xtelemdb SFTP, {concurrency} session{'s' if concurrency > 1 else ''}"] = [timed(ours) for _ in range(runs)]
                 finally:
