@@ -22,7 +22,7 @@ public static partial class FileKinds
             return File.Exists(path) ? FileKind.Regular : Directory.Exists(path) ? FileKind.Folder : FileKind.Missing;
         Span<byte> buffer = stackalloc byte[StatxSize];
         if (Statx(AtCurrentFolder, path, AtNoFollow, StatxType, buffer) != 0)
-            return Marshal.GetLastPInvokeError() == 2 ? FileKind.Missing : FileKind.Unknown; // ENOENT
+            return Marshal.GetLastPInvokeError() is 2 or 20 ? FileKind.Missing : FileKind.Unknown; // ENOENT, ENOTDIR
         return (BitConverter.ToUInt16(buffer[ModeOffset..]) & 0xF000) switch
         {
             0x8000 => FileKind.Regular,

@@ -23,6 +23,9 @@ public static class ConfiguredReplicas
             if (configured.Enabled && !replica.Enabled)
                 logger.LogWarning("Replica {Replica} of {Source} was removed by an operator and stays disabled; 'xtelemdb add_replica' enables it again",
                     replica.Name, settings.Source);
+            if (!owned && replica.Enabled != configured.Enabled)
+                logger.LogWarning("Replica {Replica} is {State} in the database, not as {Source} says: a folder of {Host} is enabled with 'xtelemdb add_replica' "
+                    + "and disabled with 'xtelemdb remove_replica', not with another host's file", replica.Name, replica.Enabled ? "enabled" : "disabled", settings.Source, replica.Host);
             if (!owned && !replica.Selection.SameAs(configured.Selection))
                 logger.LogWarning("Replica {Replica} selects {Selection} in the database, not {Configured} as {Source} says: a folder of {Host} "
                     + "changes its selection with 'xtelemdb add_replica', not with another host's file", replica.Name, replica.Selection, configured.Selection, settings.Source, replica.Host);

@@ -86,21 +86,20 @@ static class Sql
         """;
 
     /// <summary>
-    /// The copiers stated these sources at these versions: observations of the origins, stated after
-    /// the watcher's. They move an origin only forward, to a later version (mtime, then size) than the
-    /// one it holds, or bring back a file marked missing at the same version: a copier's clock (on
-    /// another host, or read after its rename and fsync) cannot alone order it against the watcher's,
-    /// and a copy of a version older than the one the watcher reported never sets the origin back.
-    /// Returns the origins that moved on. One row per origin in the input.
+    /// The copiers stated these sources at these versions. A copier's clock (on another host, or read
+    /// after its rename and fsync) cannot order its report against the watcher's, so a report moves
+    /// a present origin only forward, to a later version (mtime, then size) stated after the
+    /// watcher's observation, and leaves observed_at alone: the watcher's next report always
+    /// applies, and only the watcher says a file is gone or back. Returns the origins that moved on.
+    /// One row per origin in the input.
     /// </summary>
     public const string ObserveOriginsFromCopies = """
         update file_origins o
-           set mtime = i.mtime, size_bytes = i.size_bytes, observed_at = i.copied_at, missing_since = null
+           set mtime = i.mtime, size_bytes = i.size_bytes
           from unnest(@Hosts::text[], @Paths::text[], @Mtimes::timestamptz[], @Sizes::bigint[], @CopiedAts::timestamptz[])
                as i (origin_host, origin_path, mtime, size_bytes, copied_at)
-         where o.origin_host = i.origin_host and o.origin_path = i.origin_path and o.observed_at < i.copied_at
-           and ((i.mtime, i.size_bytes) > (o.mtime, o.size_bytes)
-                or (i.mtime, i.size_bytes) = (o.mtime, o.size_bytes) and o.missing_since is not null)
+         where o.origin_host = i.origin_host and o.origin_path = i.origin_path and o.missing_since is null
+           and o.observed_at < i.copied_at and (i.mtime, i.size_bytes) > (o.mtime, o.size_bytes)
         returning o.origin_host as Host, o.origin_path as Path
         """;
 
@@ -150,7 +149,7 @@ static class Sql
     /// Registers a replica, or updates whether it is enabled and what it selects. From a TOML file
     /// (@FromConfiguration), enabled = true leaves a replica an operator removed disabled, and with
     /// @KeepSelection (an ssh:// replica that several hosts' files name) an existing replica's
-    /// selection stands. IsNew is true for a new row (xmax = 0); Changed when an existing row was
+    /// selection and enabled state stand. IsNew is true for a new row (xmax = 0); Changed when an existing row was
     /// enabled or its selection changed.
     /// </summary>
     public const string RegisterReplica = $"""
@@ -159,8 +158,9 @@ static class Sql
         values (@Url, @Kind, @Enabled, case when @Enabled then null else 'configuration' end,
                 @Host, @Hosts, @Include, @Exclude, @IncludeRegex, @ExcludeRegex)
         on conflict (host, url) do update
-           set enabled = {EnabledAfter},
-               disabled_by = case when {EnabledAfter} then null when excluded.enabled then r.disabled_by else coalesce(r.disabled_by, 'configuration') end,
+           set enabled = case when @KeepSelection then r.enabled else {EnabledAfter} end,
+               disabled_by = case when @KeepSelection then r.disabled_by when {EnabledAfter} then null
+                                  when excluded.enabled then r.disabled_by else coalesce(r.disabled_by, 'configuration') end,
                hosts = case when @KeepSelection then r.hosts else excluded.hosts end,
                include = case when @KeepSelection then r.include else excluded.include end,
                exclude = case when @KeepSelection then r.exclude else excluded.exclude end,
@@ -240,7 +240,9 @@ static class Sql
          where o.missing_since is null
         """;
 
-    public const string DisableReplica = "update replicas set enabled = false, disabled_by = 'operator' where id = @Id and enabled";
+    public const string DisableReplica = """
+        update replicas set enabled = false, disabled_by = 'operator' where id = @Id and (enabled or disabled_by is distinct from 'operator')
+        """;
 
     public const string PendingResyncs = "select reason from pending_resyncs order by requested_at";
 

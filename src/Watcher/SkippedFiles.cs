@@ -20,8 +20,9 @@ public sealed class SkippedFiles(ILogger logger)
     public bool IsRegular(string path)
     {
         var kind = FileKinds.Of(path);
-        if (kind is FileKind.Regular or FileKind.Missing or FileKind.Folder or FileKind.Symlink)
-            return kind == FileKind.Regular;
+        // What cannot be told (statx refused) is published: the copy then says what is wrong, rather than a skip in silence.
+        if (kind is FileKind.Regular or FileKind.Unknown or FileKind.Missing or FileKind.Folder or FileKind.Symlink)
+            return kind is FileKind.Regular or FileKind.Unknown;
         if (seen.TryAdd(path, kind))
         {
             logger.LogWarning("{Path} is {Kind}, not a regular file: not backed up", path, FileKinds.Describe(kind));

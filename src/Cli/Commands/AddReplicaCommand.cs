@@ -102,6 +102,8 @@ public static class AddReplicaCommand
     {
         if (host is null)
         {
+            if (ReplicaUrls.IsSsh(prefix))
+                return local == true ? throw new UsageException("an ssh:// replica cannot be local=true") : ReplicaUrls.Normalize(prefix);
             if (local == false)
                 throw new UsageException("local=false needs host=HOST: an SSH replica");
             // A local replica is a folder of this host; another host's is added on that host (or reached with host=, over SFTP).

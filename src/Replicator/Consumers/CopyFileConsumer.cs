@@ -11,7 +11,7 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, ILogger<CopyFileConsu
     public async Task Consume(ConsumeContext<ReplicaNeeded> context)
     {
         var need = context.Message;
-        var (result, target) = await copier.CopyAsync(need, context.CancellationToken);
+        var (result, target) = await copier.CopyAsync(need, context.CancellationToken, context.ReceiveContext.ElapsedTime);
         switch (result.Outcome)
         {
             case CopyOutcome.SourceMissing:

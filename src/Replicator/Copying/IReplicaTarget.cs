@@ -24,11 +24,11 @@ public interface IReplicaTarget
     bool Holds(FileVersion copy, FileVersion source);
 
     /// <summary>
-    /// Whether a copy here keeps the source's mtime exactly, so that a quick check can tell this
-    /// version from another of the same size; where it cannot (SFTP's whole seconds), the copier
-    /// copies rather than record a version it cannot tell apart.
+    /// Whether copies here keep mtimes exactly, so that size and mtime tell a version from another;
+    /// where they do not (SFTP's whole seconds), the copier's quick check compares the bytes too
+    /// rather than record a version it cannot tell apart.
     /// </summary>
-    bool KeepsMtimeOf(FileVersion source);
+    bool KeepsMtimes { get; }
 
     /// <summary>Copies into place through a temporary name; null when the source changed meanwhile.</summary>
     Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, Action<long>? progress, CancellationToken cancellationToken);

@@ -32,8 +32,12 @@ public static class LocalFileCopy
             await using (output)
             {
                 copied = await CopyBytesAsync(input, output, hash, progress, cancellationToken);
-                File.SetLastWriteTimeUtc(output.SafeFileHandle, input.Version.Mtime);
-                output.Flush(flushToDisk: true);
+                // A copy abandoned short (its source grew) is thrown away below: not worth an fsync.
+                if (copied == input.Version.Size)
+                {
+                    File.SetLastWriteTimeUtc(output.SafeFileHandle, input.Version.Mtime);
+                    output.Flush(flushToDisk: true);
+                }
             }
             if (!input.Unchanged(copied))
             {

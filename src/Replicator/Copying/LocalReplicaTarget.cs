@@ -22,7 +22,7 @@ public sealed class LocalReplicaTarget(string prefix) : IReplicaTarget
 
     public bool Holds(FileVersion copy, FileVersion source) => copy.SameAs(source);
 
-    public bool KeepsMtimeOf(FileVersion source) => true;
+    public bool KeepsMtimes => true;
 
     public Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, Action<long>? progress, CancellationToken cancellationToken) =>
         LocalFileCopy.CopyAsync(source, target, progress, cancellationToken);

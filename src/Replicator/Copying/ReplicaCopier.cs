@@ -27,7 +27,8 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
     /// <summary>Called with (target, bytes so far) during a copy; lets tests act in the middle of one.</summary>
     public Action<string, long>? Progress { get; set; }
 
-    public async Task<(CopyResult Result, string Target)> CopyAsync(ReplicaNeeded need, CancellationToken cancellationToken)
+    /// <param name="spent">How long the delivery has been held already (earlier attempts): it counts against copy_timeout.</param>
+    public async Task<(CopyResult Result, string Target)> CopyAsync(ReplicaNeeded need, CancellationToken cancellationToken, TimeSpan spent = default)
     {
         var source = settings.SourcePath(need.OriginHost, need.OriginPath)
             ?? throw new UnknownReplicaException($"this replicator on {settings.Host} cannot read the files of host {need.OriginHost}: "
@@ -57,7 +58,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         CopyResult result;
         try
         {
-            result = await CopyWithinTimeoutAsync(need, source, target, path, replica.Name, cancellationToken);
+            result = await CopyWithinTimeoutAsync(need, source, target, path, replica.Name, spent, cancellationToken);
             if (result.Outcome == CopyOutcome.SourceMissing)
                 SourceProbe.EnsureGone(need.OriginHost, source, settings.Origins.GetValueOrDefault(need.OriginHost));
         }
@@ -94,29 +95,39 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         var marker = $"{await target.PrefixAsync(cancellationToken)}/{ReplicaMarker.FileName}";
         availability.Lost(replica.Name, $"its marker {marker} is missing");
         PipelineMetrics.CopyFailures.Add(1, replicaTag, new("reason", "unavailable"));
+        var addReplica = replica.Ssh is null
+            ? $"'xtelemdb add_replica prefix={replica.Url}' once on {replica.Host}"
+            : $"'xtelemdb add_replica prefix={replica.Url}' once on any host";
         throw new ReplicaUnavailableException($"replica {replica.Name} is not available: its marker {marker} is missing "
-            + "(a backup disk not mounted?), so nothing was written. Mount it, or, for a new replica, run "
-            + $"'xtelemdb add_replica prefix={replica.Url}' once on {replica.Host}; then 'xtelemdb sync'");
+            + $"(a backup disk not mounted?), so nothing was written. Mount it, or, for a new replica, run {addReplica}; then 'xtelemdb sync'");
     }
 
     /// <summary>
-    /// A copy longer than copy_timeout fails rather than outlive RabbitMQ's consumer_timeout; the
-    /// wait for another copy of the same file counts too, since the delivery is unacknowledged meanwhile.
+    /// A delivery that outlasts copy_timeout fails rather than outlive RabbitMQ's consumer_timeout:
+    /// the time since it was received (earlier attempts and their retry delays) counts, and so does
+    /// the wait for another copy of the same file, since the delivery is unacknowledged meanwhile.
     /// </summary>
-    async Task<CopyResult> CopyWithinTimeoutAsync(ReplicaNeeded need, string source, IReplicaTarget target, string path, string replicaUrl, CancellationToken cancellationToken)
+    async Task<CopyResult> CopyWithinTimeoutAsync(ReplicaNeeded need, string source, IReplicaTarget target, string path, string replicaUrl,
+        TimeSpan spent, CancellationToken cancellationToken)
     {
+        var budget = settings.Replicator.CopyTimeout - spent;
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        bounded.CancelAfter(settings.Replicator.CopyTimeout);
+        bounded.CancelAfter(budget > TimeSpan.Zero ? budget : TimeSpan.Zero);
+        var waiting = true;
         try
         {
             using var _ = await inFlight.AcquireAsync(replicaUrl + "\n" + path, bounded.Token);
+            waiting = false;
             await target.EnsureInsidePrefixAsync(path, bounded.Token);
             return await CopyStableAsync(source, target, path, replicaUrl, need.Recopy, bounded.Token);
         }
         catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw new CopyTimeoutException($"copying {need.OriginPath} to {path} on replica {replicaUrl} did not finish within "
-                + $"[replicator] copy_timeout ({settings.Replicator.CopyTimeout}); raise it together with RabbitMQ's consumer_timeout, then resync");
+            throw new CopyTimeoutException(waiting
+                ? $"copying {need.OriginPath} to {path} on replica {replicaUrl} waited past [replicator] copy_timeout ({settings.Replicator.CopyTimeout}) "
+                    + "for another copy of the same file; a sync asks again"
+                : $"copying {need.OriginPath} to {path} on replica {replicaUrl} did not finish within "
+                    + $"[replicator] copy_timeout ({settings.Replicator.CopyTimeout}); raise it together with RabbitMQ's consumer_timeout, then resync");
         }
     }
 
@@ -150,6 +161,19 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         _ => "other",
     };
 
+    /// <summary>Whether the source, still at this version, holds the bytes of this checksum.</summary>
+    static async Task<bool> SameBytesAsync(string source, FileVersion version, string checksum, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await FileChecksum.OfFileAsync(source, cancellationToken) == checksum && FileVersion.Of(source) is { } after && after.SameAs(version);
+        }
+        catch (FileNotFoundException)
+        {
+            return false;
+        }
+    }
+
     async Task<CopyResult> CopyStableAsync(string source, IReplicaTarget target, string path, string replicaUrl, bool recopy, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
@@ -158,17 +182,19 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             if (FileVersion.Of(source) is not { } version)
                 return new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt);
             // A FIFO, a device or a socket has no size: looked at before anything opens it.
-            if (version.Size == 0 && FileKinds.Of(source) is var kind and not FileKind.Regular)
+            if (version.Size == 0 && FileKinds.Of(source) is var kind and not (FileKind.Regular or FileKind.Unknown))
             {
                 return kind == FileKind.Missing
                     ? new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt)
                     : throw new NotRegularFileException($"{source} is {FileKinds.Describe(kind)}, not a regular file: not backed up");
             }
-            if (!recopy && target.KeepsMtimeOf(version) && await target.StatAsync(path, cancellationToken) is { } held && target.Holds(held, version))
+            if (!recopy && await target.StatAsync(path, cancellationToken) is { } held && target.Holds(held, version))
             {
                 // The inventory asks only for what it has no record of: a copy made before a crash
                 // lost its report. Record it with the checksum of what the replica really holds.
-                return new CopyResult(CopyOutcome.AlreadyCurrent, version, await target.ChecksumAsync(path, cancellationToken), statedAt);
+                var checksum = await target.ChecksumAsync(path, cancellationToken);
+                if (target.KeepsMtimes || await SameBytesAsync(source, version, checksum, cancellationToken))
+                    return new CopyResult(CopyOutcome.AlreadyCurrent, version, checksum, statedAt);
             }
             try
             {

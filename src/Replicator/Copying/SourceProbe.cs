@@ -13,6 +13,9 @@ public static class SourceProbe
     {
         if (mount is not null && (!Directory.Exists(mount) || !Directory.EnumerateFileSystemEntries(mount).Any()))
             throw new SourceUnavailableException($"cannot read {originHost}'s files: their mount {mount} is empty or missing (not mounted?)");
+        // On its own host, a file replaced by a symlink is gone as the watcher sees it (it publishes no symlink).
+        if (mount is null && Xtelemdb.Hosting.FileKinds.Of(source) == Xtelemdb.Hosting.FileKind.Symlink)
+            return;
         try
         {
             var attributes = File.GetAttributes(source);

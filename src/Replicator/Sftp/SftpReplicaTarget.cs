@@ -61,7 +61,7 @@ public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLim
 
     static long Seconds(DateTime time) => time.Ticks / TimeSpan.TicksPerSecond;
 
-    public bool KeepsMtimeOf(FileVersion source) => source.Mtime.Ticks % TimeSpan.TicksPerSecond == 0;
+    public bool KeepsMtimes => false;
 
     public async Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, Action<long>? progress, CancellationToken cancellationToken)
     {

@@ -12,8 +12,8 @@ public sealed class RecordOrderTests : PipelineTest
     static readonly DateTime T0 = new(2026, 11, 27, 1, 0, 0, DateTimeKind.Utc);
     IBus bus = null!;
     string backup = null!;
-    readonly Consumed<FileChanged> observations = new();
-    readonly Consumed<ReplicaUpdated> copies = new();
+    Consumed<FileChanged> observations = null!;
+    Consumed<ReplicaUpdated> copies = null!;
     int published, reported;
 
     [SetUp]
@@ -23,6 +23,8 @@ public sealed class RecordOrderTests : PipelineTest
         // The inventory alone: the messages come from the test, as a watcher and a replicator would send them.
         var host = await pipeline.StartAsync(pipeline.Configure([backup]), PipelineServices.Inventory);
         bus = host.Services.GetRequiredService<IBus>();
+        // Counted afresh for each test: NUnit keeps one instance of the fixture.
+        (observations, copies, published, reported) = (new(), new(), 0, 0);
         bus.ConnectConsumeMessageObserver(observations);
         bus.ConnectConsumeMessageObserver(copies);
     }
