@@ -28,7 +28,9 @@ public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLim
         using var lease = await pool.RentAsync(cancellationToken);
         // A path without a leading slash is relative to the login's home, where SFTP sessions start.
         var home = lease.Client.WorkingDirectory.TrimEnd('/');
-        return absolutePrefix = Path.TrimEndingDirectorySeparator(prefix.StartsWith('/') ? prefix : $"{home}/{prefix}");
+        var given = Path.TrimEndingDirectorySeparator(prefix.StartsWith('/') ? prefix : $"{home}/{prefix}");
+        // Canonical, as the server resolves it: below it, a path whose canonical name differs passes through a symlink.
+        return absolutePrefix = Resolve(lease.Client, given).Canonical ?? given;
     }
 
     public async Task<string> PathForAsync(string originHost, string originPath, CancellationToken cancellationToken) =>
@@ -43,11 +45,15 @@ public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLim
             {
                 if (folders.ContainsKey(folder))
                     break; // made or checked by this replicator: no symlink there
-                if (LStat(client, folder) is { IsSymbolicLink: true })
-                    throw new UnsafePathException($"refusing to copy to {pool.Endpoint}:{target}: {folder} is a symlink and may lead out of {root}");
+                if (Resolve(client, folder) is { IsLink: true } link)
+                    throw new UnsafePathException($"refusing to copy to {pool.Endpoint}:{target}: {folder} is a symlink{link.To} and may lead out of {root}");
             }
-            if (LStat(client, target) is { IsSymbolicLink: true })
-                throw new UnsafePathException($"refusing to copy to {pool.Endpoint}:{target}: it is a symlink");
+            // The part file too: one planted as a symlink would have the upload write through it.
+            foreach (var path in new[] { target, LocalFileCopy.PartPath(target, writer) })
+            {
+                if (Resolve(client, path) is { IsLink: true } link)
+                    throw new UnsafePathException($"refusing to copy to {pool.Endpoint}:{target}: {path} is a symlink{link.To}");
+            }
             return true;
         });
     }
@@ -138,6 +144,33 @@ public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLim
         {
             lease.Fail();
             throw new IOException($"SFTP to {pool.Endpoint} failed: {e.Message}", e);
+        }
+    }
+
+    /// <summary>What a path is, without following a symlink to it or on the way to it.</summary>
+    /// <param name="Canonical">The server's canonical name of the path (realpath); null where it does not exist.</param>
+    readonly record struct Resolved(SftpFileAttributes? Attributes, string? Canonical, string Path)
+    {
+        public bool IsLink => Attributes is { IsSymbolicLink: true } || Canonical is not null && Canonical != Path;
+        public string To => Canonical is not null && Canonical != Path ? $" (to {Canonical})" : "";
+    }
+
+    /// <summary>
+    /// SSH.NET's path calls let the server resolve the path first (realpath) and then lstat the
+    /// result, so a symlink is never seen as one. The canonical name tells instead: under the
+    /// canonical prefix, a path whose canonical name differs passes through a symlink; a dangling
+    /// one (realpath fails) is lstat'ed as itself.
+    /// </summary>
+    static Resolved Resolve(SftpClient client, string path)
+    {
+        try
+        {
+            var file = client.Get(path);
+            return new Resolved(file.Attributes, file.FullName, path);
+        }
+        catch (SftpPathNotFoundException)
+        {
+            return new Resolved(null, null, path);
         }
     }
 

@@ -93,6 +93,37 @@ public sealed class SftpReplicationTests : PipelineTest
     }
 
     [Test]
+    public async Task When_a_folder_or_a_target_on_the_server_is_a_symlink_out_of_the_prefix_Should_refuse_and_write_nothing_outside()
+    {
+        MakeRemoteBackup();
+        var outside = Path.Combine(pipeline.Root, "outside");
+        Directory.CreateDirectory(outside);
+        var hostFolder = Path.Combine(ssh.Home, "backup", TestPipeline.Host);
+        Directory.CreateSymbolicLink(hostFolder, outside); // a folder of the replica leads out of it
+        await pipeline.StartAsync(Configure(), PipelineServices.All);
+        var errors = Queues.Replicate(TestPipeline.Host, Url) + "_error";
+
+        var first = Path.Combine(pipeline.Data, "x.dat");
+        Files.Write(first, 1000);
+        var faults = await Eventually.Get(async () => await pipeline.Management.PeekAsync(pipeline.Name, errors), m => m?.Count == 1, Timeout, "the refused copy");
+        Assert.That(faults[0]["properties"]!["headers"]!["MT-Fault-Message"]!.GetValue<string>(), Does.Contain($"{hostFolder} is a symlink (to {outside})"));
+        Assert.That(Directory.EnumerateFileSystemEntries(outside, "*", SearchOption.AllDirectories), Is.Empty, "nothing written outside the prefix");
+
+        // The folders are real now, but the target itself is a link to a file outside.
+        Directory.Delete(hostFolder);
+        var second = Path.Combine(pipeline.Data, "y.dat");
+        var victim = Path.Combine(outside, "precious.txt");
+        File.WriteAllText(victim, "precious");
+        Directory.CreateDirectory(Path.GetDirectoryName(RemotePath(second))!);
+        File.CreateSymbolicLink(RemotePath(second), victim);
+        Files.Write(second, 2000);
+        faults = await Eventually.Get(async () => await pipeline.Management.PeekAsync(pipeline.Name, errors), m => m?.Count == 2, Timeout, "the second refused copy");
+        Assert.That(faults.Select(f => f["properties"]!["headers"]!["MT-Fault-Message"]!.GetValue<string>()),
+            Has.Some.Contains($"{RemotePath(second)} is a symlink"));
+        Assert.That(File.ReadAllText(victim), Is.EqualTo("precious"), "the link's target is untouched");
+    }
+
+    [Test]
     public async Task When_the_connection_is_cut_mid_transfer_Should_leave_no_partial_file_and_complete_on_retry()
     {
         MakeRemoteBackup();
