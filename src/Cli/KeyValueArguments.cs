@@ -3,7 +3,7 @@ using System.CommandLine;
 namespace Xtelemdb.Cli;
 
 /// <summary>
-/// The seed's spelling, "xtelemdb sync continuous=true", rewritten in front of the parser into
+/// The original Python tool's spelling, "xtelemdb sync continuous=true", rewritten in front of the parser into
 /// the usual one, "xtelemdb sync --continuous true" (underscores become dashes). Only words whose
 /// key names an option are rewritten, so a value such as a path with "=" in it passes untouched.
 /// </summary>

@@ -54,7 +54,7 @@ public static class XtelemdbCommand
                 HealthCommand.Create(),
             },
         };
-        // The seed spells commands with underscores: add_replica, replica_list.
+        // The original Python tool spells commands with underscores: add_replica, replica_list.
         foreach (var command in root.Subcommands.Where(c => c.Name.Contains('-')))
             command.Aliases.Add(command.Name.Replace('-', '_'));
         return root;

@@ -65,7 +65,7 @@ public sealed class InstrumentNetworkTests : PipelineTest
         Enumerable.Range(0, count).Select(i =>
         {
             var relative = Path.Combine(i % 2 == 0 ? "telem" : "logs", $"{host}_{i % 3}", $"{prefix} {i:D3} ü.bin");
-            Files.Write(Path.Combine(data, relative), 500 + 37 * i, seed: host.GetHashCode() + i);
+            Files.Write(Path.Combine(data, relative), 500 + 37 * i, seed: Array.IndexOf(Hosts, host) * 1000 + i);
             return relative;
         }).ToArray();
 

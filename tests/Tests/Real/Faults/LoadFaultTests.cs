@@ -7,7 +7,7 @@ namespace Xtelemdb.Tests.Real.Faults;
 /// <summary>Load: a burst of files at once, and a folder of 10,000 files renamed.</summary>
 public sealed class LoadFaultTests : FaultTest
 {
-    /// <summary>The issue asks for 100,000; the suite's default keeps it near two minutes here. XTELEMDB_FAULT_BURST=100000 runs the full size.</summary>
+    /// <summary>The full size is 100,000; the suite's default keeps it near two minutes here. XTELEMDB_FAULT_BURST=100000 runs the full size.</summary>
     static int Burst => int.TryParse(Environment.GetEnvironmentVariable("XTELEMDB_FAULT_BURST"), out var n) ? n : 20_000;
 
     [Test]
