@@ -7,12 +7,12 @@ namespace Xtelemdb.Storage;
 
 /// <summary>
 /// The replicas a TOML file declares, registered as folders of the hosts they are on: a local one
-/// is this host's. A new replica, one enabled again or one whose selection changed is announced,
-/// so that the inventory back-fills it.
+/// is this host's. A new replica, one enabled again or one whose selection changed is marked in the
+/// database for a back-fill, and announced until the broker confirms it.
 /// </summary>
 public static class ConfiguredReplicas
 {
-    public static async Task RegisterAsync(XtelemdbSettings settings, InventoryStore store, IBus bus, ILogger logger, CancellationToken cancellationToken)
+    public static async Task RegisterAsync(XtelemdbSettings settings, InventoryStore store, ILogger logger, CancellationToken cancellationToken)
     {
         foreach (var configured in settings.Replicas)
         {
@@ -29,14 +29,23 @@ public static class ConfiguredReplicas
             if (!owned && !replica.Selection.SameAs(configured.Selection))
                 logger.LogWarning("Replica {Replica} selects {Selection} in the database, not {Configured} as {Source} says: a folder of {Host} "
                     + "changes its selection with 'xtelemdb add_replica', not with another host's file", replica.Name, replica.Selection, configured.Selection, settings.Source, replica.Host);
-            if (!replica.IsNew && !replica.Changed)
-                continue;
-            logger.LogInformation("Replica {Replica} {Action} from {Source} ({Selection})", replica.Name,
-                replica.IsNew ? "registered" : "updated", settings.Source, replica.Selection);
-            if (!replica.Enabled)
-                continue;
+            if (replica.IsNew || replica.Changed)
+                logger.LogInformation("Replica {Replica} {Action} from {Source} ({Selection})", replica.Name,
+                    replica.IsNew ? "registered" : "updated", settings.Source, replica.Selection);
+        }
+    }
+
+    /// <summary>
+    /// Announces every back-fill the database holds pending (ReplicaAdded), and forgets each once the
+    /// broker confirmed it: decided from the database, so a broker down at registration loses nothing.
+    /// </summary>
+    public static async Task AnnounceAsync(InventoryStore store, IBus bus, CancellationToken cancellationToken)
+    {
+        foreach (var replica in await store.PendingBackfillsAsync(cancellationToken))
+        {
             await ConfirmedSend.RunAsync(token => bus.Publish(new ReplicaAdded { ReplicaId = replica.Id, ReplicaUrl = replica.Name }, token),
                 $"ReplicaAdded {replica.Name}", cancellationToken);
+            await store.BackfillAnnouncedAsync(replica.Id, cancellationToken);
         }
     }
 }

@@ -262,6 +262,19 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         return await connection.ExecuteAsync(new CommandDefinition(Sql.DisableReplica, new { Id = id }, cancellationToken: cancellationToken)) > 0;
     }
 
+    /// <summary>Replicas to back-fill whose announcement is not yet confirmed.</summary>
+    public async Task<IReadOnlyList<ReplicaRecord>> PendingBackfillsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<ReplicaRecord>(new CommandDefinition(Sql.PendingBackfills, cancellationToken: cancellationToken))).AsList();
+    }
+
+    public async Task BackfillAnnouncedAsync(int replicaId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(Sql.BackfillAnnounced, new { Id = replicaId }, cancellationToken: cancellationToken));
+    }
+
     /// <summary>Resyncs a migration asked for; each is deleted once its ResyncRequested is published.</summary>
     public async Task<IReadOnlyList<string>> PendingResyncsAsync(CancellationToken cancellationToken)
     {

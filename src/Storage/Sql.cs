@@ -154,11 +154,14 @@ static class Sql
     /// </summary>
     public const string RegisterReplica = $"""
         with before as (select enabled, hosts, include, exclude from replicas where host = @Host and url = @Url)
-        insert into replicas as r (url, kind, enabled, disabled_by, host, hosts, include, exclude, include_regex, exclude_regex)
+        insert into replicas as r (url, kind, enabled, disabled_by, host, hosts, include, exclude, include_regex, exclude_regex, backfill_pending)
         values (@Url, @Kind, @Enabled, case when @Enabled then null else 'configuration' end,
-                @Host, @Hosts, @Include, @Exclude, @IncludeRegex, @ExcludeRegex)
+                @Host, @Hosts, @Include, @Exclude, @IncludeRegex, @ExcludeRegex, @Enabled)
         on conflict (host, url) do update
-           set enabled = case when @KeepSelection then r.enabled else {EnabledAfter} end,
+           set backfill_pending = r.backfill_pending
+                   or not r.enabled and case when @KeepSelection then false else {EnabledAfter} end
+                   or not @KeepSelection and (r.hosts, r.include, r.exclude) is distinct from (excluded.hosts, excluded.include, excluded.exclude),
+               enabled = case when @KeepSelection then r.enabled else {EnabledAfter} end,
                disabled_by = case when @KeepSelection then r.disabled_by when {EnabledAfter} then null
                                   when excluded.enabled then r.disabled_by else coalesce(r.disabled_by, 'configuration') end,
                hosts = case when @KeepSelection then r.hosts else excluded.hosts end,
@@ -243,6 +246,11 @@ static class Sql
     public const string DisableReplica = """
         update replicas set enabled = false, disabled_by = 'operator' where id = @Id and (enabled or disabled_by is distinct from 'operator')
         """;
+
+    /// <summary>Enabled replicas whose back-fill is yet to be announced.</summary>
+    public const string PendingBackfills = $"select {ReplicaColumns} from replicas where backfill_pending and enabled order by id";
+
+    public const string BackfillAnnounced = "update replicas set backfill_pending = false where id = @Id";
 
     public const string PendingResyncs = "select reason from pending_resyncs order by requested_at";
 

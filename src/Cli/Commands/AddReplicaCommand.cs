@@ -53,6 +53,7 @@ public static class AddReplicaCommand
             // Always: the back-fill is computed from the database and asks only for what is missing, so running
             // add_replica again mends a back-fill whose announcement was lost.
             await session.Bus.Publish(new ReplicaAdded { ReplicaId = replica.Id, ReplicaUrl = replica.Name }, cancellationToken);
+            await session.Store.BackfillAnnouncedAsync(replica.Id, cancellationToken);
 
             if (result.GetValue(json))
             {

@@ -30,8 +30,10 @@ public sealed class ReplicaSetLoader(XtelemdbSettings settings, ReplicaDirectory
         {
             try
             {
-                await ConfiguredReplicas.RegisterAsync(settings, store, bus, logger, cancellationToken);
+                await ConfiguredReplicas.RegisterAsync(settings, store, logger, cancellationToken);
                 await RefreshAsync(cancellationToken);
+                // A replica registered here (its host's folder) is announced here too: the inventory may run on another host.
+                await ConfiguredReplicas.AnnounceAsync(store, bus, cancellationToken);
                 return;
             }
             catch (Exception e) when (e is not OperationCanceledException)

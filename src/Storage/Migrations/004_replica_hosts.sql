@@ -39,6 +39,10 @@ alter table replicas add column exclude text[] not null default '{}';
 alter table replicas add column include_regex text;
 alter table replicas add column exclude_regex text;
 
+-- A replica registered, enabled again or selecting otherwise is to be back-filled: kept here until
+-- the announcement is confirmed by the broker, so that a broker down at that moment loses nothing.
+alter table replicas add column backfill_pending boolean not null default false;
+
 -- Local replicas' queues are renamed with their host: what waited in the old queues is asked for
 -- again by a resync, which the inventory runs at its next start, whoever ran this migration.
 create table pending_resyncs (
