@@ -21,5 +21,15 @@ public static class ReplicaUrls
         return url.Contains("://", StringComparison.Ordinal) ? url : TrimTrailing(url);
     }
 
+    /// <summary>"exao1:/mnt/backup", as rsync and scp write a host's folder: the host and the path.</summary>
+    public static bool TrySplitHostPath(string name, out string host, out string path)
+    {
+        (host, path) = ("", name);
+        if (IsSsh(name) || name.IndexOf(":/", StringComparison.Ordinal) is not (> 0 and var colon) || name[..colon].Contains('/'))
+            return false;
+        (host, path) = (name[..colon], name[(colon + 1)..]);
+        return true;
+    }
+
     static string TrimTrailing(string path) => path.Length <= 1 ? path : path.TrimEnd('/') is { Length: > 0 } trimmed ? trimmed : "/";
 }

@@ -159,10 +159,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     /// <exception cref="AmbiguousReplicaException">A bare path that several hosts' replicas have, none of them this host's.</exception>
     public async Task<ReplicaRecord?> FindReplicaAsync(string name, string? thisHost, CancellationToken cancellationToken)
     {
-        string? host = null;
-        var url = name;
-        if (!ReplicaUrls.IsSsh(name) && name.IndexOf(":/", StringComparison.Ordinal) is > 0 and var colon && !name[..colon].Contains('/'))
-            (host, url) = (name[..colon], name[(colon + 1)..]);
+        string? host = ReplicaUrls.TrySplitHostPath(name, out var named, out var url) ? named : null;
         url = ReplicaUrls.Normalize(url);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var found = (await connection.QueryAsync<ReplicaRecord>(new CommandDefinition(

@@ -22,6 +22,10 @@ public sealed record ReplicaRecord
     public string Name => ReplicaNames.Of(Kind, Host, Url);
 
     public ReplicaSelection Selection => new(Hosts, Include, Exclude);
+
+    /// <summary>How to reach it from here: its table in the TOML file (SSH keys, limits), else the defaults for its URL; its selection as registered.</summary>
+    public ReplicaSettings SettingsIn(XtelemdbSettings settings) =>
+        (settings.Replica(Host, Url) ?? ReplicaSettings.FromRecord(Url, Kind, Host)) with { Selection = Selection, Enabled = Enabled };
 }
 
 /// <summary>A replica's standing, for replica_list.</summary>

@@ -35,9 +35,9 @@ public static class AddReplicaCommand
 
             await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
             var before = (await session.Store.ReplicasAsync(cancellationToken)).FirstOrDefault(r => r.Host == replicaHost && r.Url == url);
-            selection ??= before?.Selection ?? settings.Replicas.FirstOrDefault(r => r.Host == replicaHost && r.Url == url)?.Selection ?? ReplicaSelection.Everything;
+            selection ??= before?.Selection ?? settings.Replica(replicaHost, url)?.Selection ?? ReplicaSelection.Everything;
             var record = new ReplicaRecord { Url = url, Kind = kind, Host = replicaHost, Enabled = true, Hosts = selection.Hosts?.ToArray(), Include = [.. selection.Include], Exclude = [.. selection.Exclude] };
-            var replicaTarget = ReplicaTargetFactory.Create(XtelemdbCommand.ReplicaSettings(settings, record), connections: 1, settings.Host);
+            var replicaTarget = ReplicaTargetFactory.Create(record.SettingsIn(settings), connections: 1, settings.Host);
             using var _ = replicaTarget as IDisposable;
             // Reached before anything is recorded: an unknown host key or a missing folder is said now, not later in a log.
             if (!await FolderExistsAsync(replicaTarget, cancellationToken))
@@ -108,8 +108,8 @@ public static class AddReplicaCommand
             if (local == false)
                 throw new UsageException("local=false needs host=HOST: an SSH replica");
             // A local replica is a folder of this host; another host's is added on that host (or reached with host=, over SFTP).
-            if (prefix.IndexOf(":/", StringComparison.Ordinal) is > 0 and var colon && !prefix[..colon].Contains('/'))
-                throw new UsageException($"prefix={prefix} names a folder of {prefix[..colon]}: run add_replica on {prefix[..colon]}, or give host={prefix[..colon]} to reach it over SFTP");
+            if (ReplicaUrls.TrySplitHostPath(prefix, out var other, out _))
+                throw new UsageException($"prefix={prefix} names a folder of {other}: run add_replica on {other}, or give host={other} to reach it over SFTP");
             return ReplicaUrls.Normalize(Path.GetFullPath(prefix));
         }
         if (local == true)

@@ -90,17 +90,9 @@ public static class XtelemdbCommand
         }
     }
 
-    /// <summary>A registered replica's settings: its table in the TOML file, else the defaults for its URL.</summary>
-    public static ReplicaSettings ReplicaSettings(XtelemdbSettings settings, Storage.ReplicaRecord replica) =>
-        (settings.Replicas.FirstOrDefault(r => r.Host == replica.Host && r.Url == replica.Url)
-            ?? Hosting.Settings.ReplicaSettings.FromRecord(replica.Url, replica.Kind, replica.Host)) with { Selection = replica.Selection };
-
     /// <summary>A replica named on the command line: an ssh:// URL or "host:/path" as it is, a local folder made absolute.</summary>
     public static string ReplicaName(string text) =>
-        text.Contains("://", StringComparison.Ordinal) || IsHostPath(text) ? text : ReplicaUrls.Normalize(Path.GetFullPath(text));
-
-    /// <summary>"exao1:/mnt/backup": a host's folder, as rsync and scp write it.</summary>
-    static bool IsHostPath(string text) => text.IndexOf(":/", StringComparison.Ordinal) is > 0 and var colon && !text[..colon].Contains('/');
+        text.Contains("://", StringComparison.Ordinal) || ReplicaUrls.TrySplitHostPath(text, out _, out _) ? text : ReplicaUrls.Normalize(Path.GetFullPath(text));
 
     /// <summary>A replica named on the command line: a bare path is this host's folder, else the one host's that has it.</summary>
     public static async Task<Storage.ReplicaRecord> FindReplicaAsync(Storage.InventoryStore store, XtelemdbSettings settings, string text, CancellationToken cancellationToken)

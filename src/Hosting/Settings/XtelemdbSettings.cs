@@ -21,6 +21,9 @@ public sealed record XtelemdbSettings
     /// </summary>
     public IReadOnlyDictionary<string, string> Origins { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>The table this file gives the replica (host, url), if any.</summary>
+    public ReplicaSettings? Replica(string host, string url) => Replicas.FirstOrDefault(r => r.Host == host && r.Url == url);
+
     /// <summary>Where this machine reads a file of <paramref name="originHost"/>; null when it cannot.</summary>
     public string? SourcePath(string originHost, string originPath) =>
         originHost == Host ? originPath

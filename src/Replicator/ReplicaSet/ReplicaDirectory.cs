@@ -51,8 +51,7 @@ public sealed class ReplicaDirectory(XtelemdbSettings settings, InventoryStore s
     {
         if (!record.Enabled || record.Host != settings.Host && record.Kind != "ssh")
             return null;
-        var configured = settings.Replicas.FirstOrDefault(r => r.Host == record.Host && r.Url == record.Url);
-        return (configured ?? ReplicaSettings.FromRecord(record.Url, record.Kind, record.Host)) with { Selection = record.Selection, Enabled = true };
+        return record.SettingsIn(settings);
     }
 
     /// <summary>Sets one replica as <see cref="RefreshAsync"/> would (tests without a database).</summary>

@@ -74,10 +74,8 @@ public sealed class InstrumentNetworkTests : PipelineTest
     {
         await using var ssh = await SshServer.StartAsync(Path.Combine(pipeline.Root, "sshd"));
         var sftp = $"ssh://{ssh.User}@127.0.0.1:{ssh.Port}/backup";
-        var sftpFolder = Path.Combine(ssh.Home, "backup");
-        Directory.CreateDirectory(sftpFolder);
-        TestPipeline.Mark(sftpFolder);
-        var sftpTable = $"identity_file = \"{ssh.UserKey}\"\nknown_hosts = \"{ssh.KnownHosts}\"\nconcurrency = 2";
+        var sftpFolder = ssh.ReplicaFolder();
+        var sftpTable = ssh.ReplicaTable();
         // The same paths on every host: its data, and a private backup folder (on exao1 the backup disk).
         var backup = Path.Combine(pipeline.Root, "backup");
         Directory.CreateDirectory(backup);

@@ -24,23 +24,16 @@ public sealed class SftpReplicationTests : PipelineTest
 
     string RemotePath(string originPath) => Path.Combine(ssh.Home, "backup", TestPipeline.Host) + originPath;
 
-    /// <summary>The server's backup folder with the marker add_replica writes.</summary>
-    void MakeRemoteBackup()
-    {
-        Directory.CreateDirectory(Path.Combine(ssh.Home, "backup"));
-        File.WriteAllText(Path.Combine(ssh.Home, "backup", ReplicaMarker.FileName), "test replica\n");
-    }
-
     XtelemdbSettings Configure(string? identity = null, string? knownHosts = null, string extra = "") =>
         pipeline.Configure([Url], tables: new Dictionary<string, string>
         {
-            [Url] = $"identity_file = \"{identity ?? ssh.UserKey}\"\nknown_hosts = \"{knownHosts ?? ssh.KnownHosts}\"\nconcurrency = 2\n{extra}",
+            [Url] = ssh.ReplicaTable(identity, knownHosts, extra),
         });
 
     [Test]
     public async Task When_files_change_Should_copy_them_over_sftp_with_mtime_checksum_and_awkward_names()
     {
-        MakeRemoteBackup();
+        ssh.ReplicaFolder();
         var host = await pipeline.StartAsync(Configure(), PipelineServices.All);
         string[] names = ["plain.fits", "with space.dat", "ünï'\"cödé.txt", "-dash", "new\nline"];
         var paths = names.Select(n => Path.Combine(pipeline.Data, "night", n)).ToArray();
@@ -71,7 +64,7 @@ public sealed class SftpReplicationTests : PipelineTest
     [Test]
     public async Task When_a_file_is_rewritten_at_the_same_size_within_one_second_Should_copy_the_new_bytes_not_record_the_old()
     {
-        MakeRemoteBackup();
+        ssh.ReplicaFolder();
         await pipeline.StartAsync(Configure(), PipelineServices.All);
         var path = Path.Combine(pipeline.Data, "rewritten.dat");
         var second = new DateTime(2026, 11, 27, 3, 0, 0, DateTimeKind.Utc);
@@ -95,7 +88,7 @@ public sealed class SftpReplicationTests : PipelineTest
     [Test]
     public async Task When_a_folder_or_a_target_on_the_server_is_a_symlink_out_of_the_prefix_Should_refuse_and_write_nothing_outside()
     {
-        MakeRemoteBackup();
+        ssh.ReplicaFolder();
         var outside = Path.Combine(pipeline.Root, "outside");
         Directory.CreateDirectory(outside);
         var hostFolder = Path.Combine(ssh.Home, "backup", TestPipeline.Host);
@@ -126,7 +119,7 @@ public sealed class SftpReplicationTests : PipelineTest
     [Test]
     public async Task When_the_connection_is_cut_mid_transfer_Should_leave_no_partial_file_and_complete_on_retry()
     {
-        MakeRemoteBackup();
+        ssh.ReplicaFolder();
         // Paced, so the copy is surely under way when the sessions are cut.
         var host = await pipeline.StartAsync(Configure(extra: "bandwidth_limit = \"40MB/s\""), PipelineServices.All);
         var big = Path.Combine(pipeline.Data, "cut.raw");

@@ -30,6 +30,19 @@ public sealed class SshServer : IAsyncDisposable
     public string User => Environment.UserName;
     /// <summary>A known_hosts file that trusts this server.</summary>
     public string KnownHosts => Path.Combine(Folder, "known_hosts");
+
+    /// <summary>A folder in the login's home with the marker add_replica writes: the root of an SSH replica.</summary>
+    public string ReplicaFolder(string name = "backup")
+    {
+        var folder = Path.Combine(Home, name);
+        Directory.CreateDirectory(folder);
+        TestPipeline.Mark(folder);
+        return folder;
+    }
+
+    /// <summary>The body of a [replicas."ssh://…"] table that reaches this server with the test's key.</summary>
+    public string ReplicaTable(string? identity = null, string? knownHosts = null, string extra = "") =>
+        $"identity_file = \"{identity ?? UserKey}\"\nknown_hosts = \"{knownHosts ?? KnownHosts}\"\nconcurrency = 2\n{extra}";
     public string HostKeyFingerprint { get; private set; } = "";
 
     public static async Task<SshServer> StartAsync(string folder)

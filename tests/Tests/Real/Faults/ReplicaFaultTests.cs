@@ -44,12 +44,10 @@ public sealed class ReplicaFaultTests : FaultTest
     {
         await using var ssh = await SshServer.StartAsync(Path.Combine(pipeline.Root, "sshd"));
         var url = $"ssh://{ssh.User}@127.0.0.1:{ssh.Port}/backup";
-        var remote = Path.Combine(ssh.Home, "backup");
-        Directory.CreateDirectory(remote);
-        TestPipeline.Mark(remote);
+        var remote = ssh.ReplicaFolder();
         var settings = pipeline.Configure([url], tables: new Dictionary<string, string>
         {
-            [url] = $"identity_file = \"{ssh.UserKey}\"\nknown_hosts = \"{ssh.KnownHosts}\"\nconcurrency = 2\n",
+            [url] = ssh.ReplicaTable(),
         });
         await pipeline.StartAsync(settings, PipelineServices.All);
         var before = await WriteFilesAsync(pipeline.Data, 100, TimeSpan.Zero);
