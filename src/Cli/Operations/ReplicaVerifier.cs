@@ -22,6 +22,7 @@ public sealed record VerifyReport(string Replica, long Checked, long ChecksumsVe
 public static class ReplicaVerifier
 {
     const int BatchSize = 1000, ProblemsListed = 1000;
+    static readonly TimeSpan LeftoverAge = TimeSpan.FromDays(1);
 
     public static async Task<VerifyReport> RunAsync(OperatorSession session, ReplicaRecord replica, IReplicaTarget target, bool checksums, bool fix,
         Action<string> progress, CancellationToken cancellationToken)
@@ -85,7 +86,13 @@ public static class ReplicaVerifier
             {
                 if (entry.IsFolder && !entry.IsLink)
                     folders.Push(entry.Path);
-                else if (!entry.IsFolder && !entry.IsLink && !BackupImport.IsPart(entry.Path) && Path.GetFileName(entry.Path) != ReplicaMarker.FileName)
+                else if (!entry.IsFolder && !entry.IsLink && BackupImport.IsPart(entry.Path))
+                {
+                    // A part file is being written, or was left by a replicator killed mid-copy; nobody writes one for a day.
+                    if (entry.Version.Mtime < DateTime.UtcNow - LeftoverAge)
+                        Report(entry.Path, $"leftover part file ({entry.Version.Size:N0} bytes) of a replicator stopped mid-copy: safe to delete");
+                }
+                else if (!entry.IsFolder && !entry.IsLink && Path.GetFileName(entry.Path) != ReplicaMarker.FileName)
                     batch.Add(entry.Path);
                 if (batch.Count == BatchSize)
                     await LookUpAsync();

@@ -25,31 +25,31 @@ public static class LocalFileCopy
         Directory.CreateDirectory(folder);
         var part = PartPath(target);
         var hash = new XxHash3();
-        var output = CreatePart(part, input.Version.Size);
-        try
+        // The part file stays open, and so locked, until it is renamed or removed: another
+        // replicator process on this host can neither write it nor move it meanwhile.
+        await using (var output = OpenPart(part, target, input.Version.Size))
         {
-            long copied;
-            await using (output)
+            try
             {
-                copied = await CopyBytesAsync(input, output, hash, progress, cancellationToken);
+                var copied = await CopyBytesAsync(input, output, hash, progress, cancellationToken);
                 // A copy abandoned short (its source grew) is thrown away below: not worth an fsync.
                 if (copied == input.Version.Size)
                 {
                     File.SetLastWriteTimeUtc(output.SafeFileHandle, input.Version.Mtime);
                     output.Flush(flushToDisk: true);
                 }
+                if (!input.Unchanged(copied))
+                {
+                    File.Delete(part);
+                    return null;
+                }
+                File.Move(part, target, overwrite: true);
             }
-            if (!input.Unchanged(copied))
+            catch
             {
-                File.Delete(part);
-                return null;
+                TryDelete(part);
+                throw;
             }
-            File.Move(part, target, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(part);
-            throw;
         }
         Posix.FsyncDirectory(folder);
         return (input.Version, FileChecksum.Format(hash));
@@ -127,32 +127,47 @@ public static class LocalFileCopy
     }
 
     /// <summary>
-    /// The part file is locked (flock) while written, so another replicator process that meets it
-    /// knows it is busy; one left by a killed process is unlocked, and is removed.
+    /// The part file, opened and locked (flock, as .NET does for FileShare.None) before it is
+    /// truncated: one left by a killed process is unlocked and is reused; one that another process
+    /// holds is busy, and this copy fails to be retried later. The lock is on the file, not the
+    /// name: a file that the name no longer leads to once locked was just renamed into place by
+    /// its writer, and is let go.
     /// </summary>
-    static FileStream CreatePart(string part, long size)
+    const int WouldBlock = 11; // EWOULDBLOCK from flock: .NET's error for a file locked by another open
+
+    static FileStream OpenPart(string part, string target, long size)
     {
-        var options = new FileStreamOptions
+        for (var attempt = 0; ; attempt++)
         {
-            Mode = FileMode.CreateNew,
-            Access = FileAccess.Write,
-            Share = FileShare.None,
-            BufferSize = 0,
-            // Reserves the space at once: a full disk fails here, before any byte is written.
-            PreallocationSize = size,
-        };
-        try
-        {
-            return new FileStream(part, options);
-        }
-        catch (IOException) when (File.Exists(part))
-        {
-            using (new FileStream(part, FileMode.Open, FileAccess.Read, FileShare.None))
+            FileStream output;
+            try
             {
-                // Opened with an exclusive lock: nobody is writing it, so it is a leftover.
+                output = new FileStream(part, FileMode.OpenOrCreate, FileAccess.Write, FileShare.None, bufferSize: 0);
             }
-            File.Delete(part);
-            return new FileStream(part, options);
+            catch (IOException e) when (e.HResult == WouldBlock)
+            {
+                throw new IOException($"another replicator process on this host is copying {target} now (its part file {part} is locked); "
+                    + "this request is retried", e);
+            }
+            if (!Posix.SameFile(output.SafeFileHandle, part))
+            {
+                output.Dispose();
+                if (attempt < 3)
+                    continue;
+                throw new IOException($"the part file {part} keeps being replaced by another process; this request is retried");
+            }
+            try
+            {
+                output.SetLength(0);
+                Posix.Preallocate(output.SafeFileHandle, size, part);
+                return output;
+            }
+            catch
+            {
+                TryDelete(part); // still locked: the file is ours to remove
+                output.Dispose();
+                throw;
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Collections.Concurrent;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Replicator.Sftp;
@@ -7,6 +8,12 @@ namespace Xtelemdb.Replicator.Copying;
 /// <summary>One target per replica for the life of the process, so SFTP sessions are pooled per replica.</summary>
 public sealed class ReplicaTargetFactory(XtelemdbSettings settings) : IDisposable
 {
+    /// <summary>
+    /// This process among the replicators that write SFTP replicas: SFTP has no locks, so two
+    /// processes (of one host or of several) must never share a part file name.
+    /// </summary>
+    static readonly string Writer = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+
     readonly ConcurrentDictionary<string, Lazy<IReplicaTarget>> targets = new(StringComparer.Ordinal);
 
     public IReplicaTarget For(ReplicaSettings replica) =>
@@ -25,7 +32,7 @@ public sealed class ReplicaTargetFactory(XtelemdbSettings settings) : IDisposabl
                 ? replica.Prefix
                 : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), replica.Prefix));
         var pool = new SftpPool(SshEndpoint.Resolve(ssh), ssh.Concurrency ?? connections);
-        return new SftpReplicaTarget(replica.Prefix, pool, ssh.BandwidthLimit is { } limit ? new BandwidthLimit(limit) : null, writer: thisHost);
+        return new SftpReplicaTarget(replica.Prefix, pool, ssh.BandwidthLimit is { } limit ? new BandwidthLimit(limit) : null, writer: $"{thisHost}.{Writer}");
     }
 
     public void Dispose()

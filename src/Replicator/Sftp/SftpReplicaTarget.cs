@@ -15,7 +15,7 @@ namespace Xtelemdb.Replicator.Sftp;
 /// the server lacks it), folders made as needed, the size checked after the rename, the checksum
 /// of the bytes sent recorded. SFTP keeps mtimes to the second, so versions compare at seconds.
 /// </summary>
-/// <param name="writer">This replicator's host: replicators of several hosts write one SFTP replica, each through part files of its own.</param>
+/// <param name="writer">This replicator process (its host and an id of its own): replicators of several hosts, or several of one host, write one SFTP replica, each through part files of its own.</param>
 public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLimit? limit, string writer) : IReplicaTarget, IDisposable
 {
     readonly ConcurrentDictionary<string, bool> folders = new(StringComparer.Ordinal);

@@ -123,12 +123,14 @@ public sealed class SftpReplicationTests : PipelineTest
         // Paced, so the copy is surely under way when the sessions are cut.
         var host = await pipeline.StartAsync(Configure(extra: "bandwidth_limit = \"40MB/s\""), PipelineServices.All);
         var big = Path.Combine(pipeline.Data, "cut.raw");
-        var part = Path.Combine(Path.GetDirectoryName(RemotePath(big))!, $".cut.raw.{TestPipeline.Host}.xtelemdb-part");
+        var folder = Path.GetDirectoryName(RemotePath(big))!;
+        // Named by the writing process: its host and an id of its own.
+        string? Part() => Directory.Exists(folder) ? Directory.EnumerateFiles(folder, $".cut.raw.{TestPipeline.Host}.*.xtelemdb-part").FirstOrDefault() : null;
         var targetDuringCopy = true;
         // Watched on the server's side: once 8 MiB of the part file have landed, every session is cut.
         var cut = Task.Run(async () =>
         {
-            while (!(File.Exists(part) && new FileInfo(part).Length > 8 << 20))
+            while (!(Part() is { } part && new FileInfo(part).Length > 8 << 20))
                 await Task.Delay(5);
             targetDuringCopy = File.Exists(RemotePath(big));
             ssh.DropConnections();
