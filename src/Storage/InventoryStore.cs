@@ -198,6 +198,15 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         PathPattern = pathPrefix is null ? null : EscapeLike(pathPrefix) + "%",
     };
 
+    /// <summary>Records why a replica's copies are not flushed (null: they are), as its replicator found.</summary>
+    public async Task SetUnflushedAsync(int replicaId, string? why, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "update replicas set unflushed = @why where id = @replicaId and unflushed is distinct from @why",
+            new { replicaId, why }, cancellationToken: cancellationToken));
+    }
+
     public async Task<IReadOnlyList<ReplicaStatus>> ReplicaStatusAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);

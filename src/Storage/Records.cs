@@ -43,6 +43,8 @@ public sealed record ReplicaStatus
     /// <summary>The mtime of the oldest present file this replica lacks.</summary>
     public DateTime? OldestBehind { get; init; }
     public DateTime? LastCopy { get; init; }
+    /// <summary>Why copies are not flushed to the replica's disk when recorded; null where they are.</summary>
+    public string? Unflushed { get; init; }
 }
 
 /// <summary>What one (replica, origin host) pair lacks: the backlog of one queue.</summary>

@@ -179,7 +179,7 @@ static class Sql
 
     /// <summary>One row per replica: what is in sync, what is behind, and since when.</summary>
     public const string ReplicaStatus = $"""
-        select r.id as Id, r.url as Url, r.kind as Kind, r.enabled as Enabled, r.host as Host,
+        select r.id as Id, r.url as Url, r.kind as Kind, r.enabled as Enabled, r.host as Host, r.unflushed as Unflushed,
                count(o.origin_path) filter (where fr.replica_id is not null and fr.mtime = o.mtime and fr.size_bytes = o.size_bytes) as FilesInSync,
                count(o.origin_path) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes) as FilesBehind,
                coalesce(sum(o.size_bytes) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes), 0)::bigint as BytesBehind,

@@ -32,6 +32,7 @@ public static class ReplicaListCommand
                 Output.WriteJson(replicas.Select(r => new
                 {
                     r.Id, r.Url, r.Kind, r.Host, r.Name, r.Enabled, Available = available.TryGetValue(r.Id, out var marked) ? marked : (bool?)null, r.FilesInSync, r.FilesBehind, r.BytesBehind, r.OldestBehind, r.LastCopy,
+                    Flushed = r.Unflushed is null, r.Unflushed,
                     Pairs = pairs.Where(p => p.ReplicaId == r.Id).Select(p => new
                     {
                         p.OriginHost, p.Queue, queues[p.Queue].Consumers, Served = queues[p.Queue].Consumers > 0, p.FilesBehind, p.BytesBehind,
@@ -47,6 +48,8 @@ public static class ReplicaListCommand
             foreach (var replica in replicas.Where(r => available.TryGetValue(r.Id, out var marked) && !marked))
                 Output.Line($"UNAVAILABLE: {replica.Name}: its marker {replica.Url}/{ReplicaMarker.FileName} is missing (a backup disk not mounted?): "
                     + "nothing is written there. Mount it (or run add_replica for a new one), then 'xtelemdb sync'.");
+            foreach (var replica in replicas.Where(r => r.Enabled && r.Unflushed is not null))
+                Output.Line($"NOT FLUSHED: {replica.Name}: {replica.Unflushed}; a crash of that host within that time loses copies recorded as made ('xtelemdb verify' finds them).");
             foreach (var pair in unserved.SelectMany(p => p))
                 Output.Line($"UNSERVED: {pair.OriginHost} -> {names[pair.ReplicaId]}: no running replicator consumes queue {pair.Queue}; "
                     + $"{pair.FilesBehind:N0} files ({Output.Bytes(pair.BytesBehind)}) behind. A replicator that reads {pair.OriginHost}'s files "

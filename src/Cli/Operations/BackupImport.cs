@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Xtelemdb.Replicator.Copying;
+using Xtelemdb.Replicator.Sftp;
 using Xtelemdb.Storage;
 
 namespace Xtelemdb.Cli.Operations;
@@ -82,7 +83,8 @@ public static class BackupImport
         return new ImportReport(files, origins, replicas, refused, examples);
     }
 
-    /// <summary>A copy still being written (or left by a killed one): not a backup file.</summary>
+    /// <summary>A copy still being written, or an old copy being replaced (or either left by a killed replicator): not a backup file.</summary>
     public static bool IsPart(string path) =>
-        path.EndsWith(LocalFileCopy.PartSuffix, StringComparison.Ordinal) && Path.GetFileName(path).StartsWith('.');
+        (path.EndsWith(LocalFileCopy.PartSuffix, StringComparison.Ordinal) || path.EndsWith(SftpReplicaTarget.AsideSuffix, StringComparison.Ordinal))
+        && Path.GetFileName(path).StartsWith('.');
 }

@@ -30,6 +30,12 @@ public interface IReplicaTarget
     /// </summary>
     bool KeepsMtimes { get; }
 
+    /// <summary>
+    /// Why a copy here is not on the replica's disk when CopyAsync returns (an SFTP server without
+    /// fsync@openssh.com); null where it is. Known once a session was opened.
+    /// </summary>
+    string? Unflushed { get; }
+
     /// <summary>Copies into place through a temporary name; null when the source changed meanwhile.</summary>
     Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, Action<long>? progress, CancellationToken cancellationToken);
 

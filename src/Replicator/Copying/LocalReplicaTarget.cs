@@ -24,6 +24,8 @@ public sealed class LocalReplicaTarget(string prefix) : IReplicaTarget
 
     public bool KeepsMtimes => true;
 
+    public string? Unflushed => null;
+
     public Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, Action<long>? progress, CancellationToken cancellationToken) =>
         LocalFileCopy.CopyAsync(source, target, progress, cancellationToken);
 

@@ -68,7 +68,24 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             throw;
         }
         Count(result, replicaTag, started);
+        if (result.Outcome == CopyOutcome.Copied)
+            await ReportFlushAsync(need.ReplicaId, replica.Name, target);
         return (result, path);
+    }
+
+    /// <summary>Says in /health and replica_list whether copies reach the replica's disk before they are recorded.</summary>
+    async Task ReportFlushAsync(int replicaId, string replicaName, IReplicaTarget target)
+    {
+        availability.Flushed(replicaName, target.Unflushed);
+        try
+        {
+            await replicas.RecordUnflushedAsync(replicaId, target.Unflushed, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            // The copy is made and is reported below; the note waits for the next copy.
+            logger.LogWarning("Cannot record whether replica {Replica} is flushed ({Error})", replicaName, e.Message);
+        }
     }
 
     /// <summary>A database that cannot be read leaves what this replicator knows; no request is dropped on it.</summary>

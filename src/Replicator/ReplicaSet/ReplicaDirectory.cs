@@ -46,6 +46,17 @@ public sealed class ReplicaDirectory(XtelemdbSettings settings, InventoryStore s
     public Task<bool> SelectsAsync(int id, string host, string path, CancellationToken cancellationToken) =>
         store.SelectsAsync(id, host, path, cancellationToken);
 
+    readonly ConcurrentDictionary<int, string> unflushedRecorded = new();
+
+    /// <summary>Records in the database, once per change, why a replica's copies are not flushed (null: they are).</summary>
+    public async Task RecordUnflushedAsync(int id, string? why, CancellationToken cancellationToken)
+    {
+        if (unflushedRecorded.TryGetValue(id, out var recorded) && recorded == (why ?? ""))
+            return;
+        await store.SetUnflushedAsync(id, why, cancellationToken);
+        unflushedRecorded[id] = why ?? "";
+    }
+
     /// <summary>How this replicator writes a registered replica; null when it cannot.</summary>
     public ReplicaSettings? Writable(ReplicaRecord record)
     {

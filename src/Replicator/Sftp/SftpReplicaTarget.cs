@@ -11,13 +11,17 @@ namespace Xtelemdb.Replicator.Sftp;
 
 /// <summary>
 /// A replica on an SSH host, over SFTP. The copy keeps every rule of the local one: a temporary
-/// name in the target folder, the mtime set, posix-rename over the target (delete and rename where
-/// the server lacks it), folders made as needed, the size checked after the rename, the checksum
-/// of the bytes sent recorded. SFTP keeps mtimes to the second, so versions compare at seconds.
+/// name in the target folder, the mtime set, posix-rename over the target (the old copy moved aside
+/// and removed after the rename where the server lacks it), folders made as needed, the size checked after the rename, the checksum
+/// of the bytes sent recorded, the part file flushed where the server offers fsync@openssh.com.
+/// SFTP keeps mtimes to the second, so versions compare at seconds.
 /// </summary>
 /// <param name="writer">This replicator process (its host and an id of its own): replicators of several hosts, or several of one host, write one SFTP replica, each through part files of its own.</param>
 public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLimit? limit, string writer) : IReplicaTarget, IDisposable
 {
+    /// <summary>The old copy's name while a server without posix-rename replaces it.</summary>
+    public const string AsideSuffix = ".xtelemdb-old";
+
     readonly ConcurrentDictionary<string, bool> folders = new(StringComparer.Ordinal);
     string? absolutePrefix;
 
@@ -69,6 +73,16 @@ public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLim
 
     public bool KeepsMtimes => false;
 
+    /// <summary>Whether the server offers fsync@openssh.com, learnt from the first session; copies are flushed where it does.</summary>
+    bool? flushes;
+
+    public string? Unflushed => flushes switch
+    {
+        false when !SftpFsync.Available => $"this build's SSH.NET cannot send {SftpFsync.Extension}: copies on {pool.Endpoint} reach its disk when its kernel writes them back (within about 30 s)",
+        false => $"{pool.Endpoint} does not offer {SftpFsync.Extension}: copies reach its disk when its kernel writes them back (within about 30 s)",
+        _ => null,
+    };
+
     public async Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, Action<long>? progress, CancellationToken cancellationToken)
     {
         using var input = SourceFile.Open(source);
@@ -87,6 +101,7 @@ public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLim
                 client.DeleteFile(part);
                 return ((FileVersion, string)?)null;
             }
+            Flush(client, part);
             Rename(client, part, target);
             var landed = client.GetAttributes(target);
             if (landed.Size != input.Version.Size)
@@ -210,19 +225,56 @@ public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLim
         folders[folder] = true;
     }
 
+    /// <summary>
+    /// The part file's bytes and mtime to the server's disk before the rename, where the server
+    /// can (fsync@openssh.com on a handle opened again: UploadFile closes its own). SFTP cannot
+    /// flush a folder, so the rename itself may still be undone by a crash of the server: the
+    /// target then holds the previous complete copy, which verify tells from the record.
+    /// </summary>
+    void Flush(SftpClient client, string part)
+    {
+        flushes ??= SftpFsync.OfferedBy(client);
+        if (flushes != true)
+            return;
+        using var file = client.Open(part, FileMode.Open, FileAccess.Read);
+        SftpFsync.Flush(client, file.Handle, client.OperationTimeout > TimeSpan.Zero ? client.OperationTimeout : TimeSpan.FromMinutes(1));
+    }
+
+    /// <summary>
+    /// posix-rename@openssh.com replaces the target atomically. Without it (not offered, or refused:
+    /// OpenSSH's sftp-server -P), plain SFTP rename will not replace a file, so the old copy is moved
+    /// aside, the new one renamed into place and only then the old one removed: the old copy is
+    /// never deleted before the new one stands in its place, and comes back if the rename fails.
+    /// </summary>
     void Rename(SftpClient client, string part, string target)
     {
         try
         {
             client.RenameFile(part, target, isPosix: true);
+            return;
         }
-        catch (NotSupportedException)
+        catch (Exception e) when (e is NotSupportedException or SftpPermissionDeniedException)
         {
-            // No posix-rename@openssh.com: plain SFTP rename refuses to replace, so remove the old copy first.
-            if (LStat(client, target) is not null)
-                client.DeleteFile(target);
+        }
+        if (LStat(client, target) is null)
+        {
+            client.RenameFile(part, target, isPosix: false);
+            return;
+        }
+        var aside = part[..^LocalFileCopy.PartSuffix.Length] + AsideSuffix;
+        if (LStat(client, aside) is not null)
+            client.DeleteFile(aside); // this process's own, left by a failed attempt: the record still names the target
+        client.RenameFile(target, aside, isPosix: false);
+        try
+        {
             client.RenameFile(part, target, isPosix: false);
         }
+        catch
+        {
+            client.RenameFile(aside, target, isPosix: false);
+            throw;
+        }
+        client.DeleteFile(aside);
     }
 
     public void Dispose() => pool.Dispose();

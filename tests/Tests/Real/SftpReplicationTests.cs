@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Xtelemdb.Cli;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Replicator.Copying;
+using Xtelemdb.Replicator.Sftp;
 using Xtelemdb.Tests.Support;
 
 namespace Xtelemdb.Tests.Real;
@@ -114,6 +115,93 @@ public sealed class SftpReplicationTests : PipelineTest
         Assert.That(faults.Select(f => f["properties"]!["headers"]!["MT-Fault-Message"]!.GetValue<string>()),
             Has.Some.Contains($"{RemotePath(second)} is a symlink"));
         Assert.That(File.ReadAllText(victim), Is.EqualTo("precious"), "the link's target is untouched");
+    }
+
+    [Test]
+    public async Task When_the_server_offers_fsync_Should_flush_each_copy_before_renaming_it_into_place()
+    {
+        await ssh.StopAsync();
+        ssh.LogSftpRequests = true; // OpenSSH's sftp-server logs each request it serves
+        await ssh.StartSshdAsync();
+        ssh.ReplicaFolder();
+        await pipeline.StartAsync(Configure(), PipelineServices.All);
+        var path = Path.Combine(pipeline.Data, "night", "cam.fits");
+        Files.Write(path, 30_000);
+        await pipeline.ReplicatedAsync(Url, path, Timeout);
+
+        var requests = File.ReadAllLines(ssh.SftpLog).Where(l => l.Contains(": request ")).Select(l => l[(l.IndexOf(": request ") + 2)..]).ToList();
+        var fsync = requests.FindIndex(r => r.Contains(": fsync (handle"));
+        var rename = requests.FindIndex(r => r.EndsWith(": posix-rename"));
+        Assert.That(fsync, Is.GreaterThanOrEqualTo(0), "fsync@openssh.com reached the server: " + string.Join("; ", requests));
+        Assert.That(fsync, Is.LessThan(rename), "the part file is flushed before it is renamed into place: " + string.Join("; ", requests));
+        Assert.That(File.ReadAllText(ssh.SftpLog), Does.Not.Contain("status 4").And.Not.Contain("Failure"), "every request succeeded");
+        var (exit, output) = await pipeline.RunAsync("replica_list");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Not.Contain("NOT FLUSHED"));
+    }
+
+    [Test]
+    public async Task When_the_server_does_not_offer_fsync_Should_still_copy_and_say_the_copies_are_not_flushed()
+    {
+        await ssh.StopAsync();
+        ssh.SftpOptions = "-P fsync"; // neither offered nor accepted
+        await ssh.StartSshdAsync();
+        ssh.ReplicaFolder();
+        var listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, Ports.FreeLoopback());
+        var settings = Configure();
+        await pipeline.StartAsync(settings with { Monitoring = settings.Monitoring with { Listen = listen } }, PipelineServices.All);
+        var path = Path.Combine(pipeline.Data, "night", "cam.fits");
+        Files.Write(path, 30_000);
+        var row = await pipeline.ReplicatedAsync(Url, path, Timeout);
+        Assert.That(Files.Checksum(RemotePath(path)), Is.EqualTo(row.Checksum));
+
+        var why = $"does not offer fsync@openssh.com: copies reach its disk when its kernel writes them back";
+        await Eventually.True(async () => (await pipeline.RunAsync("replica_list")).Output.Contains($"NOT FLUSHED: {Url}: "),
+            Timeout, "replica_list says the replica is not flushed");
+        var (_, output) = await pipeline.RunAsync("replica_list");
+        Assert.That(output, Does.Contain(why));
+        using var http = new HttpClient();
+        var health = await http.GetStringAsync($"http://{listen}/health");
+        Assert.That(health, Does.Contain("copies not flushed: " + Url).And.Contain(why));
+    }
+
+    [Test]
+    public async Task When_the_server_lacks_posix_rename_Should_move_the_old_copy_aside_never_delete_it_first()
+    {
+        // With -P posix-rename, OpenSSH's sftp-server neither offers the extension nor accepts it.
+        await ssh.StopAsync();
+        ssh.SftpOptions = "-P posix-rename";
+        await ssh.StartSshdAsync();
+        ssh.ReplicaFolder();
+        await pipeline.StartAsync(Configure(), PipelineServices.All);
+        var path = Path.Combine(pipeline.Data, "night", "cam.fits");
+        Files.Write(path, 3000, seed: 1);
+        await pipeline.ReplicatedAsync(Url, path, Timeout);
+        Assert.That(Files.Checksum(RemotePath(path)), Is.EqualTo(Files.Checksum(path)), "the first copy, renamed into an empty place");
+
+        // What happens to the old copy, seen from the server's side (inotify, in order).
+        var events = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var watcher = new FileSystemWatcher(Path.GetDirectoryName(RemotePath(path))!) { IncludeSubdirectories = false };
+        watcher.Created += (_, e) => events.Enqueue($"created {e.Name}");
+        watcher.Deleted += (_, e) => events.Enqueue($"deleted {e.Name}");
+        watcher.Renamed += (_, e) => events.Enqueue($"renamed {e.OldName} to {e.Name}");
+        watcher.EnableRaisingEvents = true;
+        Files.Write(path, 7000, seed: 2);
+        var row = await Eventually.Get(() => pipeline.ReplicaAsync(Url, path), r => r?.SizeBytes == 7000, Timeout, "the second version recorded");
+        // The aside copy's removal is the replacement's last step: once seen, every earlier event was too.
+        await Eventually.True(() => events.Any(e => e.StartsWith("deleted .cam.fits.") && e.EndsWith(SftpReplicaTarget.AsideSuffix)),
+            Timeout, "the old copy, moved aside, removed after the rename");
+        // OpenSSH renames by link and unlink: the old name goes only once the aside name holds the old copy.
+        var seen = events.ToList();
+        var aside = seen.FindIndex(e => e.StartsWith("created .cam.fits.") && e.EndsWith(SftpReplicaTarget.AsideSuffix)
+            || e.StartsWith("renamed cam.fits to .cam.fits."));
+        Assert.That(aside, Is.GreaterThanOrEqualTo(0), "the old copy moved aside: " + string.Join("; ", seen));
+        Assert.That(seen.FindIndex(e => e == "deleted cam.fits"), Is.GreaterThan(aside).Or.EqualTo(-1),
+            "the old copy's name was not removed before the copy was kept aside: " + string.Join("; ", seen));
+        Assert.That(row!.Checksum, Is.EqualTo(Files.Checksum(path)));
+        Assert.That(Files.Checksum(RemotePath(path)), Is.EqualTo(Files.Checksum(path)), "the old copy replaced");
+        Assert.That(Directory.EnumerateFiles(Path.Combine(ssh.Home, "backup"), ".*", SearchOption.AllDirectories)
+            .Where(f => !f.EndsWith(ReplicaMarker.FileName)), Is.Empty, "no part file nor old copy left aside");
     }
 
     [Test]

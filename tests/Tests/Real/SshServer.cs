@@ -45,6 +45,27 @@ public sealed class SshServer : IAsyncDisposable
         $"identity_file = \"{identity ?? UserKey}\"\nknown_hosts = \"{knownHosts ?? KnownHosts}\"\nconcurrency = 2\n{extra}";
     public string HostKeyFingerprint { get; private set; } = "";
 
+    /// <summary>Options of the SFTP server from the next start on, e.g. "-P posix-rename" to refuse that extension.</summary>
+    public string SftpOptions { get; set; } = "";
+
+    /// <summary>
+    /// From the next start on, OpenSSH's sftp-server program instead of sshd's built-in one, logging
+    /// every request it serves to <see cref="SftpLog"/> ("request 12: fsync").
+    /// </summary>
+    public bool LogSftpRequests { get; set; }
+
+    public string SftpLog => Path.Combine(Folder, "sftp-server.log");
+
+    string Subsystem()
+    {
+        if (!LogSftpRequests)
+            return $"internal-sftp -d {Home} {SftpOptions}";
+        var script = Path.Combine(Folder, "sftp-server.sh");
+        File.WriteAllText(script, $"#!/bin/sh\nexec /usr/lib/openssh/sftp-server -e -l DEBUG3 -d '{Home}' {SftpOptions} 2>>'{SftpLog}'\n");
+        Run("chmod", "700", script);
+        return script;
+    }
+
     public static async Task<SshServer> StartAsync(string folder)
     {
         var server = new SshServer(folder);
@@ -82,7 +103,7 @@ public sealed class SshServer : IAsyncDisposable
             MaxStartups 100
             MaxSessions 100
             LogLevel ERROR
-            Subsystem sftp internal-sftp -d {Home}
+            Subsystem sftp {Subsystem()}
 
             """);
         sshd = Process.Start(new ProcessStartInfo("/usr/sbin/sshd", ["-D", "-e", "-f", config]) { RedirectStandardError = true })!;
