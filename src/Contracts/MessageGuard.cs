@@ -26,8 +26,10 @@ public static class MessageGuard
         return value;
     }
 
-    public static IReadOnlyList<T> Count<T>(IReadOnlyList<T>? value, int max, string what) =>
-        value is { Count: >= 1 } list && list.Count <= max ? list : throw new ArgumentException($"a list of {value?.Count ?? 0} {what}; expected 1 to {max}");
+    public static IReadOnlyList<T> Count<T>(IReadOnlyList<T>? value, int max, string what, bool allowEmpty = false) =>
+        value is { } list && list.Count >= (allowEmpty ? 0 : 1) && list.Count <= max
+            ? list
+            : throw new ArgumentException($"a list of {value?.Count ?? 0} {what}; expected {(allowEmpty ? 0 : 1)} to {max}");
 
     public static long Size(long value) =>
         value >= 0 ? value : throw new ArgumentException($"a negative size: {value}");

@@ -28,6 +28,7 @@ public static class InventoryRegistration
             bus.AddConsumer<UpsertOriginsConsumer, UpsertOriginsConsumerDefinition>();
             bus.AddConsumer<UpsertOriginListConsumer, UpsertOriginListConsumerDefinition>();
             bus.AddConsumer<MarkUnseenMissingConsumer, MarkUnseenMissingConsumerDefinition>();
+            bus.AddConsumer<RecordSkippedConsumer, RecordSkippedConsumerDefinition>();
             bus.AddConsumer<RecordReplicaConsumer, RecordReplicaConsumerDefinition>();
             bus.AddConsumer<ResyncConsumer, ResyncConsumerDefinition>();
             bus.AddConsumer<BackfillReplicaConsumer, BackfillReplicaConsumerDefinition>();

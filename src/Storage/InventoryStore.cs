@@ -34,6 +34,35 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         }, cancellationToken: cancellationToken));
     }
 
+    /// <summary>Replaces the skipped entries held for a watcher's roots by its latest complete list.</summary>
+    public async Task RecordSkippedAsync(FilesSkipped skipped, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var paths = skipped.Files.Select(f => f.Path).ToArray();
+        await connection.ExecuteAsync(new CommandDefinition(Sql.ForgetSkipped, new
+        {
+            skipped.Host,
+            Paths = paths,
+            RootPatterns = skipped.Roots.Select(r => EscapeLike(r.TrimEnd('/')) + "/%").ToArray(),
+        }, transaction, cancellationToken: cancellationToken));
+        await connection.ExecuteAsync(new CommandDefinition(Sql.RecordSkipped, new
+        {
+            skipped.Host,
+            skipped.SeenAt,
+            Paths = paths,
+            Reasons = skipped.Files.Select(f => f.Reason).ToArray(),
+        }, transaction, cancellationToken: cancellationToken));
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>What the watchers skip among the files a replica selects: verify lists it.</summary>
+    public async Task<IReadOnlyList<SkippedRecord>> SkippedForAsync(int replicaId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<SkippedRecord>(new CommandDefinition(Sql.SkippedFor, new { ReplicaId = replicaId }, cancellationToken: cancellationToken))).AsList();
+    }
+
     /// <summary>For these origin files, what each enabled replica (or just <paramref name="replicaId"/>) lacks.</summary>
     public async Task<IReadOnlyList<ReplicaNeeded>> NeedsOfAsync(
         IEnumerable<(string Host, string Path)> origins, int? replicaId, CancellationToken cancellationToken)

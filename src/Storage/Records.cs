@@ -47,6 +47,9 @@ public sealed record ReplicaStatus
     public string? Unflushed { get; init; }
 }
 
+/// <summary>An entry a watcher found and does not back up, and why.</summary>
+public sealed record SkippedRecord(string OriginHost, string Path, string Reason, DateTime FirstSeen);
+
 /// <summary>What one (replica, origin host) pair lacks: the backlog of one queue.</summary>
 public sealed record PairStatus(int ReplicaId, string OriginHost, long FilesBehind, long BytesBehind);
 

@@ -42,6 +42,27 @@ static class Sql
            and origin_path like any(@RootPatterns)
         """;
 
+    /// <summary>A watcher's complete list of skipped entries under its roots replaces what was held for them.</summary>
+    public const string ForgetSkipped = """
+        delete from skipped_files
+         where origin_host = @Host and path like any(@RootPatterns) and not (path = any(@Paths))
+        """;
+
+    public const string RecordSkipped = """
+        insert into skipped_files (origin_host, path, reason, first_seen, last_seen)
+        select @Host, p, r, @SeenAt, @SeenAt from unnest(@Paths::text[], @Reasons::text[]) as s (p, r)
+        on conflict (origin_host, path) do update set reason = excluded.reason, last_seen = excluded.last_seen
+        """;
+
+    /// <summary>The skipped entries of the origins a replica selects (by its hosts and patterns).</summary>
+    public const string SkippedFor = $"""
+        select o.origin_host as OriginHost, o.origin_path as Path, o.reason as Reason, o.first_seen as FirstSeen
+          from (select origin_host, path as origin_path, reason, first_seen from skipped_files) o
+          join replicas r on r.id = @ReplicaId
+         where {Selects}
+         order by o.origin_host, o.origin_path
+        """;
+
     /// <summary>"exao1:/mnt/backup" for a local replica, the URL for an ssh:// one (ReplicaNames.Of).</summary>
     const string ReplicaName = "case when r.kind = 'local' then r.host || ':' || r.url else r.url end";
 

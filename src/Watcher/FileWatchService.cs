@@ -144,7 +144,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
                 if (tree.IsKnown(path))
                     changes.Add((path, null));
                 // A folder created or moved in: its files may predate the watch on it.
-                changes.AddRange(TreeScan.Files(path, skipped.IsRegular).Where(f => tree.Differs(f.Path, f.Version)).Select(f => (f.Path, (FileVersion?)f.Version)));
+                changes.AddRange(TreeScan.Files(path, skipped).Where(f => tree.Differs(f.Path, f.Version)).Select(f => (f.Path, (FileVersion?)f.Version)));
             }
             else if (tree.IsKnown(path))
             {
@@ -161,12 +161,13 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         if (initial)
             scanStartedAt ??= started;
         var pollGeneration = tree.BeginPoll();
+        skipped.BeginPoll();
         var changes = new List<(string Path, FileVersion? Version)>();
         long files = 0, missed = 0;
         var present = settings.Watch.Roots.Where(Directory.Exists).ToArray();
         foreach (var root in present)
         {
-            foreach (var (path, version) in TreeScan.Files(root, skipped.IsRegular))
+            foreach (var (path, version) in TreeScan.Files(root, skipped))
             {
                 files++;
                 var news = tree.Seen(path, pollGeneration, version);
@@ -189,6 +190,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             missed++;
         }
         await PublishAsync(changes, initial ? "scan" : "poll", cancellationToken);
+        await SendSkippedAsync(present, started, cancellationToken);
         tree.Compact();
         // A poll allocates per file and then the watcher idles for minutes: give the garbage's
         // memory back now, or a million-file poll keeps 100 MB more resident than the tree needs.
@@ -206,6 +208,17 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         MissedByLiveWatcher += missed;
         logger.Log(missed > 0 ? LogLevel.Warning : LogLevel.Information,
             "Poll: {Files} files in {Elapsed}; {Missed} changes the live watcher had missed", files, DateTime.UtcNow - started, missed);
+    }
+
+    /// <summary>The poll's complete list of what is not backed up, when it changed: verify lists it.</summary>
+    async Task SendSkippedAsync(IReadOnlyList<string> roots, DateTime seenAt, CancellationToken cancellationToken)
+    {
+        if (roots.Count == 0 || skipped.Changed() is not { } files)
+            return;
+        var message = new FilesSkipped { Host = settings.Host, Roots = roots, Files = files, SeenAt = seenAt };
+        var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
+        await ConfirmedSend.RunAsync(token => inventory.Send(message, token), "FilesSkipped", cancellationToken);
+        skipped.Sent();
     }
 
     /// <param name="source">How the changes were found, for the metrics: live, scan or poll.</param>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Monitoring;
@@ -7,14 +8,23 @@ namespace Xtelemdb.Watcher;
 
 /// <summary>
 /// Entries under a root that are not backed up: a FIFO (whose open blocks a reader), a device, a
-/// socket. Never skipped in silence: each is logged and counted the first time it is seen.
+/// socket, a name that is not valid UTF-8 (.NET cannot open it by name), a folder the watcher may
+/// not read. Never skipped in silence: each is logged and counted the first time it is seen, and
+/// each full poll's complete list goes to the inventory, where verify lists it.
 /// </summary>
-public sealed class SkippedFiles(ILogger logger)
+public sealed partial class SkippedFiles(ILogger logger)
 {
-    readonly ConcurrentDictionary<string, FileKind> seen = new(StringComparer.Ordinal);
+    const int ReadAndSearch = 4 | 1; // R_OK | X_OK
 
-    /// <summary>The skipped entries seen so far, with their kind.</summary>
-    public IReadOnlyDictionary<string, FileKind> Seen => seen;
+    [LibraryImport("libc", EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Access(string path, int mode);
+
+    readonly ConcurrentDictionary<string, string> reported = new(StringComparer.Ordinal);
+    Dictionary<string, string> thisPoll = new(StringComparer.Ordinal);
+    Dictionary<string, string>? sent, pending;
+
+    /// <summary>Every skipped entry seen since start (path, bad bytes as \xNN) and why.</summary>
+    public IReadOnlyDictionary<string, string> Seen => reported;
 
     /// <summary>Whether the path is a regular file (or vanished meanwhile); reports it the first time it is not.</summary>
     public bool IsRegular(string path)
@@ -23,11 +33,57 @@ public sealed class SkippedFiles(ILogger logger)
         // What cannot be told (statx refused) is published: the copy then says what is wrong, rather than a skip in silence.
         if (kind is FileKind.Regular or FileKind.Unknown or FileKind.Missing or FileKind.Folder or FileKind.Symlink)
             return kind is FileKind.Regular or FileKind.Unknown;
-        if (seen.TryAdd(path, kind))
-        {
-            logger.LogWarning("{Path} is {Kind}, not a regular file: not backed up", path, FileKinds.Describe(kind));
-            PipelineMetrics.WatcherSkipped.Add(1, new KeyValuePair<string, object?>("kind", kind.ToString().ToLowerInvariant()));
-        }
+        Skip(path, FileKinds.Describe(kind), kind.ToString().ToLowerInvariant());
         return false;
+    }
+
+    /// <summary>
+    /// Whether an entry's name, as .NET decoded it, names it: one that is not valid UTF-8 does not,
+    /// and is reported by its bytes (with, for a folder, everything below it).
+    /// </summary>
+    public bool Nameable(string folder, string name, bool isFolder)
+    {
+        if (!RawNames.MayBeMangled(name) || FileKinds.Of(Path.Join(folder, name)) != FileKind.Missing)
+            return true;
+        var reason = isFolder ? "a folder whose name is not valid UTF-8: nothing below it is backed up" : "a name that is not valid UTF-8";
+        var escaped = RawNames.Escaped(folder, name);
+        foreach (var raw in escaped.Count > 0 ? escaped : [name])
+            Skip(Path.Join(folder, raw), reason, "name_not_utf8");
+        return false;
+    }
+
+    /// <summary>Whether the watcher may list a folder; one it may not is reported, with everything below it.</summary>
+    public bool Readable(string folder)
+    {
+        if (!OperatingSystem.IsLinux() || Access(folder, ReadAndSearch) == 0)
+            return true;
+        Skip(folder, $"a folder this watcher may not read ({Marshal.GetLastPInvokeErrorMessage()}): nothing below it is backed up", "unreadable_folder");
+        return false;
+    }
+
+    /// <summary>A full poll begins: the list it sends is what it finds.</summary>
+    public void BeginPoll() => thisPoll = new(StringComparer.Ordinal);
+
+    /// <summary>The poll's complete list when it differs from the last one sent (always after a start); null otherwise.</summary>
+    public IReadOnlyList<SkippedFile>? Changed()
+    {
+        if (sent is not null && sent.Count == thisPoll.Count && sent.All(s => thisPoll.TryGetValue(s.Key, out var why) && why == s.Value))
+            return null;
+        // A copy: the live watcher may add to this poll's list while the list is on its way.
+        pending = new Dictionary<string, string>(thisPoll, StringComparer.Ordinal);
+        return [.. pending.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => new SkippedFile(s.Key, s.Value))];
+    }
+
+    /// <summary>The list <see cref="Changed"/> gave has reached the inventory.</summary>
+    public void Sent() => sent = pending;
+
+    void Skip(string path, string reason, string kind)
+    {
+        thisPoll[path] = reason;
+        if (reported.TryAdd(path, reason))
+        {
+            logger.LogWarning("{Path} is {Reason}: not backed up", path, reason);
+            PipelineMetrics.WatcherSkipped.Add(1, new KeyValuePair<string, object?>("kind", kind));
+        }
     }
 }

@@ -15,14 +15,24 @@ static class TreeScan
         ReturnSpecialDirectories = false,
     };
 
-    /// <param name="regular">Asked of the empty entries only (a FIFO, a device or a socket has no size): whether it is a regular file to publish.</param>
-    public static IEnumerable<(string Path, FileVersion Version)> Files(string folder, Func<string, bool> regular) =>
+    /// <param name="skipped">
+    /// Asked of the entries that may not be files to publish: an empty one (a FIFO, a device or a
+    /// socket has no size), one whose name may not be UTF-8, a folder before it is entered; it
+    /// reports each that is not.
+    /// </param>
+    public static IEnumerable<(string Path, FileVersion Version)> Files(string folder, SkippedFiles skipped) =>
         !Directory.Exists(folder) ? [] :
         new FileSystemEnumerable<(string, FileVersion)>(folder,
             (ref FileSystemEntry entry) => (entry.ToFullPath(), new FileVersion(entry.LastWriteTimeUtc.UtcDateTime, entry.Length)),
             Options)
         {
-            ShouldIncludePredicate = (ref FileSystemEntry entry) => !entry.IsDirectory && (entry.Length > 0 || regular(entry.ToFullPath())),
+            ShouldIncludePredicate = (ref FileSystemEntry entry) => !entry.IsDirectory
+                && (!RawNames.MayBeMangled(entry.FileName) || skipped.Nameable(entry.Directory.ToString(), entry.FileName.ToString(), isFolder: false))
+                && (entry.Length > 0 || skipped.IsRegular(entry.ToFullPath())),
+            // IgnoreInaccessible would pass over a folder it cannot open without a word: each is asked first.
+            ShouldRecursePredicate = (ref FileSystemEntry entry) =>
+                (!RawNames.MayBeMangled(entry.FileName) || skipped.Nameable(entry.Directory.ToString(), entry.FileName.ToString(), isFolder: true))
+                && skipped.Readable(entry.ToFullPath()),
         };
 
     /// <summary>True when no folder between the root and the path is a symlink (the live watcher may report paths through one).</summary>

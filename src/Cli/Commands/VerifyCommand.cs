@@ -59,7 +59,8 @@ public static class VerifyCommand
         {
             Output.Line($"{report.Replica}: {report.Checked:N0} recorded copies checked ({report.ChecksumsVerified:N0} checksums); "
                 + $"{report.Missing:N0} missing, {report.Different:N0} different, {report.Unrecorded:N0} unrecorded"
-                + (report.FixesRequested > 0 ? $"; {report.FixesRequested:N0} copies requested" : ""));
+                + (report.FixesRequested > 0 ? $"; {report.FixesRequested:N0} copies requested" : "")
+                + (report.Skipped > 0 ? $"; {report.Skipped:N0} entries the watchers do not back up" : ""));
             if (report.Problems.Count > 0)
                 Output.Table(["path", "problem"], report.Problems.Select(p => (IReadOnlyList<string>)[p.Path, p.Problem]));
         }

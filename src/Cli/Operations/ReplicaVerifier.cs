@@ -8,8 +8,9 @@ namespace Xtelemdb.Cli.Operations;
 /// <summary>One thing wrong with a replica.</summary>
 public sealed record ReplicaProblem(string Path, string Problem);
 
+/// <param name="Skipped">Entries the watchers found among the files this replica selects and do not back up (a FIFO, a name not UTF-8…).</param>
 public sealed record VerifyReport(string Replica, long Checked, long ChecksumsVerified, long Missing, long Different, long Unrecorded,
-    long FixesRequested, IReadOnlyList<ReplicaProblem> Problems)
+    long FixesRequested, IReadOnlyList<ReplicaProblem> Problems, long Skipped = 0)
 {
     public bool Ok => Missing == 0 && Different == 0 && Unrecorded == 0;
 }
@@ -99,7 +100,12 @@ public static class ReplicaVerifier
             }
         }
         await LookUpAsync();
-        return new VerifyReport(replica.Name, checkedCount, verified, missing, different, unrecorded, fixes, problems);
+
+        // Nothing is skipped in silence: what the watchers saw and cannot back up is listed with the replica's files.
+        var skipped = await session.Store.SkippedForAsync(replica.Id, cancellationToken);
+        foreach (var entry in skipped)
+            Report($"{entry.OriginHost}:{entry.Path}", $"not backed up: {entry.Reason} (seen by {entry.OriginHost}'s watcher since {entry.FirstSeen:yyyy-MM-dd HH:mm}Z)");
+        return new VerifyReport(replica.Name, checkedCount, verified, missing, different, unrecorded, fixes, problems, skipped.Count);
     }
 
     static async Task<(bool Missing, string Text)?> CheckAsync(IReplicaTarget target, RecordedCopy copy, bool checksums, CancellationToken cancellationToken)

@@ -158,11 +158,50 @@ public sealed class LocalReplicationTests : PipelineTest
 
         await pipeline.ReplicatedAsync(backup, file);
         await Eventually.True(() => skipped.Seen.Count == 4, Timeout, "the four entries reported");
-        Assert.That(skipped.Seen, Is.EquivalentTo(new Dictionary<string, Hosting.FileKind>
+        Assert.That(skipped.Seen, Is.EquivalentTo(new Dictionary<string, string>
         {
-            [before] = Hosting.FileKind.Fifo, [fifo] = Hosting.FileKind.Fifo, [device] = Hosting.FileKind.CharacterDevice, [socketPath] = Hosting.FileKind.Socket,
+            [before] = "a FIFO", [fifo] = "a FIFO", [device] = "a character device", [socketPath] = "a socket",
         }));
         Assert.That(await pipeline.CountAsync("select count(*) from file_origins"), Is.EqualTo(1), "only the empty regular file is an origin");
+        // A poll's complete list reaches the database, and verify lists it.
+        await Eventually.Get(async () => (object?)await pipeline.CountAsync("select count(*) from skipped_files"), n => (long)n! == 4, Timeout, "the four entries recorded");
+        var (exit, output) = await pipeline.RunAsync("verify");
+        Assert.That(exit, Is.Zero, "the replica itself is complete: " + output);
+        Assert.That(output, Does.Contain("4 entries the watchers do not back up"));
+        foreach (var (path, kind) in new[] { (fifo, "a FIFO"), (device, "a character device"), (socketPath, "a socket") })
+            Assert.That(output, Does.Contain($"{TestPipeline.Host}:{path}").And.Contain($"not backed up: {kind}"));
+
+        // Gone from the root, gone from the list at the next poll.
+        File.Delete(fifo);
+        await Eventually.True(async () => await pipeline.CountAsync("select count(*) from skipped_files") == 3, Timeout, "the deleted FIFO forgotten");
+    }
+
+    [Test]
+    public async Task When_names_are_not_valid_utf8_Should_report_them_by_their_bytes_and_never_publish_them()
+    {
+        var backup = pipeline.Backup();
+        var night = Path.Combine(pipeline.Data, "night");
+        Directory.CreateDirectory(night);
+        // .NET cannot make such names; bash's printf writes the bytes.
+        Shell.Run("bash", "-c", $"cd '{night}' && printf x > \"$(printf 'cam\\xff.fits')\" && mkdir \"$(printf 'old\\xfe')\" && printf y > \"$(printf 'old\\xfe')/inside.dat\"");
+        var good = Path.Combine(night, "good.dat");
+        Files.Write(good, 100);
+        var host = await pipeline.StartAsync(pipeline.Configure([backup], pollInterval: "2s"), PipelineServices.All);
+
+        await pipeline.ReplicatedAsync(backup, good);
+        await Eventually.True(async () => await pipeline.CountAsync("select count(*) from skipped_files") == 2, Timeout, "both names recorded");
+        var skipped = host.Services.GetRequiredService<Watcher.FileWatchService>().Skipped.Seen;
+        Assert.That(skipped, Is.EquivalentTo(new Dictionary<string, string>
+        {
+            [$"{night}/cam\\xff.fits"] = "a name that is not valid UTF-8",
+            [$"{night}/old\\xfe"] = "a folder whose name is not valid UTF-8: nothing below it is backed up",
+        }));
+        Assert.That(await pipeline.CountAsync("select count(*) from file_origins where origin_path like '%\uFFFD%'"), Is.Zero, "no mangled name published");
+        Assert.That(await pipeline.CountAsync("select count(*) from file_origins"), Is.EqualTo(1));
+        var (exit, output) = await pipeline.RunAsync("verify");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain($"{TestPipeline.Host}:{night}/cam\\xff.fits").And.Contain("not backed up: a name that is not valid UTF-8"));
+        Assert.That(output, Does.Contain($"{TestPipeline.Host}:{night}/old\\xfe").And.Contain("nothing below it is backed up"));
     }
 
     [Test]
