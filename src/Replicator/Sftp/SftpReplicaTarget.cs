@@ -49,8 +49,12 @@ public sealed class SftpReplicaTarget(string prefix, SftpPool pool, BandwidthLim
             {
                 if (folders.ContainsKey(folder))
                     break; // made or checked by this replicator: no symlink there
-                if (Resolve(client, folder) is { IsLink: true } link)
-                    throw new UnsafePathException($"refusing to copy to {pool.Endpoint}:{target}: {folder} is a symlink{link.To} and may lead out of {root}");
+                var found = Resolve(client, folder);
+                if (found.IsLink)
+                    throw new UnsafePathException($"refusing to copy to {pool.Endpoint}:{target}: {folder} is a symlink{found.To} and may lead out of {root}");
+                // A file where a folder must go (an origin file replaced by a folder): the old copy stays, and the request is refused at once.
+                if (found.Attributes is { IsDirectory: false })
+                    throw new UnsafePathException($"refusing to copy to {pool.Endpoint}:{target}: {folder} is a file, not a folder");
             }
             // The part file too: one planted as a symlink would have the upload write through it.
             foreach (var path in new[] { target, LocalFileCopy.PartPath(target, writer) })

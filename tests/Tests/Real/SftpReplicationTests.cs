@@ -205,6 +205,25 @@ public sealed class SftpReplicationTests : PipelineTest
     }
 
     [Test]
+    public async Task When_a_file_is_replaced_by_a_folder_Should_refuse_its_files_at_once_and_keep_the_old_copy()
+    {
+        ssh.ReplicaFolder();
+        await pipeline.StartAsync(Configure(), PipelineServices.All);
+        var path = Path.Combine(pipeline.Data, "night", "cube");
+        Files.Write(path, 5000, seed: 3);
+        await pipeline.ReplicatedAsync(Url, path, Timeout);
+
+        File.Delete(path);
+        Files.Write(Path.Combine(path, "frame.fits"), 3000, seed: 4);
+        var errors = Queues.Replicate(TestPipeline.Host, Url) + "_error";
+        var faults = await Eventually.Get(async () => await pipeline.Management.PeekAsync(pipeline.Name, errors), m => m?.Count == 1, Timeout, "the refused copy");
+        var headers = faults[0]["properties"]!["headers"]!;
+        Assert.That(headers["MT-Fault-Message"]!.GetValue<string>(), Does.Contain($"{RemotePath(path)} is a file, not a folder"));
+        Assert.That(headers["MT-Fault-RetryCount"]?.GetValue<int>() ?? 0, Is.Zero, "refused at once, not retried: a retried request holds a copy slot");
+        Assert.That(new FileInfo(RemotePath(path)).Length, Is.EqualTo(5000), "the old copy stays");
+    }
+
+    [Test]
     public async Task When_the_connection_is_cut_mid_transfer_Should_leave_no_partial_file_and_complete_on_retry()
     {
         ssh.ReplicaFolder();
