@@ -145,11 +145,54 @@ def make_large(folder, files, size):
     return files * size
 
 
+class Clock:
+    """Whether a timed region is running: preparation (fresh) refuses to run inside one."""
+    running = False
+
+
+def drop_caches():
+    """The same cache state for every run of every tool: the previous run's writes flushed, and
+    (as root) the page cache emptied, so that no tool reads what another left in memory."""
+    subprocess.run(["sync"])
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+    except OSError:
+        pass
+
+
 def timed(fn):
     subprocess.run(["sync"])  # the previous run's writes are not this run's cost
+    Clock.running = True
     start = time.monotonic()
-    fn()
+    try:
+        fn()
+    finally:
+        Clock.running = False
     return time.monotonic() - start
+
+
+def interleaved(trials, runs):
+    """Each tool once per round (A, B, C, A, B, C…), so that a slow minute of this shared machine
+    hits every tool alike. A trial is (prepare, run[, clean]): prepare and clean run outside the
+    clock for every tool, and fresh() refuses to run inside it, so no tool is timed differently."""
+    times = {tool: [] for tool in trials}
+    for _ in range(runs):
+        for tool, trial in trials.items():
+            prepare, run, clean = (tuple(trial) + (None,))[:3]
+            prepare()
+            drop_caches()
+            try:
+                times[tool].append(timed(run))
+            finally:
+                if clean:
+                    clean()
+    return times
+
+
+def paired(times, peer, tool):
+    """peer time / tool time, round by round: both ran in the same minute of the machine."""
+    return [p / t for p, t in zip(times[peer], times[tool])]
 
 
 def record(section, figure, tool, values, unit):
@@ -165,6 +208,8 @@ def mark(path):
 
 
 def fresh(path):
+    if Clock.running:
+        raise RuntimeError(f"fresh({path}) inside a timed region: every tool's preparation runs outside the clock")
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
     return path
@@ -174,61 +219,54 @@ def initial_sync(work, src, files, nbytes, label, runs):
     section = f"1. initial sync: {label}"
     print(section, flush=True)
     dst = os.path.join(work, "dst")
-    peers = {
-        "cp -a": lambda: sh("cp", "-a", src, fresh(dst)),
-        # cp leaves its copy in the page cache; this one is on the disk when it ends, as xtelemdb's are.
-        "cp -a, then sync": lambda: (sh("cp", "-a", src, fresh(dst)), sh("sync")),
-        "rsync -a": lambda: sh("rsync", "-a", src + "/", fresh(dst) + "/"),
-        "rsync -a --fsync": lambda: sh("rsync", "-a", "--fsync", src + "/", fresh(dst) + "/"),
-        "rclone copy": lambda: sh("rclone", "copy", "--config", "/dev/null", src, fresh(dst)),
-    }
-    times = {}
-    for tool, fn in peers.items():
-        times[tool] = [timed(fn) for _ in range(runs)]
-    # xtelemdb's copying alone, without messages or database: what the pipeline adds is the rest.
-    world = World(work, [], [dst])
-    try:
-        times["xtelemdb copy engine alone"] = [timed(lambda: (fresh(dst), sh(BENCH, "copy-engine", src, dst, "--config", world.config))) for _ in range(runs)]
-    finally:
-        world.close()
-
+    empty = lambda: fresh(dst)
     startups = []
+    engine = World(work, [], [dst])  # the copy engine's settings; the engine checks no marker
 
-    def xtelemdb(split):
-        world = World(work, [src], [fresh(dst)])
-        try:
-            ready = []
-            def go():
-                start = time.monotonic()
-                if split:
-                    world.start("run", "Inventory"), world.start("run", "Replicator"), world.start("run", "Watcher")
-                else:
-                    world.start("sync", "continuous=true")
-                world.wait_count("select count(*) from replicas", 1)
-                ready.append(time.monotonic() - start)
-                world.wait_count("select count(*) from file_replicas", files)
-            total = timed(go)
-            startups.append(ready[0])
-            return total
-        finally:
-            world.close()
-    times["xtelemdb all-in-one"] = [xtelemdb(False) for _ in range(runs)]
-    times["xtelemdb 3 processes"] = [xtelemdb(True) for _ in range(runs)]
+    def pipeline(*commands):
+        """xtelemdb from a standing start: its database, virtual host and empty replica are prepared
+        outside the clock, as the peers' empty folders are; starting its processes is timed."""
+        state = {}
+
+        def prepare():
+            state["world"] = World(work, [src], [fresh(dst)])
+
+        def run():
+            world, start = state["world"], time.monotonic()
+            for command in commands:
+                world.start(*command)
+            world.wait_count("select count(*) from replicas", 1)
+            startups.append((commands, time.monotonic() - start))
+            world.wait_count("select count(*) from file_replicas", files)
+        return prepare, run, lambda: state["world"].close()
+
+    trials = {
+        "cp -a": (empty, lambda: sh("cp", "-a", src, dst)),
+        # cp and rsync leave their copies in the page cache; these are on the disk when they end, as xtelemdb's are.
+        "cp -a, then sync": (empty, lambda: (sh("cp", "-a", src, dst), sh("sync"))),
+        "rsync -a": (empty, lambda: sh("rsync", "-a", src + "/", dst + "/")),
+        "rsync -a, then sync": (empty, lambda: (sh("rsync", "-a", src + "/", dst + "/"), sh("sync"))),
+        "rsync -a --fsync": (empty, lambda: sh("rsync", "-a", "--fsync", src + "/", dst + "/")),
+        "rclone copy": (empty, lambda: sh("rclone", "copy", "--config", "/dev/null", src, dst)),
+        # xtelemdb's copying alone, without messages or database: what the pipeline adds is the rest.
+        "xtelemdb copy engine alone": (empty, lambda: sh(BENCH, "copy-engine", src, dst, "--config", engine.config)),
+        "xtelemdb all-in-one": pipeline(("sync", "continuous=true")),
+        "xtelemdb 3 processes": pipeline(("run", "Inventory"), ("run", "Replicator"), ("run", "Watcher")),
+    }
+    try:
+        times = interleaved(trials, runs)
+    finally:
+        engine.close()
+    alone = [t for commands, t in startups if len(commands) == 1]
     # The same runs without the time to start the .NET processes and reach the broker and database.
-    times["xtelemdb all-in-one, after start-up"] = [t - s for t, s in zip(times["xtelemdb all-in-one"], startups[:runs])]
-    record(section, "start-up until the replica is registered", "xtelemdb all-in-one", startups[:runs], "s")
+    times["xtelemdb all-in-one, after start-up"] = [t - s for t, s in zip(times["xtelemdb all-in-one"], alone)]
+    record(section, "start-up until the replica is registered", "xtelemdb all-in-one", alone, "s")
     for tool, values in times.items():
         record(section, "files/s", tool, [files / t for t in values], "files/s")
         record(section, "MB/s", tool, [nbytes / 1e6 / t for t in values], "MB/s")
-    rsync = statistics.median(times["rsync -a"])
-    fsync = statistics.median(times["rsync -a --fsync"])
-    cp = statistics.median(times["cp -a"])
-    cp_sync = statistics.median(times["cp -a, then sync"])
     for tool in ("xtelemdb all-in-one", "xtelemdb 3 processes", "xtelemdb all-in-one, after start-up", "xtelemdb copy engine alone"):
-        record(section, "speed relative to rsync -a", tool, [rsync / t for t in times[tool]], "x")
-        record(section, "speed relative to rsync -a --fsync", tool, [fsync / t for t in times[tool]], "x")
-        record(section, "speed relative to cp -a", tool, [cp / t for t in times[tool]], "x")
-        record(section, "speed relative to cp -a, then sync", tool, [cp_sync / t for t in times[tool]], "x")
+        for peer in ("rsync -a", "rsync -a, then sync", "rsync -a --fsync", "cp -a", "cp -a, then sync"):
+            record(section, f"speed relative to {peer}", tool, paired(times, peer, tool), "x")
 
 
 def latency(work, count):
@@ -428,36 +466,36 @@ def sftp(work, large, small, runs):
     ssh_opts = ["-P", str(port), "-i", os.path.join(keys, "user_key"), "-o", f"UserKnownHostsFile={known}", "-o", "BatchMode=yes"]
     try:
         for label, src, nbytes, files in (("256 MiB files", large[0], large[1], large[2]), ("4 KiB files", small[0], small[1], small[2])):
-            times = {}
             batch = os.path.join(keys, "batch")
             with open(batch, "w") as f:
                 f.write(f"put -r {src} sftp-peer\n")
-            def peer_sftp():
-                shutil.rmtree(os.path.join(home, "sftp-peer"), ignore_errors=True)
-                os.makedirs(os.path.join(home, "sftp-peer"))
-                sh("sftp", *ssh_opts, "-b", batch, f"{user}@127.0.0.1")
-            times["OpenSSH sftp -b"] = [timed(peer_sftp) for _ in range(runs)]
             ssh_cmd = f"ssh -p {port} -i {keys}/user_key -o UserKnownHostsFile={known} -o BatchMode=yes"
-            times["rsync -e ssh"] = [timed(lambda: (shutil.rmtree(os.path.join(home, "rsync-peer"), ignore_errors=True),
-                                                    sh("rsync", "-a", "-e", ssh_cmd, src + "/", f"{user}@127.0.0.1:{home}/rsync-peer/"))) for _ in range(runs)]
+            trials = {
+                "OpenSSH sftp -b": (lambda: fresh(os.path.join(home, "sftp-peer")),
+                                    lambda: sh("sftp", *ssh_opts, "-b", batch, f"{user}@127.0.0.1")),
+                "rsync -e ssh": (lambda: fresh(os.path.join(home, "rsync-peer")),
+                                 lambda: sh("rsync", "-a", "-e", ssh_cmd, src + "/", f"{user}@127.0.0.1:{home}/rsync-peer/")),
+            }
+            worlds = []
             for concurrency in (1, 4):
                 url = f"ssh://{user}@127.0.0.1:{port}/xt{concurrency}"
                 world = World(work, [], [url], tables={url: f'identity_file = "{keys}/user_key"\nknown_hosts = "{known}"\nconcurrency = {concurrency}'})
-                try:
-                    def ours():
-                        # The copy engine alone checks no marker: prepared exactly as the peers' folders are.
-                        shutil.rmtree(os.path.join(home, f"xt{concurrency}"), ignore_errors=True)
-                        os.makedirs(os.path.join(home, f"xt{concurrency}"))
-                        sh(BENCH, "copy-engine", src, url, "--config", world.config)
-                    times[f"xtelemdb SFTP, {concurrency} session{'s' if concurrency > 1 else ''}"] = [timed(ours) for _ in range(runs)]
-                finally:
+                worlds.append(world)
+                # The copy engine alone checks no marker: its folder is prepared exactly as the peers' are.
+                trials[f"xtelemdb SFTP, {concurrency} session{'s' if concurrency > 1 else ''}"] = (
+                    lambda c=concurrency: fresh(os.path.join(home, f"xt{c}")),
+                    lambda u=url, w=world: sh(BENCH, "copy-engine", src, u, "--config", w.config))
+            try:
+                times = interleaved(trials, runs)
+            finally:
+                for world in worlds:
                     world.close()
             for tool, values in times.items():
                 record(f"{section}: {label}", "MB/s" if files < 100 else "files/s", tool,
                        [nbytes / 1e6 / t for t in values] if files < 100 else [files / t for t in values], "MB/s" if files < 100 else "files/s")
-            best = statistics.median(times["OpenSSH sftp -b"])
             for tool in [t for t in times if t.startswith("xtelemdb")]:
-                record(f"{section}: {label}", "relative to OpenSSH sftp", tool, [best / t for t in times[tool]], "x")
+                record(f"{section}: {label}", "relative to OpenSSH sftp", tool, paired(times, "OpenSSH sftp -b", tool), "x")
+                record(f"{section}: {label}", "relative to rsync -e ssh", tool, paired(times, "rsync -e ssh", tool), "x")
     finally:
         sshd.kill()
 

@@ -15,4 +15,5 @@ public sealed record FilesSkipped
 
 /// <param name="Path">The path as the watcher can name it: bytes that are not UTF-8 are written \xNN.</param>
 /// <param name="Reason">Why it is not backed up: "a FIFO", "a name that is not valid UTF-8"…</param>
-public sealed record SkippedFile(string Path, string Reason);
+/// <param name="Folder">A folder: nothing below it is backed up either.</param>
+public sealed record SkippedFile(string Path, string Reason, bool Folder = false);

@@ -34,16 +34,21 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         }, cancellationToken: cancellationToken));
     }
 
-    /// <summary>Replaces the skipped entries held for a watcher's roots by its latest complete list.</summary>
+    /// <summary>Replaces the skipped entries held for a watcher's roots by its latest complete list (an older one changes nothing).</summary>
     public async Task RecordSkippedAsync(FilesSkipped skipped, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // A list delayed by a retry behind a newer one is dropped: the newer one holds.
+        if (await connection.ExecuteAsync(new CommandDefinition(Sql.ClaimSkippedList, new { skipped.Host, skipped.SeenAt }, transaction,
+                cancellationToken: cancellationToken)) == 0)
+            return;
         var paths = skipped.Files.Select(f => f.Path).ToArray();
         await connection.ExecuteAsync(new CommandDefinition(Sql.ForgetSkipped, new
         {
             skipped.Host,
             Paths = paths,
+            Roots = skipped.Roots.ToArray(),
             RootPatterns = skipped.Roots.Select(r => EscapeLike(r.TrimEnd('/')) + "/%").ToArray(),
         }, transaction, cancellationToken: cancellationToken));
         await connection.ExecuteAsync(new CommandDefinition(Sql.RecordSkipped, new
@@ -52,6 +57,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
             skipped.SeenAt,
             Paths = paths,
             Reasons = skipped.Files.Select(f => f.Reason).ToArray(),
+            Folders = skipped.Files.Select(f => f.Folder).ToArray(),
         }, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
     }

@@ -42,24 +42,33 @@ static class Sql
            and origin_path like any(@RootPatterns)
         """;
 
+    /// <summary>Takes a list only if it is newer than the last one applied for the host; returns 1 if so.</summary>
+    public const string ClaimSkippedList = """
+        insert into skipped_lists (origin_host, seen_at) values (@Host, @SeenAt)
+        on conflict (origin_host) do update set seen_at = excluded.seen_at where skipped_lists.seen_at < excluded.seen_at
+        """;
+
     /// <summary>A watcher's complete list of skipped entries under its roots replaces what was held for them.</summary>
     public const string ForgetSkipped = """
         delete from skipped_files
-         where origin_host = @Host and path like any(@RootPatterns) and not (path = any(@Paths))
+         where origin_host = @Host and (path like any(@RootPatterns) or path = any(@Roots)) and not (path = any(@Paths))
         """;
 
     public const string RecordSkipped = """
-        insert into skipped_files (origin_host, path, reason, first_seen, last_seen)
-        select @Host, p, r, @SeenAt, @SeenAt from unnest(@Paths::text[], @Reasons::text[]) as s (p, r)
-        on conflict (origin_host, path) do update set reason = excluded.reason, last_seen = excluded.last_seen
+        insert into skipped_files (origin_host, path, reason, folder, first_seen, last_seen)
+        select @Host, p, r, f, @SeenAt, @SeenAt from unnest(@Paths::text[], @Reasons::text[], @Folders::boolean[]) as s (p, r, f)
+        on conflict (origin_host, path) do update set reason = excluded.reason, folder = excluded.folder, last_seen = excluded.last_seen
         """;
 
-    /// <summary>The skipped entries of the origins a replica selects (by its hosts and patterns).</summary>
+    /// <summary>
+    /// The skipped entries of the origins a replica selects (by its hosts and patterns); a skipped
+    /// folder by its host alone, since the files below it that a pattern would select are unknown.
+    /// </summary>
     public const string SkippedFor = $"""
         select o.origin_host as OriginHost, o.origin_path as Path, o.reason as Reason, o.first_seen as FirstSeen
-          from (select origin_host, path as origin_path, reason, first_seen from skipped_files) o
+          from (select origin_host, path as origin_path, reason, folder, first_seen from skipped_files) o
           join replicas r on r.id = @ReplicaId
-         where {Selects}
+         where {Selects} or (o.folder and (r.hosts is null or o.origin_host = any(r.hosts)))
          order by o.origin_host, o.origin_path
         """;
 

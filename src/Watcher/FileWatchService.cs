@@ -18,6 +18,9 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
 {
     /// <summary>Observations per FilesChanged message; a poll sends each list as soon as it is full.</summary>
     const int PublishBatch = 250;
+
+    /// <summary>FilesSkipped's own bound: a root of more unbackable entries than this lists the first ones.</summary>
+    const int MaxSkippedListed = 100_000;
     readonly WatchedTree tree = new();
     readonly SkippedFiles skipped = new(logger);
 
@@ -164,7 +167,9 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         skipped.BeginPoll();
         var changes = new List<(string Path, FileVersion? Version)>();
         long files = 0, missed = 0;
-        var present = settings.Watch.Roots.Where(Directory.Exists).ToArray();
+        var existing = settings.Watch.Roots.Where(Directory.Exists).ToArray();
+        // A root it may not read is reported, and its files are neither listed nor marked missing.
+        var present = existing.Where(skipped.Readable).ToArray();
         foreach (var root in present)
         {
             foreach (var (path, version) in TreeScan.Files(root, skipped))
@@ -190,7 +195,6 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             missed++;
         }
         await PublishAsync(changes, initial ? "scan" : "poll", cancellationToken);
-        await SendSkippedAsync(present, started, cancellationToken);
         tree.Compact();
         // A poll allocates per file and then the watcher idles for minutes: give the garbage's
         // memory back now, or a million-file poll keeps 100 MB more resident than the tree needs.
@@ -203,22 +207,37 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             var scan = new ScanCompleted { Host = settings.Host, Roots = present, StartedAt = scanStartedAt!.Value };
             var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
             await ConfirmedSend.RunAsync(token => inventory.Send(scan, token), "ScanCompleted", cancellationToken);
+            await SendSkippedAsync(existing, started, cancellationToken);
             return;
         }
+        await SendSkippedAsync(existing, started, cancellationToken);
         MissedByLiveWatcher += missed;
         logger.Log(missed > 0 ? LogLevel.Warning : LogLevel.Information,
             "Poll: {Files} files in {Elapsed}; {Missed} changes the live watcher had missed", files, DateTime.UtcNow - started, missed);
     }
 
     /// <summary>The poll's complete list of what is not backed up, when it changed: verify lists it.</summary>
+    /// <remarks>After the poll's own messages, and never its undoing: a list that cannot go is sent by a later poll.</remarks>
     async Task SendSkippedAsync(IReadOnlyList<string> roots, DateTime seenAt, CancellationToken cancellationToken)
     {
         if (roots.Count == 0 || skipped.Changed() is not { } files)
             return;
-        var message = new FilesSkipped { Host = settings.Host, Roots = roots, Files = files, SeenAt = seenAt };
-        var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
-        await ConfirmedSend.RunAsync(token => inventory.Send(message, token), "FilesSkipped", cancellationToken);
-        skipped.Sent();
+        if (files.Count > MaxSkippedListed)
+        {
+            logger.LogWarning("{Count} entries under {Roots} are not backed up; the first {Listed} are listed for verify", files.Count, string.Join(", ", roots), MaxSkippedListed);
+            files = [.. files.Take(MaxSkippedListed)];
+        }
+        try
+        {
+            var message = new FilesSkipped { Host = settings.Host, Roots = roots, Files = files, SeenAt = seenAt };
+            var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
+            await ConfirmedSend.RunAsync(token => inventory.Send(message, token), "FilesSkipped", cancellationToken);
+            skipped.Sent();
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning("The list of entries not backed up was not sent ({Error}); the next poll sends it", e.Message);
+        }
     }
 
     /// <param name="source">How the changes were found, for the metrics: live, scan or poll.</param>

@@ -19,9 +19,13 @@ public sealed partial class SkippedFiles(ILogger logger)
     [LibraryImport("libc", EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Access(string path, int mode);
 
+    /// <summary>The list goes again after this many polls even unchanged: one lost on its way is mended.</summary>
+    const int ResendEvery = 10;
+
     readonly ConcurrentDictionary<string, string> reported = new(StringComparer.Ordinal);
-    Dictionary<string, string> thisPoll = new(StringComparer.Ordinal);
-    Dictionary<string, string>? sent, pending;
+    Dictionary<string, SkippedFile> thisPoll = new(StringComparer.Ordinal);
+    Dictionary<string, SkippedFile>? sent, pending;
+    int pollsSinceSent;
 
     /// <summary>Every skipped entry seen since start (path, bad bytes as \xNN) and why.</summary>
     public IReadOnlyDictionary<string, string> Seen => reported;
@@ -48,7 +52,7 @@ public sealed partial class SkippedFiles(ILogger logger)
         var reason = isFolder ? "a folder whose name is not valid UTF-8: nothing below it is backed up" : "a name that is not valid UTF-8";
         var escaped = RawNames.Escaped(folder, name);
         foreach (var raw in escaped.Count > 0 ? escaped : [name])
-            Skip(Path.Join(folder, raw), reason, "name_not_utf8");
+            Skip(Path.Join(folder, raw), reason, "name_not_utf8", isFolder);
         return false;
     }
 
@@ -57,7 +61,7 @@ public sealed partial class SkippedFiles(ILogger logger)
     {
         if (!OperatingSystem.IsLinux() || Access(folder, ReadAndSearch) == 0)
             return true;
-        Skip(folder, $"a folder this watcher may not read ({Marshal.GetLastPInvokeErrorMessage()}): nothing below it is backed up", "unreadable_folder");
+        Skip(folder, $"a folder this watcher may not read ({Marshal.GetLastPInvokeErrorMessage()}): nothing below it is backed up", "unreadable_folder", folder: true);
         return false;
     }
 
@@ -67,19 +71,24 @@ public sealed partial class SkippedFiles(ILogger logger)
     /// <summary>The poll's complete list when it differs from the last one sent (always after a start); null otherwise.</summary>
     public IReadOnlyList<SkippedFile>? Changed()
     {
-        if (sent is not null && sent.Count == thisPoll.Count && sent.All(s => thisPoll.TryGetValue(s.Key, out var why) && why == s.Value))
+        if (sent is not null && ++pollsSinceSent < ResendEvery
+            && sent.Count == thisPoll.Count && sent.All(s => thisPoll.TryGetValue(s.Key, out var now) && now == s.Value))
             return null;
         // A copy: the live watcher may add to this poll's list while the list is on its way.
-        pending = new Dictionary<string, string>(thisPoll, StringComparer.Ordinal);
-        return [.. pending.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => new SkippedFile(s.Key, s.Value))];
+        pending = new Dictionary<string, SkippedFile>(thisPoll, StringComparer.Ordinal);
+        return [.. pending.Values.OrderBy(s => s.Path, StringComparer.Ordinal)];
     }
 
     /// <summary>The list <see cref="Changed"/> gave has reached the inventory.</summary>
-    public void Sent() => sent = pending;
-
-    void Skip(string path, string reason, string kind)
+    public void Sent()
     {
-        thisPoll[path] = reason;
+        sent = pending;
+        pollsSinceSent = 0;
+    }
+
+    void Skip(string path, string reason, string kind, bool folder = false)
+    {
+        thisPoll[path] = new SkippedFile(path, reason, folder);
         if (reported.TryAdd(path, reason))
         {
             logger.LogWarning("{Path} is {Reason}: not backed up", path, reason);

@@ -1,6 +1,7 @@
 using MassTransit;
 using Xtelemdb.Hosting;
 using Xtelemdb.Replicator.Copying;
+using Xtelemdb.Replicator.Sftp;
 using Xtelemdb.Storage;
 
 namespace Xtelemdb.Cli.Operations;
@@ -87,6 +88,13 @@ public static class ReplicaVerifier
             {
                 if (entry.IsFolder && !entry.IsLink)
                     folders.Push(entry.Path);
+                else if (!entry.IsFolder && !entry.IsLink && entry.Path.EndsWith(SftpReplicaTarget.AsideSuffix, StringComparison.Ordinal))
+                {
+                    // An old copy moved aside while a server without posix-rename replaced it: with the replicator
+                    // killed between the two renames, it may be the only copy left of that file.
+                    Report(entry.Path, $"an old copy ({entry.Version.Size:N0} bytes) moved aside by a replicator stopped mid-replacement: "
+                        + "if no file stands under its name (the part before .HOST.ID.xtelemdb-old, without the leading dot), rename it back; otherwise delete it");
+                }
                 else if (!entry.IsFolder && !entry.IsLink && BackupImport.IsPart(entry.Path))
                 {
                     // A part file is being written, or was left by a replicator killed mid-copy; nobody writes one for a day.

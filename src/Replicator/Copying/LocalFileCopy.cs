@@ -137,6 +137,9 @@ public static class LocalFileCopy
 
     static FileStream OpenPart(string part, string target, long size)
     {
+        // A symlink planted under the part's name is never a part file: opening it would create its target.
+        if (FileKinds.Of(part) == FileKind.Symlink)
+            File.Delete(part);
         for (var attempt = 0; ; attempt++)
         {
             FileStream output;
@@ -149,7 +152,17 @@ public static class LocalFileCopy
                 throw new IOException($"another replicator process on this host is copying {target} now (its part file {part} is locked); "
                     + "this request is retried", e);
             }
-            if (!Posix.SameFile(output.SafeFileHandle, part))
+            bool same;
+            try
+            {
+                same = Posix.SameFile(output.SafeFileHandle, part);
+            }
+            catch
+            {
+                output.Dispose();
+                throw;
+            }
+            if (!same)
             {
                 output.Dispose();
                 if (attempt < 3)

@@ -30,14 +30,22 @@ static class SftpFsync
     {
         var shim = internals ?? throw new NotSupportedException($"this SSH.NET cannot send {Extension}");
         var status = new StatusWaiter();
-        var session = shim.Session.GetValue(client) ?? throw new InvalidOperationException("the SFTP session is closed");
-        var request = shim.NewRequest.Invoke([
-            shim.ProtocolVersion.GetValue(session), shim.NextRequestId.GetValue(session), handle,
-            Delegate.CreateDelegate(shim.ReplyAction, status, StatusWaiter.OnReplyMethod),
-            Delegate.CreateDelegate(shim.StatusAction, status, StatusWaiter.OnStatusMethod),
-        ]);
-        shim.SetName.Invoke(request, [Extension]);
-        shim.SendRequest.Invoke(session, [request]);
+        try
+        {
+            var session = shim.Session.GetValue(client) ?? throw new IOException("the SFTP session is closed");
+            var request = shim.NewRequest.Invoke([
+                shim.ProtocolVersion.GetValue(session), shim.NextRequestId.GetValue(session), handle,
+                Delegate.CreateDelegate(shim.ReplyAction, status, StatusWaiter.OnReplyMethod),
+                Delegate.CreateDelegate(shim.StatusAction, status, StatusWaiter.OnStatusMethod),
+            ]);
+            shim.SetName.Invoke(request, [Extension]);
+            shim.SendRequest.Invoke(session, [request]);
+        }
+        catch (TargetInvocationException e)
+        {
+            // An IOException, as every SFTP failure: the session is dropped and the copy retried, its message readable.
+            throw new IOException($"{Extension} could not be sent: {e.InnerException?.Message ?? e.Message}", e.InnerException ?? e);
+        }
         if (!status.Done.Wait(timeout))
             throw new IOException($"{Extension}: no answer within {timeout.TotalSeconds:0} s");
         if (status.Response is not { } response)
@@ -92,13 +100,14 @@ static class SftpFsync
                     session.GetMethod("SendRequest", Instance)!,
                     session.GetField("_supportedExtensions", Instance)!,
                     request.GetConstructor(Instance, [typeof(uint), typeof(uint), typeof(byte[]), replyAction, statusAction])!,
-                    extended.GetProperty("Name", Instance)!.GetSetMethod(nonPublic: true)!,
+                    extended.GetProperty("Name", Instance)?.GetSetMethod(nonPublic: true)!,
                     replyAction, statusAction,
                     status.GetProperty("StatusCode", Instance)!,
                     status.GetProperty("ErrorMessage", Instance)!) is var found && found.AllFound() ? found : null;
             }
-            catch (Exception e) when (e is TypeLoadException or ArgumentException or AmbiguousMatchException)
+            catch (Exception)
             {
+                // Whatever another SSH.NET's internals make of the lookup: no fsync, said so, never a failed copy.
                 return null;
             }
         }

@@ -85,7 +85,7 @@ public sealed class Audit(string connection)
         ? copy.Ticks / TimeSpan.TicksPerSecond == origin.Ticks / TimeSpan.TicksPerSecond
         : Microseconds.Truncate(copy) == origin;
 
-    /// <summary>Waits for the pipeline to converge, then asserts a clean audit and that verify agrees.</summary>
+    /// <summary>Waits for the pipeline to converge, then asserts a clean audit (FaultTest.AuditAsync runs verify after it).</summary>
     public async Task<AuditReport> PassesAsync(IReadOnlyDictionary<string, string> origins, IReadOnlyDictionary<string, string> replicas, TimeSpan timeout,
         Func<string, bool>? audited = null)
     {
