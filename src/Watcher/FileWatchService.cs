@@ -259,7 +259,20 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             }).ToArray(),
         });
         var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
-        await ConfirmedSend.RunAsync(token => inventory.SendBatch(lists, token), $"{changes.Count} FileChanged", cancellationToken);
+        try
+        {
+            await ConfirmedSend.RunAsync(token => inventory.SendBatch(lists, token), $"{changes.Count} FileChanged", cancellationToken);
+        }
+        catch
+        {
+            // A broker killed between storing the lists and confirming them delivers them after its
+            // restart: each file they announced may be in the inventory now, so its deletion must
+            // still be reported, and the next poll sends its version again.
+            foreach (var (path, version) in changes)
+                if (version is not null)
+                    tree.MaybePublished(path);
+            throw;
+        }
         // Known only once published: a failed publish leaves the change for the next poll to find.
         foreach (var (path, version) in changes)
             tree.Published(path, version);

@@ -114,6 +114,25 @@ sealed class WatchedTree
         }
     }
 
+    /// <summary>No file's version: what a file counts as when it may or may not have been published.</summary>
+    static readonly FileVersion Unknown = new(DateTime.MinValue, -1);
+
+    /// <summary>
+    /// A publish of this file failed, yet the broker may have taken it before it could confirm:
+    /// the file counts as known (a later deletion is reported) at no version (the next poll
+    /// sends it again).
+    /// </summary>
+    public void MaybePublished(string path)
+    {
+        lock (gate)
+        {
+            var slash = path.LastIndexOf('/');
+            ref var files = ref CollectionsMarshal.GetValueRefOrAddDefault(known, path[..slash], out _);
+            files ??= new Dictionary<string, Known>(StringComparer.Ordinal);
+            files[path[(slash + 1)..]] = new Known(Unknown, generation);
+        }
+    }
+
     /// <summary>Starts a full poll: every file the poll sees is stamped with the new generation.</summary>
     public long BeginPoll()
     {

@@ -18,6 +18,14 @@ public sealed record AuditReport(int Files, IReadOnlyList<string> Problems)
 /// </summary>
 public sealed class Audit(string connection)
 {
+    /// <summary>As the watcher walks a root: every folder, never through a symlink (a link to a folder is not followed).</summary>
+    public static readonly EnumerationOptions WithoutLinks = new()
+    {
+        RecurseSubdirectories = true,
+        AttributesToSkip = FileAttributes.ReparsePoint,
+        ReturnSpecialDirectories = false,
+    };
+
     sealed record Recorded(string ReplicaUrl, string OriginHost, string OriginPath, DateTime Mtime, long SizeBytes, string ReplicaPath, string? Checksum);
 
     /// <param name="origins">Each host's data folders, as the watcher of that host sees them.</param>
@@ -40,7 +48,7 @@ public sealed class Audit(string connection)
         var files = 0;
         foreach (var (host, folder) in origins)
         {
-            foreach (var path in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
+            foreach (var path in Directory.EnumerateFiles(folder, "*", WithoutLinks))
             {
                 if (Hosting.FileKinds.Of(path) != Hosting.FileKind.Regular || audited?.Invoke(path) == false)
                     continue;
