@@ -294,12 +294,12 @@ public sealed class OperatorCommandTests : PipelineTest
     }
 
     [Test]
-    public async Task When_sync_continuous_runs_as_the_seed_writes_it_Should_keep_the_replica_in_sync()
+    public async Task When_sync_continuous_runs_as_the_original_tool_writes_it_Should_keep_the_replica_in_sync()
     {
         var backup = pipeline.Backup();
         pipeline.Configure([backup]);
         var process = pipeline.StartProcess("sync", "continuous=true");
-        var path = Path.Combine(pipeline.Data, "seed.fits");
+        var path = Path.Combine(pipeline.Data, "first.fits");
         await Eventually.True(async () => await pipeline.CountAsync("select count(*) from replicas") == 1, Timeout, "the all-in-one process to start");
         Files.Write(path, 10_000);
         Files.AssertSameFile(path, (await pipeline.ReplicatedAsync(backup, path)).ReplicaPath);

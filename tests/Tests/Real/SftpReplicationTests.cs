@@ -290,7 +290,7 @@ public sealed class SftpReplicationTests : PipelineTest
     }
 
     [Test]
-    public async Task When_the_seed_imports_an_sftp_backup_of_a_host_known_from_ssh_config_Should_trust_import_and_copy_nothing()
+    public async Task When_the_original_tools_sftp_backup_of_a_host_known_from_ssh_config_is_imported_Should_trust_import_and_copy_nothing()
     {
         // The operator's own HOME: popeye exists only in ~/.ssh/config, and known_hosts starts empty.
         var home = Path.Combine(pipeline.Root, "operator");

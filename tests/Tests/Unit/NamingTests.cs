@@ -8,7 +8,7 @@ namespace Xtelemdb.Tests.Unit;
 public sealed class NamingTests
 {
     [Test]
-    public void When_the_seed_spelling_is_used_Should_rewrite_it_to_options()
+    public void When_the_original_tools_spelling_is_used_Should_rewrite_it_to_options()
     {
         var root = XtelemdbCommand.Create();
         Assert.That(KeyValueArguments.Rewrite(root, ["sync", "continuous=true", "config=/etc/x.toml"]),
