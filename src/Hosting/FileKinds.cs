@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Xtelemdb.Hosting;
 
@@ -11,7 +12,8 @@ public enum FileKind { Regular, Folder, Symlink, Fifo, CharacterDevice, BlockDev
 /// </summary>
 public static partial class FileKinds
 {
-    const int AtCurrentFolder = -100, AtNoFollow = 0x100, StatxType = 1, ModeOffset = 28, StatxSize = 256;
+    const int AtCurrentFolder = -100, AtNoFollow = 0x100, AtEmptyPath = 0x1000, StatxType = 1, StatxIno = 0x100, StatxSize = 256;
+    const int ModeOffset = 28, InoOffset = 32, DevMajorOffset = 136;
 
     [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Statx(int dirfd, string path, int flags, uint mask, Span<byte> buffer);
@@ -34,6 +36,30 @@ public static partial class FileKinds
             0xC000 => FileKind.Socket,
             _ => FileKind.Unknown,
         };
+    }
+
+    /// <summary>Whether the path (not followed) is the very file open behind the handle: same device, same inode.</summary>
+    public static bool SameFile(SafeFileHandle handle, string path)
+    {
+        if (!OperatingSystem.IsLinux())
+            return File.Exists(path);
+        Span<byte> opened = stackalloc byte[StatxSize], named = stackalloc byte[StatxSize];
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            if (Statx((int)handle.DangerousGetHandle(), "", AtEmptyPath, StatxIno, opened) != 0)
+                throw new IOException($"cannot stat the open file {path}: {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+        finally
+        {
+            if (added)
+                handle.DangerousRelease();
+        }
+        if (Statx(AtCurrentFolder, path, AtNoFollow, StatxIno, named) != 0)
+            return false;
+        return opened.Slice(InoOffset, 8).SequenceEqual(named.Slice(InoOffset, 8))
+            && opened.Slice(DevMajorOffset, 8).SequenceEqual(named.Slice(DevMajorOffset, 8));
     }
 
     /// <summary>"a FIFO", "a character device"…: for messages.</summary>

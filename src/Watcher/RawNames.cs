@@ -25,10 +25,10 @@ public static partial class RawNames
     /// <summary>Whether a name as .NET decoded it may stand for bytes that are not UTF-8.</summary>
     public static bool MayBeMangled(ReadOnlySpan<char> name) => name.Contains('\uFFFD');
 
-    /// <summary>The names in the folder that are not valid UTF-8 and that .NET decodes to this name, escaped.</summary>
-    public static IReadOnlyList<string> Escaped(string folder, string decodedName)
+    /// <summary>The names in the folder that are not valid UTF-8: as .NET decodes each, and escaped.</summary>
+    public static IReadOnlyList<(string Decoded, string Escaped)> NotUtf8(string folder)
     {
-        var found = new List<string>();
+        var found = new List<(string, string)>();
         if (!OperatingSystem.IsLinux())
             return found;
         var dir = OpenDir(folder);
@@ -44,8 +44,8 @@ public static partial class RawNames
                     length++;
                 var bytes = new byte[length];
                 Marshal.Copy(name, bytes, 0, length);
-                if (!Utf8.IsValid(bytes) && Encoding.UTF8.GetString(bytes) == decodedName)
-                    found.Add(Escape(bytes));
+                if (!Utf8.IsValid(bytes))
+                    found.Add((Encoding.UTF8.GetString(bytes), Escape(bytes)));
             }
         }
         finally

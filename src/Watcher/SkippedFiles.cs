@@ -26,6 +26,7 @@ public sealed partial class SkippedFiles(ILogger logger)
     Dictionary<string, SkippedFile> thisPoll = new(StringComparer.Ordinal);
     Dictionary<string, SkippedFile>? sent, pending;
     int pollsSinceSent;
+    readonly Dictionary<string, IReadOnlyList<(string Decoded, string Escaped)>> notUtf8 = new(StringComparer.Ordinal);
 
     /// <summary>Every skipped entry seen since start (path, bad bytes as \xNN) and why.</summary>
     public IReadOnlyDictionary<string, string> Seen => reported;
@@ -50,8 +51,11 @@ public sealed partial class SkippedFiles(ILogger logger)
         if (!RawNames.MayBeMangled(name) || FileKinds.Of(Path.Join(folder, name)) != FileKind.Missing)
             return true;
         var reason = isFolder ? "a folder whose name is not valid UTF-8: nothing below it is backed up" : "a name that is not valid UTF-8";
-        var escaped = RawNames.Escaped(folder, name);
-        foreach (var raw in escaped.Count > 0 ? escaped : [name])
+        // One readdir per folder and poll, however many such names it holds; again for a name made since.
+        if (!notUtf8.TryGetValue(folder, out var names) || names.All(n => n.Decoded != name))
+            notUtf8[folder] = names = RawNames.NotUtf8(folder);
+        var escaped = names.Where(n => n.Decoded == name).Select(n => n.Escaped).ToArray();
+        foreach (var raw in escaped.Length > 0 ? escaped : [name])
             Skip(Path.Join(folder, raw), reason, "name_not_utf8", isFolder);
         return false;
     }
@@ -66,7 +70,11 @@ public sealed partial class SkippedFiles(ILogger logger)
     }
 
     /// <summary>A full poll begins: the list it sends is what it finds.</summary>
-    public void BeginPoll() => thisPoll = new(StringComparer.Ordinal);
+    public void BeginPoll()
+    {
+        thisPoll = new(StringComparer.Ordinal);
+        notUtf8.Clear();
+    }
 
     /// <summary>The poll's complete list when it differs from the last one sent (always after a start); null otherwise.</summary>
     public IReadOnlyList<SkippedFile>? Changed()

@@ -122,16 +122,7 @@ sealed class WatchedTree
     /// the file counts as known (a later deletion is reported) at no version (the next poll
     /// sends it again).
     /// </summary>
-    public void MaybePublished(string path)
-    {
-        lock (gate)
-        {
-            var slash = path.LastIndexOf('/');
-            ref var files = ref CollectionsMarshal.GetValueRefOrAddDefault(known, path[..slash], out _);
-            files ??= new Dictionary<string, Known>(StringComparer.Ordinal);
-            files[path[(slash + 1)..]] = new Known(Unknown, generation);
-        }
-    }
+    public void MaybePublished(string path) => Published(path, Unknown);
 
     /// <summary>Starts a full poll: every file the poll sees is stamped with the new generation.</summary>
     public long BeginPoll()

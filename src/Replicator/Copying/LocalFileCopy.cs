@@ -155,7 +155,7 @@ public static class LocalFileCopy
             bool same;
             try
             {
-                same = Posix.SameFile(output.SafeFileHandle, part);
+                same = FileKinds.SameFile(output.SafeFileHandle, part);
             }
             catch
             {

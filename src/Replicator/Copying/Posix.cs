@@ -4,17 +4,11 @@ using Microsoft.Win32.SafeHandles;
 namespace Xtelemdb.Replicator.Copying;
 
 /// <summary>
-/// What .NET does not offer: fsync of a folder (it makes a rename durable), whether a path still
-/// names an open file, and preallocation of a file that already exists.
+/// What .NET does not offer: fsync of a folder (it makes a rename durable) and preallocation of a
+/// file that already exists.
 /// </summary>
 static partial class Posix
 {
-    const int AtCurrentFolder = -100, AtNoFollow = 0x100, AtEmptyPath = 0x1000, StatxIno = 0x100, StatxSize = 256;
-    const int InoOffset = 32, DevMajorOffset = 136, DevMinorOffset = 140;
-
-    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Statx(int dirfd, string path, int flags, uint mask, Span<byte> buffer);
-
     [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
     private static partial int Fallocate(SafeFileHandle fd, int mode, long offset, long length);
 
@@ -30,30 +24,6 @@ static partial class Posix
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);
-
-    /// <summary>Whether the path (not followed) is the very file open behind the handle: same device, same inode.</summary>
-    public static bool SameFile(SafeFileHandle handle, string path)
-    {
-        if (!OperatingSystem.IsLinux())
-            return File.Exists(path);
-        Span<byte> opened = stackalloc byte[StatxSize], named = stackalloc byte[StatxSize];
-        var added = false;
-        try
-        {
-            handle.DangerousAddRef(ref added);
-            if (Statx((int)handle.DangerousGetHandle(), "", AtEmptyPath, StatxIno, opened) != 0)
-                throw new IOException($"cannot stat the open file {path}: {Marshal.GetLastPInvokeErrorMessage()}");
-        }
-        finally
-        {
-            if (added)
-                handle.DangerousRelease();
-        }
-        if (Statx(AtCurrentFolder, path, AtNoFollow, StatxIno, named) != 0)
-            return false;
-        return opened.Slice(InoOffset, 8).SequenceEqual(named.Slice(InoOffset, 8))
-            && opened.Slice(DevMajorOffset, 8).SequenceEqual(named.Slice(DevMajorOffset, 8));
-    }
 
     /// <summary>Reserves the file's blocks: a full disk fails here, before any byte is written.</summary>
     public static void Preallocate(SafeFileHandle handle, long length, string path)
