@@ -149,6 +149,26 @@ public sealed class OwnDatabase : OwnServer
     public string Connection => $"Host=127.0.0.1;Port={Port};Database=postgres;Username=xtelem";
     protected override string Name => $"postgres :{Port}";
 
+    /// <summary>
+    /// Ready when it answers a query: PostgreSQL accepts TCP connections while it still replays
+    /// its WAL after a kill, and refuses them with 57P03 "the database system is starting up".
+    /// </summary>
+    protected override async Task<bool> AcceptsAsync()
+    {
+        try
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(Connection + ";Pooling=false;Timeout=5");
+            await connection.OpenAsync();
+            await using var command = new Npgsql.NpgsqlCommand("select 1", connection);
+            await command.ExecuteScalarAsync();
+            return true;
+        }
+        catch (Npgsql.NpgsqlException)
+        {
+            return false;
+        }
+    }
+
     protected override ProcessStartInfo StartInfo() => new("runuser",
         ["-u", "postgres", "--", Path.Combine(Bin, "postgres"), "-D", DataFolder, "-p", Port.ToString(),
          "-c", "listen_addresses=127.0.0.1", "-c", $"unix_socket_directories={Root}", "-c", "max_connections=200"]);
