@@ -106,10 +106,10 @@ async Task<int> CopyEngine(string folder, string url)
     var files = Directory.GetFiles(folder, "*", SearchOption.AllDirectories);
     long bytes = 0;
     var clock = Stopwatch.StartNew();
-    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = replica.Ssh?.Concurrency ?? settings.Replicator.Concurrency }, async (file, cancellationToken) =>
+    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = replica.CopiesAtOnce(settings.Host, settings.Replicator).Copies }, async (file, cancellationToken) =>
     {
         var path = await target.PathForAsync("bench", file, cancellationToken);
-        var copied = await target.CopyAsync(file, path, null, cancellationToken) ?? throw new InvalidOperationException($"{file} changed");
+        var copied = await target.CopyAsync(file, path, held: null, progress: null, cancellationToken) ?? throw new InvalidOperationException($"{file} changed");
         Interlocked.Add(ref bytes, copied.Version.Size);
     });
     Console.WriteLine($"files_per_second {files.Length / clock.Elapsed.TotalSeconds:0.0} files/s");

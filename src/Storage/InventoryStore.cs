@@ -175,6 +175,12 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         return await connection.ExecuteScalarAsync<bool>(new CommandDefinition(Sql.ReplicaSelects, new { Id = replicaId, Host = host, Path = path }, cancellationToken: cancellationToken));
     }
 
+    public async Task<RecordedCopy?> RecordedCopyAsync(int replicaId, string host, string path, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<RecordedCopy>(new CommandDefinition(Sql.RecordedCopy, new { Id = replicaId, Host = host, Path = path }, cancellationToken: cancellationToken));
+    }
+
     public async Task<ReplicaRecord?> ReplicaAsync(int id, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);

@@ -37,7 +37,7 @@ public static class AddReplicaCommand
             var before = (await session.Store.ReplicasAsync(cancellationToken)).FirstOrDefault(r => r.Host == replicaHost && r.Url == url);
             selection ??= before?.Selection ?? settings.Replica(replicaHost, url)?.Selection ?? ReplicaSelection.Everything;
             var record = new ReplicaRecord { Url = url, Kind = kind, Host = replicaHost, Enabled = true, Hosts = selection.Hosts?.ToArray(), Include = [.. selection.Include], Exclude = [.. selection.Exclude] };
-            var replicaTarget = ReplicaTargetFactory.Create(record.SettingsIn(settings), connections: 1, settings.Host);
+            var replicaTarget = ReplicaTargetFactory.Create(record.SettingsIn(settings), settings.Host);
             using var _ = replicaTarget as IDisposable;
             // Reached before anything is recorded: an unknown host key or a missing folder is said now, not later in a log.
             if (!await FolderExistsAsync(replicaTarget, cancellationToken))

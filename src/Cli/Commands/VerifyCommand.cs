@@ -31,7 +31,7 @@ public static class VerifyCommand
                     Output.Line($"Not verified here: {replica.Name} is a folder of {replica.Host}; run verify there.");
                     continue;
                 }
-                var target = ReplicaTargetFactory.Create(replica.SettingsIn(settings), connections: 1, settings.Host);
+                var target = ReplicaTargetFactory.Create(replica.SettingsIn(settings), settings.Host);
                 try
                 {
                     reports.Add(await Output.WithProgressAsync($"Verifying {replica.Name}", progress =>

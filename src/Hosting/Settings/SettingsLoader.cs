@@ -180,7 +180,7 @@ public static class SettingsLoader
         ["watch"] => "; expected roots, poll_interval, settle or max_interval",
         ["replicator"] => "; expected concurrency or copy_timeout",
         ["monitoring"] => "; expected listen or log_format",
-        ["replicas", _] => "; expected local, enabled, hosts, include, exclude, and for ssh:// replicas user, port, identity_file, known_hosts, passphrase_env, concurrency or bandwidth_limit",
+        ["replicas", _] => "; expected local, enabled, hosts, include, exclude, and for ssh:// replicas user, port, identity_file, known_hosts, passphrase_env, concurrency, connections or bandwidth_limit",
         ["origins", _] => "; expected mount",
         _ => "",
     };
@@ -268,9 +268,10 @@ public static class SettingsLoader
                     case ("identity_file", true): sshSettings = sshSettings! with { IdentityFile = HomePath(String(e)) }; break;
                     case ("known_hosts", true): sshSettings = sshSettings! with { KnownHosts = HomePath(String(e)) }; break;
                     case ("passphrase_env", true): sshSettings = sshSettings! with { PassphraseEnv = String(e) }; break;
-                    case ("concurrency", true): sshSettings = sshSettings! with { Concurrency = (int)Integer(e, 1, 64) }; break;
+                    case ("concurrency", true): sshSettings = sshSettings! with { Concurrency = (int)Integer(e, 1, 1024) }; break;
+                    case ("connections", true): sshSettings = sshSettings! with { Connections = (int)Integer(e, 1, 64) }; break;
                     case ("bandwidth_limit", true): sshSettings = sshSettings! with { BandwidthLimit = Bandwidth(e) }; break;
-                    case ("user" or "port" or "identity_file" or "known_hosts" or "passphrase_env" or "concurrency" or "bandwidth_limit", false):
+                    case ("user" or "port" or "identity_file" or "known_hosts" or "passphrase_env" or "concurrency" or "connections" or "bandwidth_limit", false):
                         throw Error(e, "only an ssh:// replica takes this key");
                     default:
                         throw Error(e, "unknown key" + KnownKeys(e.Table));
@@ -306,21 +307,19 @@ public static class SettingsLoader
             ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), path[2..])
             : FullPath(path);
 
-        /// <summary>"50MB/s", "10MiB/s", "800KB/s", or a number of bytes per second.</summary>
-        public long Bandwidth(TomlEntry e)
+        /// <summary>"50MB/s", "10MiB/s", "800KB/s", a number of bytes per second, or a timetable ("08:00,20MB/s 20:00,off").</summary>
+        public BandwidthSchedule Bandwidth(TomlEntry e)
         {
             if (e.Value is IntegerValueSyntax { Value: > 0 } bytes)
-                return bytes.Value;
-            var text = String(e);
-            var match = System.Text.RegularExpressions.Regex.Match(text.Trim(), @"^(\d+(?:\.\d+)?)\s*([KMG]i?B|B)(?:/s)?$");
-            if (!match.Success)
-                throw Error(e, $"expected a rate such as \"50MB/s\" or \"10MiB/s\", got \"{text}\"");
-            var unit = match.Groups[2].Value switch
+                return BandwidthSchedule.Fixed(bytes.Value);
+            try
             {
-                "B" => 1L, "KB" => 1000L, "MB" => 1000_000L, "GB" => 1000_000_000L,
-                "KiB" => 1L << 10, "MiB" => 1L << 20, _ => 1L << 30,
-            };
-            return (long)(double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) * unit);
+                return BandwidthSchedule.Parse(String(e));
+            }
+            catch (FormatException bad)
+            {
+                throw Error(e, $"expected a rate such as \"50MB/s\", or a timetable such as \"08:00,20MB/s 20:00,off\": {bad.Message}");
+            }
         }
 
         static string Describe(ValueSyntax? value) => value switch

@@ -56,8 +56,12 @@ public sealed record SshReplicaSettings(SshUrl Url)
     public string? IdentityFile { get; init; }
     public string? KnownHosts { get; init; }
     public string? PassphraseEnv { get; init; }
-    /// <summary>Connections (and so copies) at once to this replica; default: [replicator] concurrency.</summary>
+    /// <summary>Copies in flight at once to this replica; default <see cref="DefaultConcurrency"/>: over a long link a copy mostly waits for replies.</summary>
     public int? Concurrency { get; init; }
-    /// <summary>Bytes per second across this replica's connections; null: no limit.</summary>
-    public long? BandwidthLimit { get; init; }
+    /// <summary>SSH connections the copies share; default <see cref="DefaultConnections"/>.</summary>
+    public int? Connections { get; init; }
+
+    public const int DefaultConcurrency = 64, DefaultConnections = 4;
+    /// <summary>Bytes per second across this replica's connections, over the week; null: no limit.</summary>
+    public BandwidthSchedule? BandwidthLimit { get; init; }
 }

@@ -2,6 +2,12 @@ using Xtelemdb.Hosting;
 
 namespace Xtelemdb.Replicator.Copying;
 
+/// <summary>
+/// What the inventory records of a replica's current copy, which the copy found still in place
+/// (same size and mtime): a file that only grew since can send just what was appended.
+/// </summary>
+public readonly record struct HeldCopy(FileVersion Version, string Checksum);
+
 /// <summary>A file or folder found on a replica.</summary>
 public readonly record struct ReplicaEntry(string Path, bool IsFolder, bool IsLink, FileVersion Version);
 
@@ -37,7 +43,11 @@ public interface IReplicaTarget
     string? Unflushed { get; }
 
     /// <summary>Copies into place through a temporary name; null when the source changed meanwhile.</summary>
-    Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, Action<long>? progress, CancellationToken cancellationToken);
+    /// <param name="held">The recorded copy now at the target, where the source is larger: a target that can append to it (SFTP) sends only the rest.</param>
+    Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, HeldCopy? held, Action<long>? progress, CancellationToken cancellationToken);
+
+    /// <summary>Whether CopyAsync makes use of a <see cref="HeldCopy"/>: the copier then looks the record up.</summary>
+    bool Appends { get; }
 
     /// <summary>The entries of one folder, not recursing; symlinks are listed, never followed.</summary>
     IAsyncEnumerable<ReplicaEntry> ListAsync(string folder, CancellationToken cancellationToken);

@@ -26,8 +26,11 @@ public sealed class LocalReplicaTarget(string prefix) : IReplicaTarget
 
     public string? Unflushed => null;
 
-    public Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, Action<long>? progress, CancellationToken cancellationToken) =>
+    /// <summary>A local copy is read and written at the disk's pace: an append costs little more to copy whole.</summary>
+    public Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, HeldCopy? held, Action<long>? progress, CancellationToken cancellationToken) =>
         LocalFileCopy.CopyAsync(source, target, progress, cancellationToken);
+
+    public bool Appends => false;
 
     public async IAsyncEnumerable<ReplicaEntry> ListAsync(string folder, [EnumeratorCancellation] CancellationToken cancellationToken)
     {

@@ -51,14 +51,13 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         }
         var replicaTag = PipelineMetrics.Replica(replica.Name);
         var target = targets.For(replica);
-        await EnsureAvailableAsync(replica, target, replicaTag, cancellationToken);
         var path = await target.PathForAsync(need.OriginHost, need.OriginPath, cancellationToken);
 
         var started = Stopwatch.GetTimestamp();
         CopyResult result;
         try
         {
-            result = await CopyWithinTimeoutAsync(need, source, target, path, replica.Name, spent, cancellationToken);
+            result = await CopyWithinTimeoutAsync(need, source, replica, target, path, replicaTag, spent, cancellationToken);
             if (result.Outcome == CopyOutcome.SourceMissing)
                 SourceProbe.EnsureGone(need.OriginHost, source, settings.Origins.GetValueOrDefault(need.OriginHost));
         }
@@ -124,9 +123,10 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
     /// the time since it was received (earlier attempts and their retry delays) counts, and so does
     /// the wait for another copy of the same file, since the delivery is unacknowledged meanwhile.
     /// </summary>
-    async Task<CopyResult> CopyWithinTimeoutAsync(ReplicaNeeded need, string source, IReplicaTarget target, string path, string replicaUrl,
-        TimeSpan spent, CancellationToken cancellationToken)
+    async Task<CopyResult> CopyWithinTimeoutAsync(ReplicaNeeded need, string source, ReplicaSettings replica, IReplicaTarget target, string path,
+        KeyValuePair<string, object?> replicaTag, TimeSpan spent, CancellationToken cancellationToken)
     {
+        var replicaUrl = replica.Name;
         var budget = settings.Replicator.CopyTimeout - spent;
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bounded.CancelAfter(budget > TimeSpan.Zero ? budget : TimeSpan.Zero);
@@ -135,8 +135,13 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         {
             using var _ = await inFlight.AcquireAsync(replicaUrl + "\n" + path, bounded.Token);
             waiting = false;
-            await target.EnsureInsidePrefixAsync(path, bounded.Token);
-            return await CopyStableAsync(source, target, path, replicaUrl, need.Recopy, bounded.Token);
+            // Three reads at once (over a long link, one round trip for all): the marker, the way to the target, and the target.
+            var available = EnsureAvailableAsync(replica, target, replicaTag, bounded.Token);
+            var inside = target.EnsureInsidePrefixAsync(path, bounded.Token);
+            var held = need.Recopy ? Task.FromResult<FileVersion?>(null) : target.StatAsync(path, bounded.Token);
+            await available;
+            await inside;
+            return await CopyStableAsync(need, source, target, path, replicaUrl, held, bounded.Token);
         }
         catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -178,6 +183,23 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         _ => "other",
     };
 
+    /// <summary>The record of the copy the target holds, where it is that copy (same size and mtime): what an append starts from.</summary>
+    async Task<HeldCopy?> RecordedAsync(ReplicaNeeded need, IReplicaTarget target, FileVersion held, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await replicas.RecordedCopyAsync(need.ReplicaId, need.OriginHost, need.OriginPath, cancellationToken) is { Checksum: { } checksum } recorded
+                && target.Holds(held, new FileVersion(recorded.Mtime, recorded.Size))
+                ? new HeldCopy(held, checksum)
+                : null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogDebug("No record of {Path} on {Replica} to append to ({Error}); it is sent whole", need.OriginPath, need.ReplicaUrl, e.Message);
+            return null;
+        }
+    }
+
     /// <summary>Whether the source, still at this version, holds the bytes of this checksum.</summary>
     static async Task<bool> SameBytesAsync(string source, FileVersion version, string checksum, CancellationToken cancellationToken)
     {
@@ -191,8 +213,11 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         }
     }
 
-    async Task<CopyResult> CopyStableAsync(string source, IReplicaTarget target, string path, string replicaUrl, bool recopy, CancellationToken cancellationToken)
+    /// <param name="firstStat">The target's stat, made alongside the checks before the first attempt.</param>
+    async Task<CopyResult> CopyStableAsync(ReplicaNeeded need, string source, IReplicaTarget target, string path, string replicaUrl,
+        Task<FileVersion?> firstStat, CancellationToken cancellationToken)
     {
+        var recopy = need.Recopy;
         for (var attempt = 1; ; attempt++)
         {
             var statedAt = DateTime.UtcNow;
@@ -205,7 +230,8 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
                     ? new CopyResult(CopyOutcome.SourceMissing, default, null, statedAt)
                     : throw new NotRegularFileException($"{source} is {FileKinds.Describe(kind)}, not a regular file: not backed up");
             }
-            if (!recopy && await target.StatAsync(path, cancellationToken) is { } held && target.Holds(held, version))
+            var held = recopy ? null : attempt == 1 ? await firstStat : await target.StatAsync(path, cancellationToken);
+            if (held is { } current && target.Holds(current, version))
             {
                 // The inventory asks only for what it has no record of: a copy made before a crash
                 // lost its report. Record it with the checksum of what the replica really holds.
@@ -215,7 +241,8 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             }
             try
             {
-                var copy = await target.CopyAsync(source, path, Progress is { } p ? bytes => p(path, bytes) : null, cancellationToken);
+                var appendTo = held is { } smaller && target.Appends && smaller.Size < version.Size ? await RecordedAsync(need, target, smaller, cancellationToken) : null;
+                var copy = await target.CopyAsync(source, path, appendTo, Progress is { } p ? bytes => p(path, bytes) : null, cancellationToken);
                 if (copy is { } done)
                 {
                     Interlocked.Increment(ref copies);

@@ -17,13 +17,13 @@ public sealed class ReplicaTargetFactory(XtelemdbSettings settings) : IDisposabl
     readonly ConcurrentDictionary<string, Lazy<IReplicaTarget>> targets = new(StringComparer.Ordinal);
 
     public IReplicaTarget For(ReplicaSettings replica) =>
-        targets.GetOrAdd(replica.Name, _ => new Lazy<IReplicaTarget>(() => Create(replica, settings.Replicator.Concurrency, settings.Host))).Value;
+        targets.GetOrAdd(replica.Name, _ => new Lazy<IReplicaTarget>(() => Create(replica, settings.Host))).Value;
 
     /// <summary>
     /// A target of its own, for a command that runs once (import, verify). A replica on this host
     /// is written where it is, an ssh:// replica of another host over SFTP.
     /// </summary>
-    public static IReplicaTarget Create(ReplicaSettings replica, int connections, string thisHost)
+    public static IReplicaTarget Create(ReplicaSettings replica, string thisHost)
     {
         if (replica.Ssh is not { } ssh)
             return new LocalReplicaTarget(replica.Prefix);
@@ -31,8 +31,8 @@ public sealed class ReplicaTargetFactory(XtelemdbSettings settings) : IDisposabl
             return new LocalReplicaTarget(replica.Prefix.StartsWith('/')
                 ? replica.Prefix
                 : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), replica.Prefix));
-        var pool = new SftpPool(SshEndpoint.Resolve(ssh), ssh.Concurrency ?? connections);
-        return new SftpReplicaTarget(replica.Prefix, pool, ssh.BandwidthLimit is { } limit ? new BandwidthLimit(limit) : null, writer: $"{thisHost}.{Writer}");
+        var sessions = new SftpSessions(SshEndpoint.Resolve(ssh), ssh.Connections ?? SshReplicaSettings.DefaultConnections);
+        return new SftpReplicaTarget(replica.Prefix, sessions, ssh.BandwidthLimit is { } limit ? new BandwidthLimit(limit) : null, writer: $"{thisHost}.{Writer}");
     }
 
     public void Dispose()

@@ -46,6 +46,10 @@ public sealed class ReplicaDirectory(XtelemdbSettings settings, InventoryStore s
     public Task<bool> SelectsAsync(int id, string host, string path, CancellationToken cancellationToken) =>
         store.SelectsAsync(id, host, path, cancellationToken);
 
+    /// <summary>What the database records of this replica's copy of the file; null where it has none.</summary>
+    public Task<RecordedCopy?> RecordedCopyAsync(int id, string host, string path, CancellationToken cancellationToken) =>
+        store.RecordedCopyAsync(id, host, path, cancellationToken);
+
     readonly ConcurrentDictionary<int, string> unflushedRecorded = new();
 
     /// <summary>Records in the database, once per change, why a replica's copies are not flushed (null: they are).</summary>

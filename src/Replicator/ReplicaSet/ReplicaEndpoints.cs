@@ -38,10 +38,10 @@ public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpoint
         }
         foreach (var (queue, (replica, origin)) in wanted.Where(w => !handles.ContainsKey(w.Key)))
         {
-            var concurrency = replica.Ssh?.Concurrency ?? settings.Replicator.Concurrency;
+            var (concurrency, threads) = replica.CopiesAtOnce(settings.Host, settings.Replicator);
             var handle = connector.ConnectReceiveEndpoint(queue, (context, endpoint) =>
             {
-                CopyThreads.Reserve(concurrency);
+                CopyThreads.Reserve(threads);
                 endpoint.ConcurrentMessageLimit = concurrency;
                 // No delivery waits unacknowledged behind a copy: each one is in a copy (bounded by copy_timeout) at once.
                 endpoint.PrefetchCount = concurrency;
