@@ -106,7 +106,7 @@ async Task<int> CopyEngine(string folder, string url)
     var files = Directory.GetFiles(folder, "*", SearchOption.AllDirectories);
     long bytes = 0;
     var clock = Stopwatch.StartNew();
-    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = replica.CopiesAtOnce(settings.Host, settings.Replicator).Copies }, async (file, cancellationToken) =>
+    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = replica.CopiesAtOnce(settings.Host, settings.Replicator) }, async (file, cancellationToken) =>
     {
         var path = await target.PathForAsync("bench", file, cancellationToken);
         var copied = await target.CopyAsync(file, path, held: null, progress: null, cancellationToken) ?? throw new InvalidOperationException($"{file} changed");

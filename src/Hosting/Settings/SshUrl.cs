@@ -61,7 +61,7 @@ public sealed record SshReplicaSettings(SshUrl Url)
     /// <summary>SSH connections the copies share; default <see cref="DefaultConnections"/>.</summary>
     public int? Connections { get; init; }
 
-    public const int DefaultConcurrency = 64, DefaultConnections = 4;
+    public const int DefaultConcurrency = 256, DefaultConnections = 4;
     /// <summary>Bytes per second across this replica's connections, over the week; null: no limit.</summary>
     public BandwidthSchedule? BandwidthLimit { get; init; }
 }

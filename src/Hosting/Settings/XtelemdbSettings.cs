@@ -94,15 +94,9 @@ public sealed record ReplicaSettings(string Url, string Prefix, bool Enabled, st
     /// <summary>Whether a replicator on <paramref name="thisHost"/> writes this replica over SFTP (an ssh:// replica of another host).</summary>
     public bool OverSftpFrom(string thisHost) => Ssh is not null && Host != thisHost;
 
-    /// <summary>
-    /// Copies in flight at once from a replicator on <paramref name="thisHost"/>, and the threads
-    /// they may hold: a local copy holds one, an SFTP copy awaits replies and only a send waiting for
-    /// its session's window holds one.
-    /// </summary>
-    public (int Copies, int Threads) CopiesAtOnce(string thisHost, ReplicatorSettings replicator) =>
-        OverSftpFrom(thisHost) && Ssh is { } ssh
-            ? (ssh.Concurrency ?? SshReplicaSettings.DefaultConcurrency, ssh.Connections ?? SshReplicaSettings.DefaultConnections)
-            : (replicator.Concurrency, replicator.Concurrency);
+    /// <summary>Copies in flight at once from a replicator on <paramref name="thisHost"/>.</summary>
+    public int CopiesAtOnce(string thisHost, ReplicatorSettings replicator) =>
+        OverSftpFrom(thisHost) && Ssh is { } ssh ? ssh.Concurrency ?? SshReplicaSettings.DefaultConcurrency : replicator.Concurrency;
 
     /// <summary>The name operators and queues see: "exao1:/mnt/backup", or the ssh:// URL.</summary>
     public string Name => ReplicaNames.Of(Kind, Host, Url);

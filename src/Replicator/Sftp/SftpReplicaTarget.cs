@@ -129,6 +129,27 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
     {
         using var input = SourceFile.Open(source);
         var part = LocalFileCopy.PartPath(target, writer);
+        // Many small copies share the link well; large ones go a few at a time, each over several sessions,
+        // rather than hundreds at a crawl that would all outlast copy_timeout.
+        var large = input.Version.Size >= SftpTransfer.SpreadFrom;
+        if (large)
+            await bulk.WaitAsync(cancellationToken);
+        try
+        {
+            return await SendAndRenameAsync(input, target, part, held, progress, cancellationToken);
+        }
+        finally
+        {
+            if (large)
+                bulk.Release();
+        }
+    }
+
+    readonly SemaphoreSlim bulk = new(sessions.Connections);
+
+    async Task<(FileVersion Version, string Checksum)?> SendAndRenameAsync(SourceFile input, string target, string part, HeldCopy? held,
+        Action<long>? progress, CancellationToken cancellationToken)
+    {
         return await UseAsync(cancellationToken, async wire =>
         {
             await MakeFoldersAsync(wire, Path.GetDirectoryName(target)!, cancellationToken);
@@ -187,7 +208,8 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
     {
         try
         {
-            return await work(await sessions.NextAsync(cancellationToken));
+            using var lease = await sessions.NextAsync(cancellationToken);
+            return await work(lease.Wire);
         }
         catch (Exception e) when (e is SshException or IOException or System.Net.Sockets.SocketException or ObjectDisposedException
             && e is not (SftpPathNotFoundException or SshReplicaException or FileNotFoundException))
@@ -196,31 +218,54 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
         }
     }
 
-    async Task MakeFoldersAsync(SftpWire wire, string folder, CancellationToken cancellationToken)
+    /// <summary>
+    /// The target's folder and those above it up to the prefix, made where missing, in one round
+    /// trip: a mkdir for every level not known to exist, top down, then an lstat of each, all sent
+    /// together (the server serves them in order). A mkdir refused because the folder is there is
+    /// fine; the lstats tell it from a real failure. Copies into one new folder wait for the same making.
+    /// </summary>
+    Task MakeFoldersAsync(SftpWire wire, string folder, CancellationToken cancellationToken)
     {
         if (folders.ContainsKey(folder))
-            return;
-        var prefixLength = (absolutePrefix ?? "").Length;
-        var missing = new Stack<string>();
-        var current = folder;
-        for (; current.Length > prefixLength && await wire.LStatAsync(current, cancellationToken) is null; current = Path.GetDirectoryName(current)!)
-            missing.Push(current);
-        if (current.Length <= prefixLength && await wire.LStatAsync(current, cancellationToken) is not { IsDirectory: true })
-            throw new IOException($"the replica folder {current} does not exist on {sessions.Endpoint}");
-        foreach (var path in missing)
+            return Task.CompletedTask;
+        var making = makingFolders.GetOrAdd(folder, f => new Lazy<Task>(() => MakeAsync(wire, f)));
+        return making.Value.WaitAsync(cancellationToken);
+    }
+
+    readonly ConcurrentDictionary<string, Lazy<Task>> makingFolders = new(StringComparer.Ordinal);
+
+    /// <summary>Not bound to one copy's token: other copies may be waiting for the same folder.</summary>
+    async Task MakeAsync(SftpWire wire, string folder)
+    {
+        try
         {
-            try
+            var root = absolutePrefix ?? throw new InvalidOperationException("the prefix is resolved before any copy");
+            var levels = new List<string>();
+            for (var level = folder; level.Length > root.Length && !folders.ContainsKey(level); level = Path.GetDirectoryName(level)!)
+                levels.Insert(0, level);
+            var made = new List<Task<object?>>();
+            foreach (var level in levels)
+                made.Add(await wire.SendMkDir(level, CancellationToken.None));
+            var stats = new List<Task<SftpFileAttributes?>> { await wire.SendLStat(root, CancellationToken.None) };
+            foreach (var level in levels)
+                stats.Add(await wire.SendLStat(level, CancellationToken.None));
+            if (await stats[0] is not { IsDirectory: true })
+                throw new IOException($"the replica folder {root} does not exist on {sessions.Endpoint}");
+            for (var i = 0; i < levels.Count; i++)
             {
-                await wire.MkDirAsync(path, cancellationToken);
+                var refusal = await made[i].ContinueWith(t => t.Exception?.InnerException, TaskScheduler.Default);
+                if (refusal is not null and not SshException)
+                    throw refusal;
+                if (await stats[i + 1] is not { IsDirectory: true })
+                    throw new IOException($"cannot make the folder {levels[i]} on {sessions.Endpoint}: {refusal?.Message ?? "it is not a folder"}", refusal);
             }
-            catch (SshException)
-            {
-                // Made meanwhile by another copy, or a real failure.
-                if (await wire.LStatAsync(path, cancellationToken) is not { IsDirectory: true })
-                    throw;
-            }
+            folders[folder] = true;
         }
-        folders[folder] = true;
+        finally
+        {
+            // Made, or failed: the next copy looks again.
+            makingFolders.TryRemove(folder, out _);
+        }
     }
 
     /// <summary>

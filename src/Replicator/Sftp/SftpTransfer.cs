@@ -25,7 +25,7 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
     const int ChunkSize = 64 * 1024;
     const int InFlightPerSession = 64;
     /// <summary>Files from this size on go over several sessions.</summary>
-    const long SpreadFrom = 32L << 20;
+    public const long SpreadFrom = 16L << 20;
     const int MaxLanes = 4;
     /// <summary>Less than this acknowledged is sent again from the start rather than checked.</summary>
     const long ResumeFrom = 1L << 20;
@@ -53,12 +53,16 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
         var done = new Progress(input.Version, from);
         unfinished[part] = done;
         var lanes = new List<Lane> { new(wire, handle) };
+        var leases = new List<IDisposable>();
         try
         {
-            if (size - from >= SpreadFrom && sessions.Connections > 1)
+            while (size - from >= SpreadFrom && lanes.Count < Math.Min(MaxLanes, sessions.Connections))
             {
-                foreach (var other in (await sessions.SeveralAsync(wire, MaxLanes, cancellationToken)).Skip(1))
-                    lanes.Add(new Lane(other, await other.OpenAsync(part, Access.Update, cancellationToken)));
+                var lease = await sessions.NextAsync(cancellationToken, exclude: [.. lanes.Select(l => l.Wire)]);
+                leases.Add(lease);
+                if (lanes.Any(l => l.Wire == lease.Wire))
+                    break; // no other session to be had
+                lanes.Add(new Lane(lease.Wire, await lease.Wire.OpenAsync(part, Access.Update, cancellationToken)));
             }
             var read = await WriteAsync(lanes, input, from, hash, done, progress, cancellationToken);
             // One session serves its requests in order: its part's last writes, mtime, fsync and close go out together.
@@ -86,6 +90,8 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
             // A failure with handles open: closed as far as the session still answers, without waiting.
             foreach (var lane in lanes)
                 _ = lane.Wire.SendClose(lane.Handle, CancellationToken.None).ContinueWith(t => t.Exception, TaskScheduler.Default);
+            foreach (var lease in leases)
+                lease.Dispose();
         }
     }
 

@@ -154,7 +154,7 @@ sealed class SftpWire
     public async Task<string> RealPathAsync(string path, CancellationToken cancellationToken) =>
         (await await Send<KeyValuePair<string, SftpFileAttributes>[]>(Internals.RealPath, cancellationToken, path, false))[0].Key;
 
-    public async Task MkDirAsync(string path, CancellationToken cancellationToken) => await await Send<object?>(Internals.MkDir, cancellationToken, path);
+    public Task<Task<object?>> SendMkDir(string path, CancellationToken cancellationToken) => Send<object?>(Internals.MkDir, cancellationToken, path);
 
     public async Task RemoveAsync(string path, CancellationToken cancellationToken) => await await Send<object?>(Internals.Remove, cancellationToken, path);
 
