@@ -15,20 +15,10 @@ public sealed class ComposeStackTests : PipelineTest
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
     static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };
 
-    static string RepositoryRoot()
-    {
-        for (var folder = AppContext.BaseDirectory; folder is not null; folder = Path.GetDirectoryName(folder))
-        {
-            if (File.Exists(Path.Combine(folder, "Pipeline.sln")))
-                return folder;
-        }
-        throw new InvalidOperationException("Pipeline.sln not found above " + AppContext.BaseDirectory);
-    }
-
     [Test]
     public async Task When_compose_yaml_runs_as_processes_Should_carry_a_file_end_to_end_and_answer_health_and_metrics()
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root();
         var backup = pipeline.Backup();
         var variables = ComposeFile.ReadEnvFile(Path.Combine(root, "deploy", "env.example"));
         variables["PGPASSWORD"] = Environment.GetEnvironmentVariable("PGPASSWORD")!;

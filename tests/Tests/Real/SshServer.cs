@@ -22,6 +22,12 @@ public sealed class SshServer : IAsyncDisposable
     }
 
     public string Folder { get; }
+    /// <summary>The network namespace sshd runs in (behind a <see cref="WanLink"/>); null: this one.</summary>
+    public string? Namespace { get; private init; }
+    public string ListenAddress { get; private init; } = "127.0.0.1";
+    /// <summary>Where clients reach the server: <see cref="Port"/>, or a proxy's port in front of it.</summary>
+    public int PublicPort { get => publicPort ?? Port; set => publicPort = value; }
+    int? publicPort;
     /// <summary>Where SFTP sessions start: relative replica paths land here.</summary>
     public string Home { get; }
     public int Port { get; private set; }
@@ -66,13 +72,14 @@ public sealed class SshServer : IAsyncDisposable
         return script;
     }
 
-    public static async Task<SshServer> StartAsync(string folder)
+    /// <param name="inNamespace">A network namespace of the test's own (and the address sshd listens on there), or null for 127.0.0.1.</param>
+    public static async Task<SshServer> StartAsync(string folder, (string Name, string Address)? inNamespace = null)
     {
-        var server = new SshServer(folder);
+        var server = new SshServer(folder) { Namespace = inNamespace?.Name, ListenAddress = inNamespace?.Address ?? "127.0.0.1" };
         Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "xtelemdb-test-host", "-f", server.HostKey);
         Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "xtelemdb-test-user", "-f", server.UserKey);
         File.Copy(server.UserKey + ".pub", Path.Combine(folder, "authorized_keys"));
-        server.Port = Ports.FreeLoopback();
+        server.Port = inNamespace is null ? Ports.FreeLoopback() : 22;
         await server.StartSshdAsync();
         return server;
     }
@@ -81,7 +88,7 @@ public sealed class SshServer : IAsyncDisposable
     public string KnownHostsLine()
     {
         var fields = File.ReadAllText(HostKey + ".pub").Split(' ');
-        return $"[127.0.0.1]:{Port} {fields[0]} {fields[1]}";
+        return $"[127.0.0.1]:{PublicPort} {fields[0]} {fields[1]}";
     }
 
     /// <summary>Starts sshd again on the same port and keys, after <see cref="StopAsync"/>.</summary>
@@ -91,7 +98,7 @@ public sealed class SshServer : IAsyncDisposable
         var config = Path.Combine(Folder, "sshd_config");
         File.WriteAllText(config, $"""
             Port {Port}
-            ListenAddress 127.0.0.1
+            ListenAddress {ListenAddress}
             HostKey {HostKey}
             AuthorizedKeysFile {Path.Combine(Folder, "authorized_keys")}
             PidFile {Path.Combine(Folder, "sshd.pid")}
@@ -106,7 +113,10 @@ public sealed class SshServer : IAsyncDisposable
             Subsystem sftp {Subsystem()}
 
             """);
-        sshd = Process.Start(new ProcessStartInfo("/usr/sbin/sshd", ["-D", "-e", "-f", config]) { RedirectStandardError = true })!;
+        // ip netns exec execs sshd itself: the process is sshd, whose children are the connections.
+        sshd = Process.Start(Namespace is null
+            ? new ProcessStartInfo("/usr/sbin/sshd", ["-D", "-e", "-f", config]) { RedirectStandardError = true }
+            : new ProcessStartInfo("ip", ["netns", "exec", Namespace, "/usr/sbin/sshd", "-D", "-e", "-f", config]) { RedirectStandardError = true })!;
         sshd.ErrorDataReceived += (_, e) => { if (e.Data is not null) TestContext.Progress.WriteLine("[sshd] " + e.Data); };
         sshd.BeginErrorReadLine();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
@@ -115,7 +125,7 @@ public sealed class SshServer : IAsyncDisposable
             try
             {
                 using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, Port);
+                await client.ConnectAsync(IPAddress.Parse(ListenAddress), Port);
                 break;
             }
             catch (SocketException) when (DateTime.UtcNow < deadline && !sshd.HasExited)
