@@ -4,7 +4,7 @@
 Every figure is the median of at least 3 runs with its spread (min-max); ratios are taken within
 this run. Nothing here is part of the test suite, and no test asserts a time.
 """
-import argparse, csv, datetime, os, platform, random, re, shutil, socket, statistics, subprocess, tempfile, threading, time, urllib.request, base64, json
+import argparse, csv, datetime, os, platform, random, re, shutil, signal, socket, statistics, subprocess, tempfile, threading, time, urllib.request, base64, json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, ".build", "bench")
@@ -500,6 +500,200 @@ def sftp(work, large, small, runs):
         sshd.kill()
 
 
+LINK = os.path.join(ROOT, "scripts", "wan-link")
+WAN_RTT = "150ms"
+
+
+class Wan:
+    """sshd across a long link (scripts/wan-link): in a network namespace of its own behind a veth
+    pair, rate-limited by tbf both ways where a rate is given, and reached through a proxy on
+    127.0.0.1 that holds every byte for half the round trip each way."""
+    made = 0
+
+    def __init__(self, work, rate=None):
+        Wan.made += 1
+        self.name, address = f"xtbench{Wan.made}", f"10.232.{Wan.made}"
+        self.keys = fresh(os.path.join(work, self.name))
+        self.home = fresh(os.path.join(self.keys, "home"))
+        for key in ("host_key", "user_key"):
+            sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(self.keys, key))
+        shutil.copy(os.path.join(self.keys, "user_key.pub"), os.path.join(self.keys, "authorized_keys"))
+        config = os.path.join(self.keys, "sshd_config")
+        with open(config, "w") as f:
+            f.write(f"Port 22\nListenAddress {address}.2\nHostKey {self.keys}/host_key\nAuthorizedKeysFile {self.keys}/authorized_keys\n"
+                    f"PidFile {self.keys}/sshd.pid\nPasswordAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
+                    f"MaxStartups 100\nMaxSessions 100\nSubsystem sftp internal-sftp -d {self.home}\n")
+        sh(LINK, "down", self.name, check=False)
+        sh(LINK, "up", self.name, address, *([rate] if rate else []))
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.sshd = subprocess.Popen(["ip", "netns", "exec", self.name, "/usr/sbin/sshd", "-D", "-e", "-f", config], stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex((f"{address}.2", 22)) == 0:
+                    break
+            time.sleep(0.05)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proxy = subprocess.Popen([LINK, "proxy", f"127.0.0.1:{self.port}", f"{address}.2:22", WAN_RTT], stdout=subprocess.PIPE, text=True)
+        assert self.proxy.stdout.readline().strip() == "ready"
+        self.known = os.path.join(self.keys, "known_hosts")
+        with open(self.known, "w") as f:
+            f.write(f"[127.0.0.1]:{self.port} " + " ".join(open(os.path.join(self.keys, "host_key.pub")).read().split()[:2]) + "\n")
+        self.user = os.environ.get("USER", "root")
+        self.ssh = f"ssh -p {self.port} -i {self.keys}/user_key -o UserKnownHostsFile={self.known} -o BatchMode=yes"
+
+    def sent(self):
+        """Bytes sent into the server's namespace so far: the veth's own counter, SSH's overhead included."""
+        with open(f"/sys/class/net/{self.name[:10]}-h/statistics/tx_bytes") as f:
+            return int(f.read())
+
+    def cut(self):
+        """Every connection across the link dropped at once."""
+        self.proxy.send_signal(signal.SIGUSR1)
+
+    def url(self, folder):
+        return f"ssh://{self.user}@127.0.0.1:{self.port}/{folder}"
+
+    def table(self):
+        return f'identity_file = "{self.keys}/user_key"\nknown_hosts = "{self.known}"'
+
+    def rsync(self, src, folder, *options):
+        return sh("rsync", "-a", *options, "-e", self.ssh, src + "/", f"{self.user}@127.0.0.1:{self.home}/{folder}/", check=False)
+
+    def close(self):
+        for p in (self.proxy, self.sshd):
+            p.kill()
+            p.wait()
+        sh(LINK, "down", self.name, check=False)
+
+
+def make_random(folder, files, size):
+    """Random bytes throughout: rsync's delta transfer finds no block twice, as in real camera frames."""
+    os.makedirs(folder, exist_ok=True)
+    for i in range(files):
+        with open(os.path.join(folder, f"frame{i}.raw"), "wb") as f:
+            for _ in range(size >> 20):
+                f.write(os.urandom(1 << 20))
+    return files * size
+
+
+def wan(work, runs, quick):
+    """SFTP replicas across a 150 ms round trip: the copy engine from a standing start (its process,
+    its SSH handshakes and its copies; a replicator keeps its sessions open, so this is its worst
+    case) beside rsync -a -e ssh (its handshake likewise). Targets: small files >= 1.0x rsync's
+    files/s; large files >= 0.9x rsync's MB/s and >= 0.9x the link's rate under tbf; a growing .bintel
+    sends <= 1.5x its final size; a 256 MiB transfer cut at 80% sends <= 30% of it again."""
+    section = f"7. SFTP across a {WAN_RTT} round trip"
+    print(section, flush=True)
+    small = os.path.join(work, "wan-small")
+    small_files = 300
+    make_tree(small, small_files, 2048, 32768, depth=1)
+    large = os.path.join(work, "wan-large")
+    large_bytes = make_random(large, 1, (64 if quick else 128) << 20)
+    for rate, label in ((None, "delay only"), ("100mbit", "tbf 100 Mbit/s")):
+        link = Wan(work, rate)
+        world = None
+        try:
+            url = link.url("xt")
+            world = World(work, [], [url], tables={url: link.table()})
+            engine = lambda src: sh(BENCH, "copy-engine", src, url, "--config", world.config)
+
+            def target(folder):
+                return lambda: mark(fresh(os.path.join(link.home, folder)))
+            trials = {"rsync -a -e ssh": (target("rsync"), lambda: link.rsync(small, "rsync")),
+                      "xtelemdb SFTP copy engine": (target("xt"), lambda: engine(small))}
+            if rate is None:
+                times = interleaved(trials, runs)
+                record(f"{section}: {small_files} files of 2-32 KiB, {label}", "files/s", "rsync -a -e ssh", [small_files / t for t in times["rsync -a -e ssh"]], "files/s")
+                record(f"{section}: {small_files} files of 2-32 KiB, {label}", "files/s", "xtelemdb SFTP copy engine", [small_files / t for t in times["xtelemdb SFTP copy engine"]], "files/s")
+                record(f"{section}: {small_files} files of 2-32 KiB, {label}", "relative to rsync -a -e ssh", "xtelemdb SFTP copy engine", paired(times, "rsync -a -e ssh", "xtelemdb SFTP copy engine"), "x")
+            trials = {"rsync -a -e ssh": (target("rsync"), lambda: link.rsync(large, "rsync")),
+                      "xtelemdb SFTP copy engine": (target("xt"), lambda: engine(large))}
+            times = interleaved(trials, runs)
+            figure = f"{section}: 1 file of {large_bytes >> 20} MiB, {label}"
+            for tool, values in times.items():
+                record(figure, "MB/s", tool, [large_bytes / 1e6 / t for t in values], "MB/s")
+            record(figure, "relative to rsync -a -e ssh", "xtelemdb SFTP copy engine", paired(times, "rsync -a -e ssh", "xtelemdb SFTP copy engine"), "x")
+            if rate:
+                record(figure, "relative to the link's 12.5 MB/s", "xtelemdb SFTP copy engine", [large_bytes / 1e6 / t / 12.5 for t in times["xtelemdb SFTP copy engine"]], "x")
+                cut_resumed(section, work, link, world, url, 128 if quick else 256)
+            else:
+                growing(section, work, link)
+        finally:
+            if world:
+                world.close()
+            link.close()
+
+
+def growing(section, work, link):
+    """A .bintel appended with 1 MiB every second to 10 MiB, the whole pipeline watching it; the
+    bytes that crossed the link, over the file's final size. Beside it, rsync -a -e ssh after
+    each append, as a cron job or lsyncd would run it."""
+    figure = f"{section}: a .bintel growing to 10 MiB, 1 MiB a second"
+    src = fresh(os.path.join(work, "wan-grow"))
+    url = link.url("xtgrow")
+    mark(fresh(os.path.join(link.home, "xtgrow")))
+    world = World(work, [src], [url], tables={url: link.table()})
+    path = os.path.join(src, "stream.bintel")
+    try:
+        world.start("sync", "continuous=true")
+        world.wait_count("select count(*) from replicas", 1)
+        before = link.sent()
+        for i in range(10):
+            with open(path, "ab") as f:
+                f.write(os.urandom(1 << 20))
+            time.sleep(1)
+        world.wait_count(f"select count(*) from file_replicas where size_bytes = {10 << 20}", 1, timeout=300)
+        record(figure, "bytes over the link / final size", "xtelemdb all-in-one", [(link.sent() - before) / (10 << 20)], "x")
+    finally:
+        world.close()
+    os.remove(path)
+    fresh(os.path.join(link.home, "rsync-grow"))
+    before = link.sent()
+    for i in range(10):
+        with open(path, "ab") as f:
+            f.write(os.urandom(1 << 20))
+        link.rsync(src, "rsync-grow")
+    record(figure, "bytes over the link / final size", "rsync -a -e ssh after each append", [(link.sent() - before) / (10 << 20)], "x")
+
+
+def cut_resumed(section, work, link, world, url, mib):
+    """A transfer of mib MiB cut at 80% (every connection dropped, watched on the server's side),
+    then completed: the bytes that crossed the link after the cut, over the file's size."""
+    figure = f"{section}: {mib} MiB cut at 80%, tbf 100 Mbit/s"
+    src = os.path.join(work, "wan-cut")
+    size = make_random(src, 1, mib << 20)
+
+    def cut_when(folder, pattern):
+        """Cuts the link once a file matching pattern under folder holds 80%; returns the bytes sent by then."""
+        while True:
+            for root, _, names in os.walk(folder):
+                for name in names:
+                    if re.fullmatch(pattern, name):
+                        try:
+                            if os.path.getsize(os.path.join(root, name)) >= 0.8 * size:
+                                sent = link.sent()
+                                link.cut()
+                                return sent
+                        except OSError:
+                            pass
+            time.sleep(0.02)
+
+    xt = mark(fresh(os.path.join(link.home, "xt")))
+    process = subprocess.Popen([BENCH, "copy-engine", src, url, "--config", world.config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    at_cut = cut_when(xt, r"\..*\.xtelemdb-part")
+    process.wait()
+    record(figure, "sent again after the cut / file size", "xtelemdb SFTP copy engine", [(link.sent() - at_cut) / size], "x")
+    dst = fresh(os.path.join(link.home, "rsync-cut"))
+    process = subprocess.Popen(["rsync", "-a", "--partial", "-e", link.ssh, src + "/", f"{link.user}@127.0.0.1:{dst}/"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    at_cut = cut_when(dst, r"\..*\.\w{6}")  # rsync's temporary name, kept by --partial when cut
+    process.wait()
+    link.rsync(src, "rsync-cut", "--partial")
+    record(figure, "sent again after the cut / file size", "rsync -a --partial -e ssh, run again", [(link.sent() - at_cut) / size], "x")
+
+
 def memory(work, files):
     """The services' resident memory with a million files in the inventory and under the watch.
 
@@ -584,9 +778,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small data, a smoke check in under 3 minutes")
     parser.add_argument("--runs", type=int, help="runs per figure: 3 by default, 1 with --quick")
-    parser.add_argument("--only", help="comma-separated sections to run: sync,latency,steady,ingest,resync,sftp,memory")
+    parser.add_argument("--only", help="comma-separated sections to run: sync,latency,steady,ingest,resync,sftp,wan,memory")
     args = parser.parse_args()
-    only = set(args.only.split(",")) if args.only else {"sync", "latency", "steady", "ingest", "resync", "sftp", "memory"}
+    only = set(args.only.split(",")) if args.only else {"sync", "latency", "steady", "ingest", "resync", "sftp", "wan", "memory"}
     q = args.quick
     args.runs = args.runs or (1 if q else 3)
     started = datetime.datetime.now(datetime.UTC)
@@ -614,6 +808,8 @@ def main():
             tiny_files = 300 if q else 3000
             make_tree(tiny, tiny_files, 4096, 4096, depth=1)
             sftp(work, (large, large_bytes, large_files), (tiny, tiny_files * 4096, tiny_files), args.runs)
+        if "wan" in only:
+            wan(work, args.runs, q)
         if "memory" in only:
             memory(work, 20000 if q else 1000000)
     finally:

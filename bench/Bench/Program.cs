@@ -109,8 +109,20 @@ async Task<int> CopyEngine(string folder, string url)
     await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = replica.CopiesAtOnce(settings.Host, settings.Replicator) }, async (file, cancellationToken) =>
     {
         var path = await target.PathForAsync("bench", file, cancellationToken);
-        var copied = await target.CopyAsync(file, path, held: null, progress: null, cancellationToken) ?? throw new InvalidOperationException($"{file} changed");
-        Interlocked.Add(ref bytes, copied.Version.Size);
+        // A copy cut by a failure is tried again, as the replicator's retry does: a cut transfer resumes.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var copied = await target.CopyAsync(file, path, held: null, progress: null, cancellationToken) ?? throw new InvalidOperationException($"{file} changed");
+                Interlocked.Add(ref bytes, copied.Version.Size);
+                return;
+            }
+            catch (IOException e) when (attempt < 5)
+            {
+                Console.Error.WriteLine($"attempt {attempt} at {file} failed ({e.Message}); again");
+            }
+        }
     });
     Console.WriteLine($"files_per_second {files.Length / clock.Elapsed.TotalSeconds:0.0} files/s");
     Console.WriteLine($"megabytes_per_second {bytes / 1e6 / clock.Elapsed.TotalSeconds:0.0} MB/s");

@@ -117,7 +117,15 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
             if (limit is not null)
                 await limit.TakeAsync(read, cancellationToken);
             var lane = lanes[index % lanes.Count];
-            await lane.Slots.WaitAsync(stop.Token);
+            try
+            {
+                await lane.Slots.WaitAsync(stop.Token);
+            }
+            catch (OperationCanceledException) when (failed.IsCancellationRequested)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                break; // a write failed: its failure is thrown below, not this wait's
+            }
             Task<object?> reply;
             if (lanes.Count == 1)
             {
@@ -144,7 +152,9 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
         try
         {
             await reply;
-            progress?.Invoke(done.Acknowledge(offset, length));
+            // Recorded whether or not anyone watches the progress: it is what a resumed copy starts from.
+            var acknowledged = done.Acknowledge(offset, length);
+            progress?.Invoke(acknowledged);
         }
         catch
         {
