@@ -49,6 +49,12 @@ public interface IReplicaTarget
     /// <summary>Whether CopyAsync makes use of a <see cref="HeldCopy"/>: the copier then looks the record up.</summary>
     bool Appends { get; }
 
+    /// <summary>
+    /// The copy this process last made at the path, where it remembers one: a growing file's next
+    /// version may be asked for before the inventory has recorded the previous one.
+    /// </summary>
+    HeldCopy? LastCopied(string path);
+
     /// <summary>The entries of one folder, not recursing; symlinks are listed, never followed.</summary>
     IAsyncEnumerable<ReplicaEntry> ListAsync(string folder, CancellationToken cancellationToken);
 

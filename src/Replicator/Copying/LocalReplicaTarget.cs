@@ -32,6 +32,8 @@ public sealed class LocalReplicaTarget(string prefix) : IReplicaTarget
 
     public bool Appends => false;
 
+    public HeldCopy? LastCopied(string path) => null;
+
     public async IAsyncEnumerable<ReplicaEntry> ListAsync(string folder, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var entries = new FileSystemEnumerable<ReplicaEntry>(folder,

@@ -183,15 +183,18 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         _ => "other",
     };
 
-    /// <summary>The record of the copy the target holds, where it is that copy (same size and mtime): what an append starts from.</summary>
-    async Task<HeldCopy?> RecordedAsync(ReplicaNeeded need, IReplicaTarget target, FileVersion held, CancellationToken cancellationToken)
+    /// <summary>
+    /// The record of the copy the target holds, where it is that copy (same size and mtime): what an
+    /// append starts from. The copy this process made last stands in where the record lags behind.
+    /// </summary>
+    async Task<HeldCopy?> RecordedAsync(ReplicaNeeded need, IReplicaTarget target, string path, FileVersion held, CancellationToken cancellationToken)
     {
         try
         {
-            return await replicas.RecordedCopyAsync(need.ReplicaId, need.OriginHost, need.OriginPath, cancellationToken) is { Checksum: { } checksum } recorded
-                && target.Holds(held, new FileVersion(recorded.Mtime, recorded.Size))
-                ? new HeldCopy(held, checksum)
-                : null;
+            if (await replicas.RecordedCopyAsync(need.ReplicaId, need.OriginHost, need.OriginPath, cancellationToken) is { Checksum: { } checksum } recorded
+                && target.Holds(held, new FileVersion(recorded.Mtime, recorded.Size)))
+                return new HeldCopy(held, checksum);
+            return target.LastCopied(path) is { } last && target.Holds(held, last.Version) ? last with { Version = held } : null;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -241,7 +244,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             }
             try
             {
-                var appendTo = held is { } smaller && target.Appends && smaller.Size < version.Size ? await RecordedAsync(need, target, smaller, cancellationToken) : null;
+                var appendTo = held is { } smaller && target.Appends && smaller.Size < version.Size ? await RecordedAsync(need, target, path, smaller, cancellationToken) : null;
                 var copy = await target.CopyAsync(source, path, appendTo, Progress is { } p ? bytes => p(path, bytes) : null, cancellationToken);
                 if (copy is { } done)
                 {

@@ -118,6 +118,8 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
 
     public bool Appends => true;
 
+    public HeldCopy? LastCopied(string path) => transfer.LastCopied(path);
+
     /// <summary>Whether the server offers fsync@openssh.com, learnt from the first session; copies are flushed where it does.</summary>
     bool? flushes;
 
@@ -163,7 +165,7 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
             var landed = await RenameAsync(wire, part, target, cancellationToken);
             if (landed?.Size != input.Version.Size)
                 throw new IOException($"{sessions.Endpoint}:{target} holds {landed?.Size.ToString() ?? "nothing"} bytes after the rename, not {input.Version.Size}");
-            transfer.Done(part);
+            transfer.Done(part, target, new HeldCopy(input.Version, checksum));
             return (input.Version, checksum);
         });
     }

@@ -34,8 +34,22 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
     /// <summary>Part files this process was writing when their copy failed: the source version and the bytes acknowledged.</summary>
     readonly ConcurrentDictionary<string, Progress> unfinished = new(StringComparer.Ordinal);
 
-    /// <summary>The copy is in place: nothing of it is left to resume.</summary>
-    public void Done(string part) => unfinished.TryRemove(part, out _);
+    /// <summary>The copy is in place: nothing of it is left to resume, and a copy the next version may append to.</summary>
+    public void Done(string part, string target, HeldCopy copy)
+    {
+        unfinished.TryRemove(part, out _);
+        if (copy.Version.Size < ResumeFrom)
+            return;
+        // Bounded: growing files are few; a back-fill of millions must not fill memory with them.
+        if (lastCopies.Count >= RememberedCopies)
+            lastCopies.Clear();
+        lastCopies[target] = copy;
+    }
+
+    public HeldCopy? LastCopied(string target) => lastCopies.TryGetValue(target, out var copy) ? copy : null;
+
+    const int RememberedCopies = 10_000;
+    readonly ConcurrentDictionary<string, HeldCopy> lastCopies = new(StringComparer.Ordinal);
 
     /// <summary>Bytes sent over the link by this process's copies, for the metrics and the benchmarks.</summary>
     public static long BytesSent => Interlocked.Read(ref bytesSent);
