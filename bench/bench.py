@@ -477,13 +477,13 @@ def sftp(work, large, small, runs):
                                  lambda: sh("rsync", "-a", "-e", ssh_cmd, src + "/", f"{user}@127.0.0.1:{home}/rsync-peer/")),
             }
             worlds = []
-            for concurrency in (1, 4):
-                url = f"ssh://{user}@127.0.0.1:{port}/xt{concurrency}"
-                world = World(work, [], [url], tables={url: f'identity_file = "{keys}/user_key"\nknown_hosts = "{known}"\nconcurrency = {concurrency}'})
+            for connections in (1, 4):
+                url = f"ssh://{user}@127.0.0.1:{port}/xt{connections}"
+                world = World(work, [], [url], tables={url: f'identity_file = "{keys}/user_key"\nknown_hosts = "{known}"\nconnections = {connections}'})
                 worlds.append(world)
                 # The copy engine alone checks no marker: its folder is prepared exactly as the peers' are.
-                trials[f"xtelemdb SFTP, {concurrency} session{'s' if concurrency > 1 else ''}"] = (
-                    lambda c=concurrency: fresh(os.path.join(home, f"xt{c}")),
+                trials[f"xtelemdb SFTP, {connections} session{'s' if connections > 1 else ''}"] = (
+                    lambda c=connections: fresh(os.path.join(home, f"xt{c}")),
                     lambda u=url, w=world: sh(BENCH, "copy-engine", src, u, "--config", w.config))
             try:
                 times = interleaved(trials, runs)

@@ -203,6 +203,9 @@ sealed class SftpWire
             try
             {
                 await Await(reply, cancellationToken);
+                // SSH.NET completes its replies on the thread that reads the session: the copy goes on
+                // elsewhere, since its next send may wait for a window adjustment only that thread can read.
+                await Task.Yield();
                 // Task<X> of SSH.NET's own X: its Result read by reflection, as X may be internal.
                 var result = reply.GetType().GetProperty(nameof(Task<T>.Result))?.GetValue(reply);
                 return result is T typed ? typed : result is null || typeof(T) == typeof(object) ? default! : throw new InvalidCastException(
