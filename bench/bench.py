@@ -680,17 +680,29 @@ def cut_resumed(section, work, link, world, url, mib):
                             pass
             time.sleep(0.02)
 
+    def same(copy):
+        """A figure counts only for a copy that completed with the source's bytes."""
+        name = os.listdir(src)[0]
+        with open(os.path.join(src, name), "rb") as a, open(copy, "rb") as b:
+            if a.read() != b.read():
+                raise RuntimeError(f"{copy} differs from the source after the cut and the retry")
+
     xt = mark(fresh(os.path.join(link.home, "xt")))
-    process = subprocess.Popen([BENCH, "copy-engine", src, url, "--config", world.config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([BENCH, "copy-engine", src, url, "--config", world.config], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     at_cut = cut_when(xt, r"\..*\.xtelemdb-part")
-    process.wait()
+    _, errors = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"the copy engine failed after the cut: {errors[-2000:]}")
+    same(os.path.join(xt, "bench" + os.path.join(src, os.listdir(src)[0])))  # the copy engine copies as host "bench"
     record(figure, "sent again after the cut / file size", "xtelemdb SFTP copy engine", [(link.sent() - at_cut) / size], "x")
     dst = fresh(os.path.join(link.home, "rsync-cut"))
     process = subprocess.Popen(["rsync", "-a", "--partial", "-e", link.ssh, src + "/", f"{link.user}@127.0.0.1:{dst}/"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     at_cut = cut_when(dst, r"\..*\.\w{6}")  # rsync's temporary name, kept by --partial when cut
     process.wait()
-    link.rsync(src, "rsync-cut", "--partial")
+    if link.rsync(src, "rsync-cut", "--partial").returncode != 0:
+        raise RuntimeError("rsync --partial failed after the cut")
+    same(os.path.join(dst, os.listdir(src)[0]))
     record(figure, "sent again after the cut / file size", "rsync -a --partial -e ssh, run again", [(link.sent() - at_cut) / size], "x")
 
 

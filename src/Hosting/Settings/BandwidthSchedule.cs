@@ -38,9 +38,11 @@ public sealed partial class BandwidthSchedule
     /// <exception cref="FormatException"/>
     public static BandwidthSchedule Parse(string text)
     {
-        var parts = text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length == 1 && !parts[0].Contains(','))
-            return Rate(parts[0]) is { } rate ? Fixed(rate) : new([(0, null)]);
+        if (string.IsNullOrWhiteSpace(text))
+            throw new FormatException("it is empty: give a rate, \"off\", or a timetable");
+        if (!text.Contains(','))
+            return Rate(text.Trim()) is { } rate ? Fixed(rate) : new([(0, null)]);
+        var parts = CommaSpace().Replace(text, ",").Split(' ', StringSplitOptions.RemoveEmptyEntries);
         var entries = new List<(int, long?)>();
         foreach (var part in parts)
         {
@@ -60,7 +62,7 @@ public sealed partial class BandwidthSchedule
         var sorted = entries.OrderBy(e => e.Item1).ToArray();
         var twice = sorted.GroupBy(e => e.Item1).FirstOrDefault(g => g.Count() > 1);
         if (twice is not null)
-            throw new FormatException($"the timetable \"{text}\" names {Describe(twice.Key)} twice");
+            throw new FormatException($"the timetable \"{text}\" names the time {Describe(twice.Key)} twice");
         return new(sorted);
     }
 
@@ -95,4 +97,7 @@ public sealed partial class BandwidthSchedule
 
     [GeneratedRegex(@"^(\d+(?:\.\d+)?)\s*([KMG]i?B|B|[kKMG]|)(?:/s)?$")]
     private static partial Regex RatePattern();
+
+    [GeneratedRegex(@",\s+")]
+    private static partial Regex CommaSpace();
 }

@@ -39,8 +39,9 @@ public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpoint
         foreach (var (queue, (replica, origin)) in wanted.Where(w => !handles.ContainsKey(w.Key)))
         {
             var concurrency = replica.CopiesAtOnce(settings.Host, settings.Replicator);
-            // A local copy holds a thread while it copies; an SFTP copy awaits its replies (its sessions hold the threads they need).
-            var threads = replica.OverSftpFrom(settings.Host) ? 0 : concurrency;
+            // A local copy holds a thread while it copies; an SFTP copy awaits its replies (its sessions reserve
+            // the threads they hold) and holds one only to read and hash its source here, a few at a time.
+            var threads = replica.OverSftpFrom(settings.Host) ? Math.Min(concurrency, 8) : concurrency;
             var handle = connector.ConnectReceiveEndpoint(queue, (context, endpoint) =>
             {
                 CopyThreads.Reserve(threads);

@@ -39,7 +39,13 @@ public sealed class SftpSessions : IDisposable
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            sessions.RemoveAll(s => s.Dead);
+            foreach (var dead in sessions.Where(s => s.Dead).ToArray())
+            {
+                sessions.Remove(dead);
+                // Closed, so that a session out of step sends nothing more (its copies have failed or will).
+                if (dead.Wire.IsCompletedSuccessfully)
+                    _ = Task.Run(() => dead.Wire.Result.Client.Dispose());
+            }
             while (sessions.Count < connections)
                 sessions.Add(new Session(SftpConnector.ConnectAsync(endpoint, CancellationToken.None)));
             chosen = sessions.Where(s => exclude is null || !s.Wire.IsCompletedSuccessfully || !exclude.Contains(s.Wire.Result))

@@ -29,6 +29,8 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
     const int MaxLanes = 4;
     /// <summary>Less than this acknowledged is sent again from the start rather than checked.</summary>
     const long ResumeFrom = 1L << 20;
+    /// <summary>How often a large copy is flushed as it goes: a resumed copy starts from the last flush.</summary>
+    const long FlushEvery = 8L << 20;
     const int CheckedBlocks = 8;
 
     /// <summary>Part files this process was writing when their copy failed: the source version and the bytes acknowledged.</summary>
@@ -51,18 +53,14 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
     const int RememberedCopies = 10_000;
     readonly ConcurrentDictionary<string, HeldCopy> lastCopies = new(StringComparer.Ordinal);
 
-    /// <summary>Bytes sent over the link by this process's copies, for the metrics and the benchmarks.</summary>
-    public static long BytesSent => Interlocked.Read(ref bytesSent);
-    static long bytesSent;
-
     /// <returns>The checksum of the part's bytes; null when the source changed meanwhile (the part is then to be removed).</returns>
     public async Task<string?> SendAsync(SftpWire wire, SourceFile input, string target, string part, HeldCopy? held, bool flush,
         Action<long>? progress, CancellationToken cancellationToken)
     {
         var size = input.Version.Size;
-        var start = await ResumeAsync(wire, input, part, cancellationToken)
+        var start = await ResumeAsync(wire, input, part, flush, cancellationToken)
             ?? await AppendAsync(wire, input, target, part, held, cancellationToken)
-            ?? (await wire.OpenAsync(part, Access.Create, cancellationToken), 0L, new XxHash3());
+            ?? (await CreateAsync(wire, part, cancellationToken), 0L, new XxHash3());
         var (handle, from, hash) = start;
         var done = new Progress(input.Version, from);
         unfinished[part] = done;
@@ -78,19 +76,18 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
                     break; // no other session to be had
                 lanes.Add(new Lane(lease.Wire, await lease.Wire.OpenAsync(part, Access.Update, cancellationToken)));
             }
-            var read = await WriteAsync(lanes, input, from, hash, done, progress, cancellationToken);
+            var read = await WriteAsync(lanes, input, from, hash, done, flush, progress, cancellationToken);
             // One session serves its requests in order: its part's last writes, mtime, fsync and close go out together.
             // Several sessions' writes are all answered first, so that the fsync finds them written.
             if (lanes.Count > 1)
             {
                 await Task.WhenAll(lanes.SelectMany(l => l.Writes));
-                await Task.WhenAll(lanes.Skip(1).Select(l => l.Wire.CloseAsync(l.Handle, cancellationToken)));
+                await Task.WhenAll(lanes.Skip(1).Select(l => l.CloseAsync(cancellationToken)));
             }
             var finishing = new List<Task>(lanes[0].Writes) { await wire.SendSetTimes(handle, input.Version.Mtime, cancellationToken) };
             if (flush)
                 finishing.Add(await wire.SendFsync(handle, cancellationToken));
-            lanes.Clear();
-            finishing.Add(await wire.SendClose(handle, cancellationToken));
+            finishing.Add(lanes[0].CloseAsync(cancellationToken));
             await Task.WhenAll(finishing);
             if (!input.Unchanged(read))
             {
@@ -101,17 +98,40 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
         }
         finally
         {
-            // A failure with handles open: closed as far as the session still answers, without waiting.
+            // A failure with handles open: each closed once (a handle closed twice could be another
+            // copy's by then: the server reuses them), as far as the session still answers, without waiting.
             foreach (var lane in lanes)
-                _ = lane.Wire.SendClose(lane.Handle, CancellationToken.None).ContinueWith(t => t.Exception, TaskScheduler.Default);
+                _ = lane.CloseAsync(CancellationToken.None).ContinueWith(t => t.Exception, TaskScheduler.Default);
             foreach (var lease in leases)
                 lease.Dispose();
         }
     }
 
-    /// <summary>Reads, hashes and sends the source from <paramref name="from"/>; returns the bytes read in all (to compare with the size).</summary>
-    async Task<long> WriteAsync(List<Lane> lanes, SourceFile input, long from, XxHash3 hash, Progress done, Action<long>? progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// A part file of a new inode: the old one removed first (in the same round trip), so that
+    /// writes of an earlier attempt still queued on a session that failed land in an orphan, never
+    /// in this copy.
+    /// </summary>
+    static async Task<byte[]> CreateAsync(SftpWire wire, string part, CancellationToken cancellationToken)
     {
+        var removed = await wire.SendRemove(part, cancellationToken);
+        var created = await wire.SendOpen(part, Access.CreateNew, cancellationToken);
+        try
+        {
+            await removed;
+        }
+        catch (SftpPathNotFoundException)
+        {
+            // none there: the usual case
+        }
+        return await created;
+    }
+
+    /// <summary>Reads, hashes and sends the source from <paramref name="from"/>; returns the bytes read in all (to compare with the size).</summary>
+    /// <param name="flush">Whether the server flushes: then every <see cref="FlushEvery"/> acknowledged bytes are flushed as the copy goes, and a resumed copy starts from what is on the server's disk.</param>
+    async Task<long> WriteAsync(List<Lane> lanes, SourceFile input, long from, XxHash3 hash, Progress done, bool flush, Action<long>? progress, CancellationToken cancellationToken)
+    {
+        var flushedAt = from;
         var size = input.Version.Size;
         var failed = new CancellationTokenSource();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, failed.Token);
@@ -152,8 +172,14 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
                 reply = Task.Run(async () => await await wire.SendWrite(handle, at, buffer, read, cancellationToken), cancellationToken);
             }
             lane.Writes.Add(AcknowledgedAsync(reply, lane, buffer, offset, read, done, progress, failed));
-            Interlocked.Add(ref bytesSent, read);
             offset += read;
+            if (flush && done.Acknowledged - flushedAt >= FlushEvery)
+            {
+                // What is acknowledged was written on the server, whichever session wrote it: the fsync covers it.
+                var upTo = flushedAt = done.Acknowledged;
+                var flushed = await lanes[0].Wire.SendFsync(lanes[0].Handle, cancellationToken);
+                lanes[0].Writes.Add(flushed.ContinueWith(t => { t.GetAwaiter().GetResult(); done.Flushed(upTo); }, TaskScheduler.Default));
+            }
         }
         cancellationToken.ThrowIfCancellationRequested();
         if (failed.IsCancellationRequested)
@@ -187,20 +213,30 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
     /// the copy: continued from what the server acknowledged, if a few of its blocks read back match
     /// the source (the server kept what it acknowledged).
     /// </summary>
-    async Task<(byte[], long, XxHash3)?> ResumeAsync(SftpWire wire, SourceFile input, string part, CancellationToken cancellationToken)
+    /// <param name="flush">Whether the server flushes: then the copy resumes from its last flush, since bytes
+    /// acknowledged but not flushed may be gone (a server that restarted), leaving a hole the samples could miss.</param>
+    async Task<(byte[], long, XxHash3)?> ResumeAsync(SftpWire wire, SourceFile input, string part, bool flush, CancellationToken cancellationToken)
     {
-        if (!unfinished.TryGetValue(part, out var earlier) || !earlier.Source.SameAs(input.Version) || earlier.Acknowledged < ResumeFrom)
+        if (!unfinished.TryGetValue(part, out var earlier) || !earlier.Source.SameAs(input.Version))
             return null;
-        if (await wire.LStatAsync(part, cancellationToken) is not { IsRegularFile: true } found || found.Size < earlier.Acknowledged)
+        var from = flush ? earlier.Durable : earlier.Acknowledged;
+        if (from < ResumeFrom)
+            return null;
+        if (await wire.LStatAsync(part, cancellationToken) is not { IsRegularFile: true } found || found.Size < from)
             return null;
         var handle = await wire.OpenAsync(part, Access.Update, cancellationToken);
-        var from = earlier.Acknowledged;
-        if (!await SameBlocksAsync(wire, handle, input, from, cancellationToken))
+        try
         {
-            await wire.CloseAsync(handle, cancellationToken);
-            return null;
+            if (await SameBlocksAsync(wire, handle, input, from, cancellationToken))
+                return (handle, from, HashOf(input, from));
         }
-        return (handle, from, HashOf(input, from));
+        catch
+        {
+            _ = wire.CloseAsync(handle, CancellationToken.None).ContinueWith(t => t.Exception, TaskScheduler.Default);
+            throw;
+        }
+        await wire.CloseAsync(handle, cancellationToken);
+        return null;
     }
 
     static async Task<bool> SameBlocksAsync(SftpWire wire, byte[] handle, SourceFile input, long length, CancellationToken cancellationToken)
@@ -223,33 +259,57 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
 
     /// <summary>
     /// A file that grew since the replica's recorded copy (a .bintel or .binlog being appended): if
-    /// its first bytes still hash to that copy's recorded checksum, the server copies them from the
-    /// copy into the part file (copy-data) and only the rest is sent. Otherwise (rewritten, not
-    /// appended; or a server without copy-data) null, and the file is sent whole.
+    /// its first bytes still hash to that copy's recorded checksum, and sampled blocks of the copy
+    /// still match them, the server copies them from the copy into a new part file (copy-data, in
+    /// ranges) and only the rest is sent. Otherwise (rewritten, not appended; a copy that changed on
+    /// the replica; a server without copy-data, or refusing it) null, and the file is sent whole.
     /// </summary>
-    static async Task<(byte[], long, XxHash3)?> AppendAsync(SftpWire wire, SourceFile input, string target, string part, HeldCopy? held, CancellationToken cancellationToken)
+    async Task<(byte[], long, XxHash3)?> AppendAsync(SftpWire wire, SourceFile input, string target, string part, HeldCopy? held, CancellationToken cancellationToken)
     {
-        if (held is not { } copy || copy.Version.Size < ResumeFrom || copy.Version.Size >= input.Version.Size || !wire.Extensions.Contains(CopyDataExtension))
+        if (held is not { } copy || copy.Version.Size < ResumeFrom || copy.Version.Size >= input.Version.Size
+            || !wire.Extensions.Contains(CopyDataExtension) || copyDataRefused)
             return null;
         var hash = HashOf(input, copy.Version.Size);
         if (FileChecksum.Format(hash) != copy.Checksum)
             return null;
-        var opening = await wire.SendOpen(target, Access.Read, cancellationToken);
-        var creating = await wire.SendOpen(part, Access.Create, cancellationToken);
-        var (old, handle) = (await opening, await creating);
-        var copied = await wire.SendCopyData(old, copy.Version.Size, handle, cancellationToken);
-        var closed = await wire.SendClose(old, cancellationToken);
+        var old = await wire.OpenAsync(target, Access.Read, cancellationToken);
+        byte[]? handle = null;
         try
         {
-            await Task.WhenAll(copied, closed);
+            if (!await SameBlocksAsync(wire, old, input, copy.Version.Size, cancellationToken))
+                return null;
+            handle = await CreateAsync(wire, part, cancellationToken);
+            var steps = new List<Task>();
+            for (long offset = 0; offset < copy.Version.Size; offset += CopyDataStep)
+                steps.Add(await wire.SendCopyData(old, offset, Math.Min(CopyDataStep, copy.Version.Size - offset), handle, cancellationToken));
+            var copied = await wire.SendLStat(part, cancellationToken);
+            steps.Add(copied);
+            await Task.WhenAll(steps);
+            // The server answers OK for a range it copied only in part (the source's end): the size says.
+            if ((await copied)?.Size != copy.Version.Size)
+                return null;
+            var appending = (handle, copy.Version.Size, hash);
+            handle = null;
+            return appending;
         }
-        catch
+        catch (Exception e) when (e is NotSupportedException or SftpPermissionDeniedException || e is SshException and not SshConnectionException)
         {
-            await wire.CloseAsync(handle, cancellationToken);
-            throw;
+            copyDataRefused = e is NotSupportedException or SftpPermissionDeniedException;
+            return null;
         }
-        return (handle, copy.Version.Size, hash);
+        finally
+        {
+            _ = wire.CloseAsync(old, CancellationToken.None).ContinueWith(t => t.Exception, TaskScheduler.Default);
+            if (handle is not null)
+                _ = wire.CloseAsync(handle, CancellationToken.None).ContinueWith(t => t.Exception, TaskScheduler.Default);
+        }
     }
+
+    /// <summary>copy-data's ranges: the server serves nothing else on the session while it copies one.</summary>
+    const long CopyDataStep = 64L << 20;
+
+    /// <summary>Set when the server refused copy-data (sftp-server -P copy-data): appends are then sent whole.</summary>
+    bool copyDataRefused;
 
     /// <summary>The hash of the source's first bytes, read here (not over the link).</summary>
     static XxHash3 HashOf(SourceFile input, long length)
@@ -309,23 +369,41 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
     /// <summary>One session's share of a transfer: its handle on the part file and its writes in flight.</summary>
     sealed class Lane(SftpWire wire, byte[] handle)
     {
+        int closed;
+
         public SftpWire Wire => wire;
         public byte[] Handle => handle;
         public SemaphoreSlim Slots { get; } = new(InFlightPerSession, InFlightPerSession);
         public List<Task> Writes { get; } = [];
+
+        /// <summary>Closes the handle, once: the server reuses a closed handle's number for another copy's file.</summary>
+        public Task CloseAsync(CancellationToken cancellationToken) =>
+            Interlocked.Exchange(ref closed, 1) == 0 ? wire.CloseAsync(handle, cancellationToken) : Task.CompletedTask;
     }
 
     /// <summary>The bytes of a part file the server acknowledged without a gap from the start.</summary>
     sealed class Progress(FileVersion source, long from)
     {
         readonly SortedDictionary<long, int> ahead = [];
-        long acknowledged = from;
+        long acknowledged = from, durable = from;
 
         public FileVersion Source => source;
 
         public long Acknowledged
         {
             get { lock (ahead) return acknowledged; }
+        }
+
+        /// <summary>The bytes from the start known to be on the server's disk (flushed).</summary>
+        public long Durable
+        {
+            get { lock (ahead) return durable; }
+        }
+
+        public void Flushed(long upTo)
+        {
+            lock (ahead)
+                durable = Math.Max(durable, upTo);
         }
 
         /// <returns>The bytes acknowledged without a gap so far.</returns>

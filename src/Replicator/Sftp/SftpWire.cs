@@ -51,6 +51,8 @@ sealed class SftpWire
         Read,
         /// <summary>Written from empty: created, or truncated.</summary>
         Create,
+        /// <summary>Created, and refused if something is there already.</summary>
+        CreateNew,
         /// <summary>Read and written as it is (a part file resumed).</summary>
         Update,
     }
@@ -139,8 +141,8 @@ sealed class SftpWire
         SendRaw(FxpExtended, body => body.String(PosixRenameExtension).String(from).String(to), cancellationToken);
 
     /// <summary>copy-data: the server copies the first bytes of one open file into another itself; nothing crosses the link.</summary>
-    public Task<Task<object?>> SendCopyData(byte[] from, long length, byte[] to, CancellationToken cancellationToken) =>
-        SendRaw(FxpExtended, body => body.String(CopyDataExtension).String(from).UInt64(0).UInt64((ulong)length).String(to).UInt64(0), cancellationToken);
+    public Task<Task<object?>> SendCopyData(byte[] from, long offset, long length, byte[] to, CancellationToken cancellationToken) =>
+        SendRaw(FxpExtended, body => body.String(CopyDataExtension).String(from).UInt64((ulong)offset).UInt64((ulong)length).String(to).UInt64((ulong)offset), cancellationToken);
 
     public const string FsyncExtension = "fsync@openssh.com", PosixRenameExtension = "posix-rename@openssh.com", CopyDataExtension = "copy-data";
 
@@ -156,7 +158,9 @@ sealed class SftpWire
 
     public Task<Task<object?>> SendMkDir(string path, CancellationToken cancellationToken) => Send<object?>(Internals.MkDir, cancellationToken, path);
 
-    public async Task RemoveAsync(string path, CancellationToken cancellationToken) => await await Send<object?>(Internals.Remove, cancellationToken, path);
+    public async Task RemoveAsync(string path, CancellationToken cancellationToken) => await await SendRemove(path, cancellationToken);
+
+    public Task<Task<object?>> SendRemove(string path, CancellationToken cancellationToken) => Send<object?>(Internals.Remove, cancellationToken, path);
 
     /// <summary>SFTP's own rename, which OpenSSH refuses over an existing file.</summary>
     public async Task RenameAsync(string from, string to, CancellationToken cancellationToken) => await await Send<object?>(Internals.Rename, cancellationToken, from, to);
@@ -189,7 +193,7 @@ sealed class SftpWire
         }
         catch (TargetInvocationException e)
         {
-            throw Failed(e.InnerException ?? e);
+            throw Unsent(e.InnerException ?? e);
         }
         finally
         {
@@ -235,7 +239,7 @@ sealed class SftpWire
         }
         catch (Exception e)
         {
-            throw Failed(e is TargetInvocationException { InnerException: { } inner } ? inner : e);
+            throw Unsent(e is TargetInvocationException { InnerException: { } inner } ? inner : e);
         }
         finally
         {
@@ -294,7 +298,20 @@ sealed class SftpWire
 
     /// <summary>The server's answer to one request (no such file, refused, failed): the session itself is fine.</summary>
     static bool Answered(Exception e) =>
-        e is SftpPathNotFoundException or SftpPermissionDeniedException or NotSupportedException || e is SshException and not SshConnectionException;
+        e is SftpPathNotFoundException or SftpPermissionDeniedException or NotSupportedException
+        || e is SshException and not (SshConnectionException or SshOperationTimeoutException);
+
+    /// <summary>
+    /// A send that failed may have left part of a message on the channel (SSH.NET gives up waiting
+    /// for the window midway): whatever it was, the session is out of step and is not used again.
+    /// </summary>
+    Exception Unsent(Exception e)
+    {
+        if (e is OperationCanceledException)
+            return e; // cancelled while waiting for the send lock: nothing was sent
+        broken.Cancel();
+        return e as IOException ?? new IOException($"an SFTP request could not be sent: {e.Message}", e);
+    }
 
     Exception Failed(Exception e)
     {
@@ -386,6 +403,7 @@ sealed class SftpWire
         {
             Access.Read => 1,
             Access.Create => 2 | 8 | 16,
+            Access.CreateNew => 2 | 8 | 32,
             _ => 1 | 2,
         });
 

@@ -90,7 +90,8 @@ public sealed class WanReplicationTests : PipelineTest
     public async Task When_the_link_drops_at_80_percent_Should_resume_from_the_part_file_not_from_zero()
     {
         await StartAsync(rate: "100mbit");
-        const int size = 128 << 20;
+        // Large enough that the flush every 8 MiB and the bytes in flight at the cut are a few percent of it, as for the camera's files.
+        const int size = 256 << 20;
         var big = Path.Combine(pipeline.Data, "cut.raw");
         var copier = host.Services.GetRequiredService<ReplicaCopier>();
         // Watched on the server's side, as an operator would see it, with no hook into the copy:
@@ -161,6 +162,25 @@ public sealed class WanReplicationTests : PipelineTest
     }
 
     [Test]
+    public async Task When_the_server_refuses_copy_data_Should_send_a_grown_file_whole()
+    {
+        await StartAsync();
+        await Ssh.StopAsync();
+        Ssh.SftpOptions = "-P copy-data";
+        await Ssh.StartSshdAsync();
+        var path = Path.Combine(pipeline.Data, "refused.bintel");
+        Place(path, 4 << 20, seed: 1);
+        await pipeline.ReplicatedAsync(Url, path, Timeout);
+        var before = link.BytesSent();
+        await using (var file = new FileStream(path, FileMode.Append))
+            await file.WriteAsync(new byte[1 << 20]);
+        await Eventually.True(async () => (await pipeline.ReplicaAsync(Url, path))?.SizeBytes == 5 << 20, Timeout, "the grown version recorded");
+
+        await AuditAsync();
+        Assert.That(link.BytesSent() - before, Is.GreaterThan(5 << 20), "sent whole: the server refused to copy the old bytes");
+    }
+
+    [Test]
     public async Task When_the_timetable_moves_to_its_next_entry_Should_lift_the_limit()
     {
         var clock = new SetClock(new DateTimeOffset(2026, 11, 27, 12, 0, 0, TimeSpan.Zero));
@@ -170,7 +190,7 @@ public sealed class WanReplicationTests : PipelineTest
         Place(first, 3 << 20, seed: 1);
         await pipeline.ReplicatedAsync(Url, first, Timeout);
         var limited = watch.Elapsed;
-        Assert.That(limited, Is.GreaterThan(TimeSpan.FromSeconds(2)), "3 MiB at 1 MB/s (a second's burst aside) from 08:00 to 20:00");
+        Assert.That(limited, Is.GreaterThan(TimeSpan.FromSeconds(3)), "3 MiB at 1 MB/s, from an empty bucket, from 08:00 to 20:00");
 
         clock.Now = new DateTimeOffset(2026, 11, 27, 20, 30, 0, TimeSpan.Zero);
         var second = Path.Combine(pipeline.Data, "night.raw");

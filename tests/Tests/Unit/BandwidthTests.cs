@@ -13,7 +13,7 @@ public sealed class BandwidthTests
     [Test]
     public void When_a_daily_timetable_is_read_Should_hold_each_entry_until_the_next_and_wrap_past_midnight()
     {
-        var schedule = BandwidthSchedule.Parse("08:00,20MB/s 20:00,off");
+        var schedule = BandwidthSchedule.Parse("08:00, 20MB/s  20:00,off");
         Assert.Multiple(() =>
         {
             Assert.That(schedule.RateAt(At(DayOfWeek.Tuesday, 7, 59)), Is.Null, "before 08:00, the evening's off still holds");
@@ -40,6 +40,7 @@ public sealed class BandwidthTests
     [TestCase("10MiB/s", 10L << 20)]
     [TestCase("10M", 10L << 20)]
     [TestCase("800KB/s", 800_000L)]
+    [TestCase("50 MB/s", 50_000_000L)]
     public void When_a_single_rate_is_read_Should_hold_all_week(string text, long rate)
     {
         var schedule = BandwidthSchedule.Parse(text);

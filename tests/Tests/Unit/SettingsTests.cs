@@ -105,7 +105,8 @@ public sealed class SettingsTests
     [TestCase("[replicas.\"ssh://popeye/ceph\"]\nbandwidth_limit = \"08:00,20MB/s 25:00,off\"", "/etc/xtelemdb/test.toml:2: [replicas.\"ssh://popeye/ceph\"] bandwidth_limit: expected a rate such as \"50MB/s\", or a timetable such as \"08:00,20MB/s 20:00,off\": \"25:00,off\": 25:00 is not a time of day")]
     [TestCase("[replicas.\"ssh://popeye/ceph\"]\nbandwidth_limit = \"08:00,fast\"", "bandwidth_limit: expected a rate such as \"50MB/s\", or a timetable such as \"08:00,20MB/s 20:00,off\": \"fast\" is not a rate")]
     [TestCase("[replicas.\"ssh://popeye/ceph\"]\nbandwidth_limit = \"Funday-08:00,1M\"", "\"Funday-08:00,1M\": Funday is not a day")]
-    [TestCase("[replicas.\"ssh://popeye/ceph\"]\nbandwidth_limit = \"08:00,1M 08:00,off\"", "names Sunday 08:00 twice")]
+    [TestCase("[replicas.\"ssh://popeye/ceph\"]\nbandwidth_limit = \"08:00,1M 08:00,off\"", "names the time Sunday 08:00 twice")]
+    [TestCase("[replicas.\"ssh://popeye/ceph\"]\nbandwidth_limit = \" \"", "bandwidth_limit: expected a rate such as \"50MB/s\", or a timetable such as \"08:00,20MB/s 20:00,off\": it is empty")]
     [TestCase("[replicas.\"ssh://popeye/ceph\"]\nbandwidth_limit = \"0MB/s\"", "\"0MB/s\" is not a rate above zero; \"off\" means no limit")]
     [TestCase("[replicas.\"ssh://popeye/ceph\"]\nconnections = 0", "[replicas.\"ssh://popeye/ceph\"] connections: expected a number from 1 to 64, got 0")]
     public void When_the_file_is_wrong_Should_name_the_file_line_and_key(string toml, string expected) =>
