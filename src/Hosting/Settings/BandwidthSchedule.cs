@@ -98,6 +98,6 @@ public sealed partial class BandwidthSchedule
     [GeneratedRegex(@"^(\d+(?:\.\d+)?)\s*([KMG]i?B|B|[kKMG]|)(?:/s)?$")]
     private static partial Regex RatePattern();
 
-    [GeneratedRegex(@",\s+")]
+    [GeneratedRegex(@"\s*,\s*")]
     private static partial Regex CommaSpace();
 }

@@ -29,7 +29,7 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
     public const string AsideSuffix = ".xtelemdb-old";
 
     readonly ConcurrentDictionary<string, bool> folders = new(StringComparer.Ordinal);
-    readonly SftpTransfer transfer = new(sessions, limit);
+    readonly SftpTransfer transfer = new(sessions, limit, writer);
     string? absolutePrefix;
 
     public async Task<string> PrefixAsync(CancellationToken cancellationToken)
@@ -68,7 +68,8 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
         var walk = new List<string>();
         for (var folder = Path.GetDirectoryName(target)!; folder.Length > root.Length && !folders.ContainsKey(folder); folder = Path.GetDirectoryName(folder)!)
             walk.Add(folder);
-        var files = new[] { target, LocalFileCopy.PartPath(target, writer) };
+        // The part file is created exclusively (O_EXCL), which a symlink planted at its name refuses.
+        var files = new[] { target };
         var found = await UseAsync(cancellationToken, async wire =>
         {
             var replies = new List<Task<SftpFileAttributes?>>();
@@ -84,7 +85,6 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
             if (found[i] is { IsDirectory: false })
                 throw new UnsafePathException($"refusing to copy to {sessions.Endpoint}:{target}: {walk[i]} is a file, not a folder");
         }
-        // The part file too: one planted as a symlink would have the upload write through it.
         for (var i = 0; i < files.Length; i++)
         {
             if (found[walk.Count + i] is { IsSymbolicLink: true })
@@ -130,7 +130,6 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
     public async Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, HeldCopy? held, Action<long>? progress, CancellationToken cancellationToken)
     {
         using var input = SourceFile.Open(source);
-        var part = LocalFileCopy.PartPath(target, writer);
         // Many small copies share the link well; large ones go a few at a time, each over several sessions,
         // rather than hundreds at a crawl that would all outlast copy_timeout.
         var large = input.Version.Size >= SftpTransfer.SpreadFrom;
@@ -138,7 +137,7 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
             await bulk.WaitAsync(cancellationToken);
         try
         {
-            return await SendAndRenameAsync(input, target, part, held, progress, cancellationToken);
+            return await SendAndRenameAsync(input, target, held, progress, cancellationToken);
         }
         finally
         {
@@ -149,14 +148,14 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
 
     readonly SemaphoreSlim bulk = new(sessions.Connections);
 
-    async Task<(FileVersion Version, string Checksum)?> SendAndRenameAsync(SourceFile input, string target, string part, HeldCopy? held,
+    async Task<(FileVersion Version, string Checksum)?> SendAndRenameAsync(SourceFile input, string target, HeldCopy? held,
         Action<long>? progress, CancellationToken cancellationToken)
     {
         return await UseAsync(cancellationToken, async wire =>
         {
             await MakeFoldersAsync(wire, Path.GetDirectoryName(target)!, cancellationToken);
             flushes ??= wire.Extensions.Contains(FsyncExtension);
-            var checksum = await transfer.SendAsync(wire, input, target, part, held, flushes == true, progress, cancellationToken);
+            var (part, checksum) = await transfer.SendAsync(wire, input, target, held, flushes == true, progress, cancellationToken);
             if (checksum is null)
             {
                 await wire.RemoveAsync(part, cancellationToken);
@@ -165,7 +164,7 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
             var landed = await RenameAsync(wire, part, target, cancellationToken);
             if (landed?.Size != input.Version.Size)
                 throw new IOException($"{sessions.Endpoint}:{target} holds {landed?.Size.ToString() ?? "nothing"} bytes after the rename, not {input.Version.Size}");
-            transfer.Done(part, target, new HeldCopy(input.Version, checksum));
+            transfer.Done(target, new HeldCopy(input.Version, checksum));
             return (input.Version, checksum);
         });
     }

@@ -20,7 +20,8 @@ namespace Xtelemdb.Replicator.Sftp;
 /// whose first bytes still hash to that copy's recorded checksum, has those bytes copied on the
 /// server (copy-data) and only the rest sent.
 /// </summary>
-sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
+/// <param name="writer">This replicator process: its part files are named for it, and each attempt at a copy has one of its own.</param>
+sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit, string writer)
 {
     const int ChunkSize = 64 * 1024;
     const int InFlightPerSession = 64;
@@ -33,13 +34,22 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
     const long FlushEvery = 8L << 20;
     const int CheckedBlocks = 8;
 
-    /// <summary>Part files this process was writing when their copy failed: the source version and the bytes acknowledged.</summary>
+    /// <summary>Copies this process was making when they failed, by target: the part file, the source version and the bytes acknowledged.</summary>
     readonly ConcurrentDictionary<string, Progress> unfinished = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Each attempt writes a part file of its own name: a rename of an earlier attempt still queued
+    /// on a session that failed (a server busy with another copy's fsync) then renames that
+    /// attempt's own complete part, never this attempt's unfinished one.
+    /// </summary>
+    long attempts;
+
+    string NewPart(string target) => LocalFileCopy.PartPath(target, $"{writer}.{Interlocked.Increment(ref attempts)}");
+
     /// <summary>The copy is in place: nothing of it is left to resume, and a copy the next version may append to.</summary>
-    public void Done(string part, string target, HeldCopy copy)
+    public void Done(string target, HeldCopy copy)
     {
-        unfinished.TryRemove(part, out _);
+        unfinished.TryRemove(target, out _);
         if (copy.Version.Size < ResumeFrom)
             return;
         // Bounded: growing files are few; a back-fill of millions must not fill memory with them.
@@ -53,17 +63,22 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
     const int RememberedCopies = 10_000;
     readonly ConcurrentDictionary<string, HeldCopy> lastCopies = new(StringComparer.Ordinal);
 
-    /// <returns>The checksum of the part's bytes; null when the source changed meanwhile (the part is then to be removed).</returns>
-    public async Task<string?> SendAsync(SftpWire wire, SourceFile input, string target, string part, HeldCopy? held, bool flush,
+    /// <returns>The part file, complete and flushed, and the checksum of its bytes; a null checksum when the source changed meanwhile (the part is then to be removed).</returns>
+    public async Task<(string Part, string? Checksum)> SendAsync(SftpWire wire, SourceFile input, string target, HeldCopy? held, bool flush,
         Action<long>? progress, CancellationToken cancellationToken)
     {
         var size = input.Version.Size;
-        var start = await ResumeAsync(wire, input, part, flush, cancellationToken)
+        var earlier = unfinished.TryGetValue(target, out var failed) ? failed : null;
+        var resumed = earlier is null ? null : await ResumeAsync(wire, input, earlier, flush, cancellationToken);
+        var part = resumed is null ? NewPart(target) : earlier!.Part;
+        if (resumed is null && earlier is not null)
+            _ = wire.RemoveAsync(earlier.Part, CancellationToken.None).ContinueWith(t => t.Exception, TaskScheduler.Default); // a stale attempt's part
+        var start = resumed
             ?? await AppendAsync(wire, input, target, part, held, cancellationToken)
             ?? (await CreateAsync(wire, part, cancellationToken), 0L, new XxHash3());
         var (handle, from, hash) = start;
-        var done = new Progress(input.Version, from);
-        unfinished[part] = done;
+        var done = new Progress(part, input.Version, from, durable: resumed is null ? 0 : from);
+        unfinished[target] = done;
         var lanes = new List<Lane> { new(wire, handle) };
         var leases = new List<IDisposable>();
         try
@@ -82,26 +97,28 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
             if (lanes.Count > 1)
             {
                 await Task.WhenAll(lanes.SelectMany(l => l.Writes));
-                await Task.WhenAll(lanes.Skip(1).Select(l => l.CloseAsync(cancellationToken)));
+                await Task.WhenAll(lanes.Skip(1).Select(l => l.CloseAsync()));
             }
             var finishing = new List<Task>(lanes[0].Writes) { await wire.SendSetTimes(handle, input.Version.Mtime, cancellationToken) };
             if (flush)
                 finishing.Add(await wire.SendFsync(handle, cancellationToken));
-            finishing.Add(lanes[0].CloseAsync(cancellationToken));
+            finishing.Add(lanes[0].CloseAsync());
             await Task.WhenAll(finishing);
+            if (flush)
+                done.Flushed(read); // a rename that fails resumes from the end: nothing is sent again
             if (!input.Unchanged(read))
             {
-                unfinished.TryRemove(part, out _);
-                return null;
+                unfinished.TryRemove(target, out _);
+                return (part, null);
             }
-            return FileChecksum.Format(hash);
+            return (part, FileChecksum.Format(hash));
         }
         finally
         {
             // A failure with handles open: each closed once (a handle closed twice could be another
             // copy's by then: the server reuses them), as far as the session still answers, without waiting.
             foreach (var lane in lanes)
-                _ = lane.CloseAsync(CancellationToken.None).ContinueWith(t => t.Exception, TaskScheduler.Default);
+                _ = lane.CloseAsync().ContinueWith(t => t.Exception, TaskScheduler.Default);
             foreach (var lease in leases)
                 lease.Dispose();
         }
@@ -123,6 +140,12 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
         catch (SftpPathNotFoundException)
         {
             // none there: the usual case
+        }
+        catch
+        {
+            // The remove failed otherwise, and so (the name still taken) did the exclusive create, or it holds a handle to close.
+            _ = created.ContinueWith(t => t.IsCompletedSuccessfully ? wire.CloseAsync(t.Result, CancellationToken.None) : Task.CompletedTask, TaskScheduler.Default);
+            throw;
         }
         return await created;
     }
@@ -177,14 +200,32 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
             {
                 // What is acknowledged was written on the server, whichever session wrote it: the fsync covers it.
                 var upTo = flushedAt = done.Acknowledged;
-                var flushed = await lanes[0].Wire.SendFsync(lanes[0].Handle, cancellationToken);
-                lanes[0].Writes.Add(flushed.ContinueWith(t => { t.GetAwaiter().GetResult(); done.Flushed(upTo); }, TaskScheduler.Default));
+                var (wire, handle) = (lanes[0].Wire, lanes[0].Handle);
+                // Several sessions: sent aside, as the writes are, so that a full window on the first holds up no other.
+                var flushed = lanes.Count == 1
+                    ? await wire.SendFsync(handle, cancellationToken)
+                    : Task.Run(async () => await await wire.SendFsync(handle, cancellationToken), cancellationToken);
+                lanes[0].Writes.Add(FlushedAsync(flushed, upTo, done, failed));
             }
         }
         cancellationToken.ThrowIfCancellationRequested();
         if (failed.IsCancellationRequested)
             await Task.WhenAll(lanes.SelectMany(l => l.Writes)); // throws the write's failure
         return offset;
+    }
+
+    static async Task FlushedAsync(Task<object?> flushed, long upTo, Progress done, CancellationTokenSource failed)
+    {
+        try
+        {
+            await flushed;
+            done.Flushed(upTo);
+        }
+        catch
+        {
+            failed.Cancel(); // the rest is not sent: the copy fails with the fsync's error
+            throw;
+        }
     }
 
     static async Task AcknowledgedAsync(Task reply, Lane lane, byte[] buffer, long offset, int length, Progress done, Action<long>? progress, CancellationTokenSource failed)
@@ -215,9 +256,10 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
     /// </summary>
     /// <param name="flush">Whether the server flushes: then the copy resumes from its last flush, since bytes
     /// acknowledged but not flushed may be gone (a server that restarted), leaving a hole the samples could miss.</param>
-    async Task<(byte[], long, XxHash3)?> ResumeAsync(SftpWire wire, SourceFile input, string part, bool flush, CancellationToken cancellationToken)
+    async Task<(byte[], long, XxHash3)?> ResumeAsync(SftpWire wire, SourceFile input, Progress earlier, bool flush, CancellationToken cancellationToken)
     {
-        if (!unfinished.TryGetValue(part, out var earlier) || !earlier.Source.SameAs(input.Version))
+        var part = earlier.Part;
+        if (!earlier.Source.SameAs(input.Version))
             return null;
         var from = flush ? earlier.Durable : earlier.Acknowledged;
         if (from < ResumeFrom)
@@ -279,23 +321,27 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
             if (!await SameBlocksAsync(wire, old, input, copy.Version.Size, cancellationToken))
                 return null;
             handle = await CreateAsync(wire, part, cancellationToken);
-            var steps = new List<Task>();
-            for (long offset = 0; offset < copy.Version.Size; offset += CopyDataStep)
-                steps.Add(await wire.SendCopyData(old, offset, Math.Min(CopyDataStep, copy.Version.Size - offset), handle, cancellationToken));
-            var copied = await wire.SendLStat(part, cancellationToken);
-            steps.Add(copied);
-            await Task.WhenAll(steps);
+            try
+            {
+                // One range at a time: each reply within the session's timeout, and other copies' requests served between them.
+                for (long offset = 0; offset < copy.Version.Size; offset += CopyDataStep)
+                    await await wire.SendCopyData(old, offset, Math.Min(CopyDataStep, copy.Version.Size - offset), handle, cancellationToken);
+            }
+            catch (Exception e) when (e is NotSupportedException or SftpPermissionDeniedException)
+            {
+                copyDataRefused = true;
+                return null;
+            }
             // The server answers OK for a range it copied only in part (the source's end): the size says.
-            if ((await copied)?.Size != copy.Version.Size)
+            if ((await wire.LStatAsync(part, cancellationToken))?.Size != copy.Version.Size)
                 return null;
             var appending = (handle, copy.Version.Size, hash);
             handle = null;
             return appending;
         }
-        catch (Exception e) when (e is NotSupportedException or SftpPermissionDeniedException || e is SshException and not SshConnectionException)
+        catch (SshException e) when (e is not SshConnectionException)
         {
-            copyDataRefused = e is NotSupportedException or SftpPermissionDeniedException;
-            return null;
+            return null; // a failure the server answered (the old copy gone meanwhile): sent whole
         }
         finally
         {
@@ -376,17 +422,21 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit)
         public SemaphoreSlim Slots { get; } = new(InFlightPerSession, InFlightPerSession);
         public List<Task> Writes { get; } = [];
 
-        /// <summary>Closes the handle, once: the server reuses a closed handle's number for another copy's file.</summary>
-        public Task CloseAsync(CancellationToken cancellationToken) =>
-            Interlocked.Exchange(ref closed, 1) == 0 ? wire.CloseAsync(handle, cancellationToken) : Task.CompletedTask;
+        /// <summary>
+        /// Closes the handle, once (the server reuses a closed handle's number for another copy's
+        /// file), and never cancelled: a close that was not sent would leave the handle open.
+        /// </summary>
+        public Task CloseAsync() =>
+            Interlocked.Exchange(ref closed, 1) == 0 ? wire.CloseAsync(handle, CancellationToken.None) : Task.CompletedTask;
     }
 
     /// <summary>The bytes of a part file the server acknowledged without a gap from the start.</summary>
-    sealed class Progress(FileVersion source, long from)
+    sealed class Progress(string part, FileVersion source, long from, long durable)
     {
         readonly SortedDictionary<long, int> ahead = [];
-        long acknowledged = from, durable = from;
+        long acknowledged = from, durable = durable;
 
+        public string Part => part;
         public FileVersion Source => source;
 
         public long Acknowledged

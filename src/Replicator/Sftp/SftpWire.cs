@@ -226,6 +226,9 @@ sealed class SftpWire
     async Task<Task<object?>> SendRaw(byte type, Func<Body, Body> write, CancellationToken cancellationToken)
     {
         var status = new TaskCompletionSource<(uint Code, string Message)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // A session that breaks answers nothing more: the wait ends with it, not at the timeout.
+        var ended = broken.Token.Register(() => status.TrySetCanceled());
+        _ = status.Task.ContinueWith(_ => ended.Dispose(), TaskScheduler.Default);
         await sending.WaitAsync(cancellationToken);
         try
         {
