@@ -32,6 +32,15 @@ public sealed class SourceFile : IDisposable
     public bool Unchanged(long bytesRead) =>
         bytesRead == Version.Size && StatOf(Handle).SameAs(Version) && FileVersion.Of(Path) is { } now && now.SameAs(Version);
 
+    /// <summary>
+    /// True when all of the stated size was read and the file has only grown since (a log being
+    /// appended): the same file at the path, larger. Whether its first bytes are still those read
+    /// is for the caller to check.
+    /// </summary>
+    public bool OnlyGrew(long bytesRead) =>
+        bytesRead == Version.Size && RandomAccess.GetLength(Handle) > Version.Size
+        && FileVersion.Of(Path) is { } now && now.Size > Version.Size && FileKinds.SameFile(Handle, Path);
+
     /// <summary>How often a long copy looks at its source: a file that changes is abandoned at once, not copied, flushed and thrown away.</summary>
     public const long CheckEvery = 32L << 20;
 

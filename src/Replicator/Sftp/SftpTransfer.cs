@@ -106,7 +106,10 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit, string w
             await Task.WhenAll(finishing);
             if (flush)
                 done.Flushed(read); // a rename that fails resumes from the end: nothing is sent again
-            if (!input.Unchanged(read))
+            // A log appended while it was copied still gives the version stated when it was opened, if
+            // its first bytes are still those sent (hashed again here, not over the link): the next
+            // version appends to it, where throwing it away would send it again and again.
+            if (!input.Unchanged(read) && !(input.OnlyGrew(read) && FileChecksum.Format(HashOf(input, size)) == FileChecksum.Format(hash)))
             {
                 unfinished.TryRemove(target, out _);
                 return (part, null);
@@ -281,18 +284,28 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit, string w
         return null;
     }
 
-    static async Task<bool> SameBlocksAsync(SftpWire wire, byte[] handle, SourceFile input, long length, CancellationToken cancellationToken)
+    static async Task<bool> SameBlocksAsync(SftpWire wire, byte[] handle, SourceFile input, long length, CancellationToken cancellationToken) =>
+        await MatchAsync(await SendSamplesAsync(wire, handle, length, cancellationToken), input);
+
+    /// <summary>Reads of a few blocks spread over the first <paramref name="length"/> bytes, and the last one, sent together.</summary>
+    static async Task<(long Offset, Task<byte[]> Bytes)[]> SendSamplesAsync(SftpWire wire, byte[] handle, long length, CancellationToken cancellationToken)
     {
         var offsets = Enumerable.Range(0, CheckedBlocks).Select(i => length / CheckedBlocks * i).Append(length - ChunkSize)
             .Where(o => o >= 0).Distinct().ToArray();
-        var reads = new List<Task<byte[]>>();
-        foreach (var offset in offsets)
-            reads.Add(await wire.SendRead(handle, offset, (int)Math.Min(ChunkSize, length - offset), cancellationToken));
-        var local = new byte[ChunkSize];
+        var reads = new (long, Task<byte[]>)[offsets.Length];
         for (var i = 0; i < offsets.Length; i++)
+            reads[i] = (offsets[i], await wire.SendRead(handle, offsets[i], (int)Math.Min(ChunkSize, length - offsets[i]), cancellationToken));
+        return reads;
+    }
+
+    /// <summary>Whether the blocks read on the server are the source's bytes at the same offsets.</summary>
+    static async Task<bool> MatchAsync((long Offset, Task<byte[]> Bytes)[] samples, SourceFile input)
+    {
+        var local = new byte[ChunkSize];
+        foreach (var (offset, bytes) in samples)
         {
-            var remote = await reads[i];
-            var read = RandomAccess.Read(input.Handle, local.AsSpan(0, remote.Length), offsets[i]);
+            var remote = await bytes;
+            var read = RandomAccess.Read(input.Handle, local.AsSpan(0, remote.Length), offset);
             if (remote.Length == 0 || read != remote.Length || !local.AsSpan(0, read).SequenceEqual(remote))
                 return false;
         }
@@ -311,21 +324,25 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit, string w
         if (held is not { } copy || copy.Version.Size < ResumeFrom || copy.Version.Size >= input.Version.Size
             || !wire.Extensions.Contains(CopyDataExtension) || copyDataRefused)
             return null;
-        var hash = HashOf(input, copy.Version.Size);
+        var size = copy.Version.Size;
+        var hash = HashOf(input, size);
         if (FileChecksum.Format(hash) != copy.Checksum)
             return null;
-        var old = await wire.OpenAsync(target, Access.Read, cancellationToken);
-        byte[]? handle = null;
+        // Two round trips before the appended bytes go: the old copy and the new part opened together,
+        // then the old copy's samples read, its bytes copied and the part's size looked at, together.
+        var opening = await wire.SendOpen(target, Access.Read, cancellationToken);
+        var creating = CreateAsync(wire, part, cancellationToken);
+        byte[]? old = null, handle = null;
         try
         {
-            if (!await SameBlocksAsync(wire, old, input, copy.Version.Size, cancellationToken))
-                return null;
-            handle = await CreateAsync(wire, part, cancellationToken);
+            old = await opening;
+            handle = await creating;
+            var samples = await SendSamplesAsync(wire, old, size, cancellationToken);
             try
             {
                 // One range at a time: each reply within the session's timeout, and other copies' requests served between them.
-                for (long offset = 0; offset < copy.Version.Size; offset += CopyDataStep)
-                    await await wire.SendCopyData(old, offset, Math.Min(CopyDataStep, copy.Version.Size - offset), handle, cancellationToken);
+                for (long offset = 0; offset < size; offset += CopyDataStep)
+                    await await wire.SendCopyData(old, offset, Math.Min(CopyDataStep, size - offset), handle, cancellationToken);
             }
             catch (Exception e) when (e is NotSupportedException or SftpPermissionDeniedException)
             {
@@ -333,9 +350,9 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit, string w
                 return null;
             }
             // The server answers OK for a range it copied only in part (the source's end): the size says.
-            if ((await wire.LStatAsync(part, cancellationToken))?.Size != copy.Version.Size)
+            if (!await MatchAsync(samples, input) || (await wire.LStatAsync(part, cancellationToken))?.Size != size)
                 return null;
-            var appending = (handle, copy.Version.Size, hash);
+            var appending = (handle, size, hash);
             handle = null;
             return appending;
         }
@@ -345,9 +362,11 @@ sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit, string w
         }
         finally
         {
-            _ = wire.CloseAsync(old, CancellationToken.None).ContinueWith(t => t.Exception, TaskScheduler.Default);
-            if (handle is not null)
-                _ = wire.CloseAsync(handle, CancellationToken.None).ContinueWith(t => t.Exception, TaskScheduler.Default);
+            if (old is not null)
+                _ = wire.CloseAsync(old, CancellationToken.None).ContinueWith(t => t.Exception, TaskScheduler.Default);
+            // A part created but not handed over (or created after a failure above) is closed; the whole-file path makes a new one.
+            _ = creating.ContinueWith(t => t.IsCompletedSuccessfully && handle is not null || t.IsCompletedSuccessfully && old is null
+                ? wire.CloseAsync(t.Result, CancellationToken.None) : Task.CompletedTask, TaskScheduler.Default);
         }
     }
 

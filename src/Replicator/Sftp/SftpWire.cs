@@ -38,6 +38,9 @@ sealed class SftpWire
         Check();
         Client = client;
         this.timeout = timeout;
+        // A connection that drops fails every request waiting on it at once (SSH.NET's own calls take
+        // this token, raw ones are registered with it), not each at its timeout minutes later.
+        client.ErrorOccurred += (_, _) => broken.Cancel();
         session = Internals.Session.GetValue(client) ?? throw new IOException("the SFTP session is closed");
         var extensions = Internals.Extensions.GetValue(session) as IDictionary<string, string>;
         Extensions = extensions is null ? [] : new HashSet<string>(extensions.Keys, StringComparer.Ordinal);

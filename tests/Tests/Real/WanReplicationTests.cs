@@ -145,6 +145,30 @@ public sealed class WanReplicationTests : PipelineTest
     }
 
     [Test]
+    public async Task When_a_log_is_appended_faster_than_a_copy_crosses_the_link_Should_still_send_it_about_once()
+    {
+        await StartAsync();
+        var path = Path.Combine(pipeline.Data, "fast.binlog");
+        Place(path, 1 << 20, seed: 1);
+        var before = link.BytesSent();
+        // A version every 300 ms, while a copy takes several round trips of 150 ms: most copies see their source grow.
+        var appended = new byte[256 << 10];
+        for (var i = 0; i < 36; i++)
+        {
+            new Random(200 + i).NextBytes(appended);
+            await using (var file = new FileStream(path, FileMode.Append))
+                await file.WriteAsync(appended);
+            await Task.Delay(300);
+        }
+        var final = new FileInfo(path).Length;
+        await Eventually.True(async () => (await pipeline.ReplicaAsync(Url, path))?.SizeBytes == final, Timeout, "the last version recorded");
+
+        await AuditAsync();
+        var sent = link.BytesSent() - before;
+        Assert.That(sent, Is.LessThan(final * 1.5), $"{sent} bytes crossed the link for a log grown to {final} bytes while it was copied");
+    }
+
+    [Test]
     public async Task When_a_grown_file_was_rewritten_not_appended_Should_send_it_whole()
     {
         await StartAsync();
