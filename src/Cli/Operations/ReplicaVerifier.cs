@@ -93,7 +93,7 @@ public static class ReplicaVerifier
                     // An old copy moved aside while a server without posix-rename replaced it: with the replicator
                     // killed between the two renames, it may be the only copy left of that file.
                     Report(entry.Path, $"an old copy ({entry.Version.Size:N0} bytes) moved aside by a replicator stopped mid-replacement: "
-                        + "if no file stands under its name (the part before .HOST.ID.xtelemdb-old, without the leading dot), rename it back; otherwise delete it");
+                        + "if no file stands under its name (the part before .HOST.ID.N.xtelemdb-old, without the leading dot), rename it back; otherwise delete it");
                 }
                 else if (!entry.IsFolder && !entry.IsLink && BackupImport.IsPart(entry.Path))
                 {
