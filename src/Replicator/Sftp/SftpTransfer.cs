@@ -14,11 +14,11 @@ namespace Xtelemdb.Replicator.Sftp;
 ///
 /// Writes are pipelined, up to <see cref="InFlightPerSession"/> per session, more than OpenSSH's
 /// 2 MiB channel window holds, so the window, not the round trip, sets the pace; a large file is
-/// spread over several sessions, each with a window of its own. What the server acknowledged is
-/// remembered per part file, so that a transfer cut by a failure resumes from there (after a few
-/// of its blocks, read back, match the source). A file that grew since the replica's recorded copy,
-/// whose first bytes still hash to that copy's recorded checksum, has those bytes copied on the
-/// server (copy-data) and only the rest sent.
+/// spread over several sessions, each with a window of its own. What the server flushed (every
+/// 8 MiB; without fsync, what it acknowledged) is remembered per copy, so that a transfer cut by a
+/// failure resumes from there (after a few of its blocks, read back, match the source). A file that
+/// grew since the replica's recorded copy, whose first bytes still hash to that copy's recorded
+/// checksum, has those bytes copied on the server (copy-data) and only the rest sent.
 /// </summary>
 /// <param name="writer">This replicator process: its part files are named for it, and each attempt at a copy has one of its own.</param>
 sealed class SftpTransfer(SftpSessions sessions, BandwidthLimit? limit, string writer)
