@@ -60,7 +60,17 @@ public sealed class Audit(string connection)
                 {
                     var copy = new FileInfo(local + "/" + host + path);
                     // Each file is read once: the bytes compared are the bytes hashed.
-                    var copyBytes = copy.Exists ? File.ReadAllBytes(copy.FullName) : null;
+                    byte[]? copyBytes;
+                    try
+                    {
+                        copyBytes = copy.Exists ? File.ReadAllBytes(copy.FullName) : null;
+                    }
+                    catch (IOException e)
+                    {
+                        // A copy being made this moment (its lock travels with the part file renamed into place): not clean yet, looked at again.
+                        problems.Add($"busy on {url}: {host}:{path} ({e.Message})");
+                        continue;
+                    }
                     if (copyBytes is null)
                         problems.Add($"missing on {url}: {host}:{path}");
                     else if (copy.Length != source.Length || !SameMtime(url, copy.LastWriteTimeUtc, mtime))
