@@ -66,9 +66,6 @@ sealed class SftpWire
     /// <summary>False once a request failed in a way that may leave the session out of step: it is replaced.</summary>
     public bool Healthy => !broken.IsCancellationRequested && Client.IsConnected;
 
-    /// <summary>Requests this session has sent and not yet seen answered: the pool gives new copies the least busy session.</summary>
-    public int Pending => pending;
-    int pending;
 
     /// <summary>Throws, naming what is missing, when this SSH.NET's internals are not those xtelemdb was built against.</summary>
     public static void Check()
@@ -202,26 +199,18 @@ sealed class SftpWire
         {
             sending.Release();
         }
-        Interlocked.Increment(ref pending);
         return Reply(reply, cancellationToken);
 
         async Task<T> Reply(Task reply, CancellationToken cancellationToken)
         {
-            try
-            {
-                await Await(reply, cancellationToken);
-                // SSH.NET completes its replies on the thread that reads the session: the copy goes on
-                // elsewhere, since its next send may wait for a window adjustment only that thread can read.
-                await Task.Yield();
-                // Task<X> of SSH.NET's own X: its Result read by reflection, as X may be internal.
-                var result = reply.GetType().GetProperty(nameof(Task<T>.Result))?.GetValue(reply);
-                return result is T typed ? typed : result is null || typeof(T) == typeof(object) ? default! : throw new InvalidCastException(
-                    $"SSH.NET's {request.Name} answered {result.GetType().Name}, not {typeof(T).Name}");
-            }
-            finally
-            {
-                Interlocked.Decrement(ref pending);
-            }
+            await Await(reply, cancellationToken);
+            // SSH.NET completes its replies on the thread that reads the session: the copy goes on
+            // elsewhere, since its next send may wait for a window adjustment only that thread can read.
+            await Task.Yield();
+            // Task<X> of SSH.NET's own X: its Result read by reflection, as X may be internal.
+            var result = reply.GetType().GetProperty(nameof(Task<T>.Result))?.GetValue(reply);
+            return result is T typed ? typed : result is null || typeof(T) == typeof(object) ? default! : throw new InvalidCastException(
+                $"SSH.NET's {request.Name} answered {result.GetType().Name}, not {typeof(T).Name}");
         }
     }
 
@@ -251,28 +240,20 @@ sealed class SftpWire
         {
             sending.Release();
         }
-        Interlocked.Increment(ref pending);
         return Reply(status.Task, cancellationToken);
 
         async Task<object?> Reply(Task<(uint Code, string Message)> reply, CancellationToken cancellationToken)
         {
-            try
+            await Await(reply, cancellationToken);
+            var (code, message) = reply.Result;
+            return code switch
             {
-                await Await(reply, cancellationToken);
-                var (code, message) = reply.Result;
-                return code switch
-                {
-                    0 => null,
-                    2 => throw new SftpPathNotFoundException(message),
-                    3 => throw new SftpPermissionDeniedException(message),
-                    8 => throw new NotSupportedException(message),
-                    _ => throw new SshException($"{message} (SFTP status {code})"),
-                };
-            }
-            finally
-            {
-                Interlocked.Decrement(ref pending);
-            }
+                0 => null,
+                2 => throw new SftpPathNotFoundException(message),
+                3 => throw new SftpPermissionDeniedException(message),
+                8 => throw new NotSupportedException(message),
+                _ => throw new SshException($"{message} (SFTP status {code})"),
+            };
         }
     }
 
