@@ -117,7 +117,9 @@ public sealed class WanReplicationTests : PipelineTest
         await pipeline.ReplicatedAsync(Url, big, Timeout);
         var resent = link.BytesSent() - sentAtCut;
         await AuditAsync();
-        Assert.That(resent, Is.LessThan(size * 0.3), $"{resent} bytes crossed the link after the cut at 80%: resumed, not sent again from zero");
+        // From zero would be the whole file again; resumed it is the last 20%, plus up to 8 MiB since the
+        // last flush, the windows in flight at the cut and SSH's framing (27-31% measured; bench/run reports the figure).
+        Assert.That(resent, Is.LessThan(size * 0.5), $"{resent} bytes crossed the link after the cut at 80%: resumed, not sent again from zero");
         Assert.That(copier.Copies, Is.EqualTo(1), "one copy completed: the one cut was resumed");
     }
 
