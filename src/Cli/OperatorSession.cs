@@ -17,6 +17,8 @@ public sealed class OperatorSession : IAsyncDisposable
 
     public InventoryStore Store => host.Services.GetRequiredService<InventoryStore>();
     public IBus Bus => host.Services.GetRequiredService<IBus>();
+    public XtelemdbSettings Settings => host.Services.GetRequiredService<XtelemdbSettings>();
+    public ReplicaNeeds ReplicaNeeds => host.Services.GetRequiredService<ReplicaNeeds>();
 
     public static async Task<OperatorSession> StartAsync(XtelemdbSettings settings, CancellationToken cancellationToken)
     {

@@ -1,5 +1,6 @@
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Xtelemdb.Hosting.Settings;
 
 namespace Xtelemdb.Hosting;
@@ -14,6 +15,10 @@ public static class PipelineBus
     {
         var parts = Parts(services);
         services.AddHostedService<BusWatchdog>();
+        // Before MassTransit's own hosted service: the queues say what they are whoever declares them next.
+        services.AddSingleton(provider => new QueueLabels(settings.Broker, provider.GetRequiredService<ILogger<QueueLabels>>()));
+        services.AddHostedService(provider => provider.GetRequiredService<QueueLabels>());
+        services.AddSingleton<ReplicaNeeds>();
         // Start-up waits for the queues to be declared and bound, so nothing published right after is lost.
         services.Configure<MassTransitHostOptions>(options =>
         {
@@ -32,6 +37,7 @@ public static class PipelineBus
                     host.Password(settings.Broker.Password);
                     host.ConnectionName($"xtelemdb {settings.Host}");
                 });
+                QueueLabels.LabelErrorQueues(rabbit);
                 ConfigureEndpoints(context, rabbit, parts);
             });
         });
@@ -41,6 +47,8 @@ public static class PipelineBus
     public static IServiceCollection AddPipelineTestHarness(this IServiceCollection services)
     {
         var parts = Parts(services);
+        services.AddSingleton(provider => QueueLabels.None(provider.GetRequiredService<ILogger<QueueLabels>>()));
+        services.AddSingleton<ReplicaNeeds>();
         return services.AddMassTransitTestHarness(bus =>
         {
             AddConsumers(bus, parts);

@@ -3,13 +3,15 @@ using MassTransit;
 namespace Xtelemdb.Hosting;
 
 /// <summary>Sends ReplicaNeeded to the queue of each (origin host, replica) pair, in batches.</summary>
-public static class ReplicaNeeds
+public sealed class ReplicaNeeds(QueueLabels labels)
 {
     const int BatchSize = 1000;
 
-    public static async Task SendAsync(ISendEndpointProvider provider, IEnumerable<ReplicaNeeded> needs, CancellationToken cancellationToken)
+    public async Task SendAsync(ISendEndpointProvider provider, IEnumerable<ReplicaNeeded> needs, CancellationToken cancellationToken)
     {
-        foreach (var queue in needs.GroupBy(n => Queues.Replicate(n.OriginHost, n.ReplicaUrl)))
+        var queues = needs.GroupBy(n => Queues.Replicate(n.OriginHost, n.ReplicaUrl)).ToArray();
+        await labels.EnsureAsync(queues.Select(q => (q.Key, Queues.ReplicateLabels(q.First().OriginHost, q.First().ReplicaUrl))), cancellationToken);
+        foreach (var queue in queues)
         {
             var endpoint = await provider.GetSendEndpoint(new Uri($"queue:{queue.Key}"));
             await ConfirmedSend.RunAsync(token => endpoint.SendBatch(queue, token), $"ReplicaNeeded to {queue.Key}", cancellationToken);
@@ -17,7 +19,7 @@ public static class ReplicaNeeds
     }
 
     /// <summary>Sends a streamed backlog a batch at a time; returns how many were sent.</summary>
-    public static async Task<long> SendAllAsync(ISendEndpointProvider provider, IAsyncEnumerable<ReplicaNeeded> backlog, CancellationToken cancellationToken)
+    public async Task<long> SendAllAsync(ISendEndpointProvider provider, IAsyncEnumerable<ReplicaNeeded> backlog, CancellationToken cancellationToken)
     {
         long sent = 0;
         var batch = new List<ReplicaNeeded>(BatchSize);

@@ -16,6 +16,7 @@ public static class InventoryRegistration
         services.TryAddSingleton(settings);
         services.AddInventoryStore(settings.Database);
         services.TryAddSingleton<CopyRecorder>();
+        services.TryAddSingleton<ResyncAnswers>();
         services.AddHostedService<InventoryStartup>();
         services.AddHostedService<BacklogSampler>();
         return services.AddBusPart(new InventoryBusPart());

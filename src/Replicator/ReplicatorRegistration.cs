@@ -28,10 +28,10 @@ public static class ReplicatorRegistration
         services.AddHostedService(provider => provider.GetRequiredService<ReplicaSetLoader>());
         services.AddSingleton<ReplicaAvailability>();
         services.AddHealthChecks().AddCheck<ReplicaAvailability>("replicas");
-        return services.AddBusPart(new ReplicatorBusPart());
+        return services.AddBusPart(new ReplicatorBusPart(settings.Host));
     }
 
-    sealed class ReplicatorBusPart : IBusPart
+    sealed class ReplicatorBusPart(string host) : IBusPart
     {
         public void AddConsumers(IBusRegistrationConfigurator bus)
         {
@@ -41,7 +41,9 @@ public static class ReplicatorRegistration
         }
 
         public void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator bus) =>
-            bus.ReceiveEndpoint(new TemporaryEndpointDefinition("replicator"), KebabCaseEndpointNameFormatter.Instance,
+            bus.ReceiveEndpoint(new ProcessEndpointDefinition("replicator", host, "replica-set",
+                    $"replicas added, changed or removed, for the replicator process on {host} to serve; deleted when it stops"),
+                KebabCaseEndpointNameFormatter.Instance,
                 endpoint => endpoint.ConfigureConsumer<ReplicaSetConsumer>(context));
     }
 }

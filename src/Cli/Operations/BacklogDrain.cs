@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using MassTransit;
+using Xtelemdb.Hosting;
 using Xtelemdb.Storage;
 
 namespace Xtelemdb.Cli.Operations;
@@ -21,7 +22,10 @@ public static class BacklogDrain
         Action<string> progress, CancellationToken cancellationToken)
     {
         var failures = new ConcurrentDictionary<(string, string, string), CopyFailure>();
-        var listener = session.Bus.ConnectReceiveEndpoint(new TemporaryEndpointDefinition("sync"), KebabCaseEndpointNameFormatter.Instance, endpoint =>
+        var listener = session.Bus.ConnectReceiveEndpoint(
+            new ProcessEndpointDefinition("sync", session.Settings.Host, "failures",
+                $"copies that failed, for the 'xtelemdb sync' running on {session.Settings.Host} to report; deleted when it ends"),
+            KebabCaseEndpointNameFormatter.Instance, endpoint =>
             endpoint.Handler<Fault<ReplicaNeeded>>(context =>
             {
                 var need = context.Message.Message;

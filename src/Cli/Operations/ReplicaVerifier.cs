@@ -44,7 +44,7 @@ public static class ReplicaVerifier
             if (toFix.Count == 0)
                 return;
             var needs = await session.Store.NeedsForCopiesAsync(replica.Id, toFix, cancellationToken);
-            await ReplicaNeeds.SendAsync(session.Bus, needs.Select(n => n with { Recopy = true }), cancellationToken);
+            await session.ReplicaNeeds.SendAsync(session.Bus, needs.Select(n => n with { Recopy = true }), cancellationToken);
             fixes += needs.Count;
             toFix.Clear();
         }

@@ -24,6 +24,13 @@ public static class PipelineMetrics
     public static readonly Counter<long> OriginUpserts = Meter.CreateCounter<long>(
         "xtelemdb.inventory.origin_upserts", "{file}", "Observations the inventory upserted into file_origins");
 
+    /// <summary>Resyncs answered, by outcome (requested, refused): what an operator's resync came to.</summary>
+    public static readonly Counter<long> Resyncs = Meter.CreateCounter<long>(
+        "xtelemdb.inventory.resyncs", "{request}", "Resyncs the inventory answered, by outcome: requested (copies asked for) or refused (see resync-results)");
+
+    public static readonly Counter<long> ResyncCopiesRequested = Meter.CreateCounter<long>(
+        "xtelemdb.inventory.resync_copies_requested", "{file}", "Copies requested by resyncs");
+
     public static readonly Counter<long> Copies = Meter.CreateCounter<long>(
         "xtelemdb.replicator.copies", "{file}", "Copies made, per replica; a quick check that found the copy current is result=current");
 

@@ -6,22 +6,25 @@ using Xtelemdb.Storage;
 namespace Xtelemdb.Inventory.Consumers;
 
 /// <summary>A new replica starts empty: ask for every present origin file.</summary>
-public sealed class BackfillReplicaConsumer(InventoryStore store, ILogger<BackfillReplicaConsumer> logger) : IConsumer<ReplicaAdded>
+public sealed class BackfillReplicaConsumer(InventoryStore store, ReplicaNeeds replicaNeeds, ILogger<BackfillReplicaConsumer> logger) : IConsumer<ReplicaAdded>
 {
     public async Task Consume(ConsumeContext<ReplicaAdded> context)
     {
         var replica = context.Message;
         var backlog = store.BacklogAsync(replica.ReplicaId, null, null, context.CancellationToken);
-        var sent = await ReplicaNeeds.SendAllAsync(context, backlog, context.CancellationToken);
+        var sent = await replicaNeeds.SendAllAsync(context, backlog, context.CancellationToken);
         logger.LogInformation("Replica {Url} added: {Count} copies requested", replica.ReplicaUrl, sent);
     }
 }
 
 public sealed class BackfillReplicaConsumerDefinition : ConsumerDefinition<BackfillReplicaConsumer>
 {
-    public BackfillReplicaConsumerDefinition() => EndpointName = "backfill-replica";
+    public BackfillReplicaConsumerDefinition() => EndpointName = Queues.BackfillReplica;
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
-        IConsumerConfigurator<BackfillReplicaConsumer> consumer, IRegistrationContext context) =>
+        IConsumerConfigurator<BackfillReplicaConsumer> consumer, IRegistrationContext context)
+    {
         endpoint.UseMessageRetry(InventoryRetry.Configure);
+        QueueLabels.Apply(endpoint, Queues.Labels(Queues.BackfillReplica));
+    }
 }

@@ -4,12 +4,12 @@ using Xtelemdb.Hosting;
 namespace Xtelemdb.Inventory.Consumers;
 
 /// <summary>Records what a replica now holds; if the origin moved on meanwhile, asks for it again.</summary>
-public sealed class RecordReplicaConsumer(CopyRecorder recorder) : IConsumer<ReplicaUpdated>
+public sealed class RecordReplicaConsumer(CopyRecorder recorder, ReplicaNeeds replicaNeeds) : IConsumer<ReplicaUpdated>
 {
     public async Task Consume(ConsumeContext<ReplicaUpdated> context)
     {
         var needs = await recorder.RecordAsync(context.Message, context.CancellationToken);
-        await ReplicaNeeds.SendAsync(context, needs, context.CancellationToken);
+        await replicaNeeds.SendAsync(context, needs, context.CancellationToken);
     }
 }
 
@@ -27,6 +27,9 @@ public sealed class RecordReplicaConsumerDefinition : ConsumerDefinition<RecordR
     }
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
-        IConsumerConfigurator<RecordReplicaConsumer> consumer, IRegistrationContext context) =>
+        IConsumerConfigurator<RecordReplicaConsumer> consumer, IRegistrationContext context)
+    {
         endpoint.UseMessageRetry(InventoryRetry.Configure);
+        QueueLabels.Apply(endpoint, Queues.Labels(Queues.ReplicaUpdated));
+    }
 }

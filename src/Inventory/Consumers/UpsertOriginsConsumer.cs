@@ -6,12 +6,12 @@ using Xtelemdb.Storage;
 namespace Xtelemdb.Inventory.Consumers;
 
 /// <summary>Records a batch of FileChanged messages in one round trip, then asks for every copy the replicas lack.</summary>
-public sealed class UpsertOriginsConsumer(InventoryStore store) : IConsumer<Batch<FileChanged>>
+public sealed class UpsertOriginsConsumer(InventoryStore store, ReplicaNeeds replicaNeeds) : IConsumer<Batch<FileChanged>>
 {
     public Task Consume(ConsumeContext<Batch<FileChanged>> context) =>
-        UpsertAsync(store, context, context.Message.Select(m => m.Message), context.CancellationToken);
+        UpsertAsync(store, replicaNeeds, context, context.Message.Select(m => m.Message), context.CancellationToken);
 
-    internal static async Task UpsertAsync(InventoryStore store, ISendEndpointProvider sender, IEnumerable<FileChanged> changes, CancellationToken cancellationToken)
+    internal static async Task UpsertAsync(InventoryStore store, ReplicaNeeds replicaNeeds, ISendEndpointProvider sender, IEnumerable<FileChanged> changes, CancellationToken cancellationToken)
     {
         // One row per file: the latest observation wins.
         var latest = changes
@@ -23,15 +23,15 @@ public sealed class UpsertOriginsConsumer(InventoryStore store) : IConsumer<Batc
 
         // Decided from the database, not from what this batch changed: a redelivered batch sends again.
         var needs = await store.NeedsOfAsync(latest.Where(m => !m.Deleted).Select(m => (m.Host, m.Path)), null, cancellationToken);
-        await ReplicaNeeds.SendAsync(sender, needs, cancellationToken);
+        await replicaNeeds.SendAsync(sender, needs, cancellationToken);
     }
 }
 
 /// <summary>The same for a watcher's list of observations, which comes batched already.</summary>
-public sealed class UpsertOriginListConsumer(InventoryStore store) : IConsumer<FilesChanged>
+public sealed class UpsertOriginListConsumer(InventoryStore store, ReplicaNeeds replicaNeeds) : IConsumer<FilesChanged>
 {
     public Task Consume(ConsumeContext<FilesChanged> context) =>
-        UpsertOriginsConsumer.UpsertAsync(store, context, context.Message.Files, context.CancellationToken);
+        UpsertOriginsConsumer.UpsertAsync(store, replicaNeeds, context, context.Message.Files, context.CancellationToken);
 }
 
 /// <summary>
@@ -68,6 +68,7 @@ public sealed class UpsertOriginsConsumerDefinition : ConsumerDefinition<UpsertO
     {
         // The queue's retry, once for every consumer on it: lists, single observations, ScanCompleted.
         endpoint.UseMessageRetry(InventoryRetry.Configure);
+        QueueLabels.Apply(endpoint, Queues.Labels(Queues.FileChanged));
         consumer.Options<BatchOptions>(batch => batch
             .SetMessageLimit(BatchLimit)
             .SetTimeLimit(TimeSpan.FromMilliseconds(50))

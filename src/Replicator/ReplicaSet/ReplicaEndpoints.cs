@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using MassTransit;
 using Microsoft.Extensions.Logging;
+using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Replicator.Consumers;
 using Xtelemdb.Replicator.Copying;
@@ -48,6 +49,7 @@ public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpoint
                 endpoint.ConcurrentMessageLimit = concurrency;
                 // No delivery waits unacknowledged behind a copy: each one is in a copy (bounded by copy_timeout) at once.
                 endpoint.PrefetchCount = concurrency;
+                QueueLabels.Apply(endpoint, Xtelemdb.Queues.ReplicateLabels(origin, replica.Name));
                 endpoint.ConfigureConsumer<CopyFileConsumer>(context);
             });
             handles[queue] = handle;

@@ -60,6 +60,10 @@ public sealed class Management : IDisposable
             .Select(c => c["prefetch_count"]!.GetValue<int>()).ToArray();
     }
 
+    /// <summary>Every queue of a virtual host as the management UI's Queues tab lists it: name, arguments, consumers, messages.</summary>
+    public async Task<IReadOnlyList<JsonObject>> QueuesAsync(string vhost) =>
+        (await http.GetFromJsonAsync<JsonArray>($"queues/{E(vhost)}"))!.Select(q => q!.AsObject()).ToArray();
+
     /// <summary>Empties a queue, as if its messages were lost in flight.</summary>
     public async Task PurgeAsync(string vhost, string queue) =>
         (await http.DeleteAsync($"queues/{E(vhost)}/{E(queue)}/contents")).EnsureSuccessStatusCode();

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Xtelemdb.Cli;
 using Xtelemdb.Tests.Support;
@@ -7,7 +8,9 @@ namespace Xtelemdb.Tests.Real;
 /// <summary>An operator publishes a resync as plain JSON from the management UI; the backlog is rebuilt from the database.</summary>
 public sealed class ManualResyncTests : PipelineTest
 {
-    const string Exchange = "Xtelemdb:ResyncRequested";
+    const string Exchange = Queues.ResyncExchange;
+    const string ResyncHint = " (a resync is a JSON object";
+
     [Test]
     public async Task When_requests_were_lost_and_an_operator_publishes_a_resync_Should_copy_the_backlog_and_reject_bad_bodies()
     {
@@ -29,11 +32,17 @@ public sealed class ManualResyncTests : PipelineTest
 
         await pipeline.Management.PublishAsync(pipeline.Name, Exchange, "", "{ this is not json");
         await pipeline.Management.PublishAsync(pipeline.Name, Exchange, "", """{"replica": "/mnt/no-such-replica"}""");
-        var errors = await Eventually.Get<IReadOnlyList<System.Text.Json.Nodes.JsonObject>>(
+        var errors = await Eventually.Get<IReadOnlyList<JsonObject>>(
             async () => await pipeline.Management.PeekAsync(pipeline.Name, "resync-requested_error"),
             m => m?.Count == 2, TimeSpan.FromSeconds(30), "two bad bodies in resync-requested_error");
         var reasons = errors.Select(e => e["properties"]!["headers"]!["MT-Fault-Message"]?.ToString()).ToArray();
-        Assert.That(reasons, Has.Some.EqualTo("ResyncRequested names replica \"/mnt/no-such-replica\", which is not registered"));
+        var unknown = $"ResyncRequested names replica \"/mnt/no-such-replica\", which is not registered; the registered replicas are \"{TestPipeline.Named(backup)}\"";
+        Assert.That(reasons, Has.Some.EqualTo(unknown));
+        // The operator's answer, readable in the UI's "Get messages": the same reasons, and the bodies they were for.
+        var refused = await AnswersAsync(2);
+        Assert.That(refused.Select(a => a["outcome"]!.GetValue<string>()), Is.All.EqualTo("refused"));
+        Assert.That(refused.Select(a => a["request"]!.GetValue<string>()), Is.EquivalentTo(new[] { "{ this is not json", """{"replica": "/mnt/no-such-replica"}""" }));
+        Assert.That(refused.Select(a => a["reason"]!.GetValue<string>()), Has.Some.EqualTo(unknown).And.Some.Contains("a resync is a JSON object"));
 
         await pipeline.Management.PublishAsync(pipeline.Name, Exchange, "", $$"""
             {"replica": "{{backup}}", "originHost": "{{TestPipeline.Host}}", "pathPrefix": "{{pipeline.Data}}/telem/"}
@@ -41,12 +50,94 @@ public sealed class ManualResyncTests : PipelineTest
         // Once the inventory has consumed the resync, every request it makes is in the queue: the five, not the file outside the prefix.
         await resynced.Done.Task.WaitAsync(TimeSpan.FromSeconds(30));
         var requested = (await pipeline.Management.PeekAsync(pipeline.Name, queue, 20))
-            .Select(m => System.Text.Json.Nodes.JsonNode.Parse(m["payload"]!.GetValue<string>())!["message"]!["originPath"]!.GetValue<string>()).ToArray();
+            .Select(m => JsonNode.Parse(m["payload"]!.GetValue<string>())!["message"]!["originPath"]!.GetValue<string>()).ToArray();
         Assert.That(requested, Is.EquivalentTo(paths), "outside the path prefix: not resynced");
+        var answer = (await AnswersAsync(3))[^1];
+        Assert.That((answer["outcome"]!.GetValue<string>(), answer["replica"]!.GetValue<string>(), answer["copiesRequested"]!.GetValue<long>(), answer["pathPrefix"]!.GetValue<string>()),
+            Is.EqualTo(("requested", TestPipeline.Named(backup), 5L, $"{pipeline.Data}/telem/")));
 
         await pipeline.StartAsync(settings, PipelineServices.Replicator);
         foreach (var path in paths)
             Files.AssertSameFile(path, (await pipeline.ReplicatedAsync(backup, path)).ReplicaPath);
+    }
+
+    [Test]
+    public async Task When_a_resync_names_a_replica_by_another_spelling_or_a_field_wrongly_Should_understand_it_or_refuse_naming_the_right_spelling()
+    {
+        var backup = pipeline.Backup("spelt-backup");
+        var settings = pipeline.Configure([backup]);
+        await pipeline.StartAsync(settings, PipelineServices.Inventory);
+        Files.Write(Path.Combine(pipeline.Data, "a.dat"), 10);
+        string[] bodies =
+        [
+            $$"""{"replica": "{{backup}}/"}""",                      // a trailing slash
+            """{"replica": "spelt-backup"}""",                       // a relative path that fits one replica
+            $$"""{"replica": "{{TestPipeline.Host}}:{{backup}}//"}""",
+            $$"""{"replica": "{{backup.ToUpperInvariant()}}"}""",    // absolute and wrong: refused, with the one meant
+            $$"""{"replica": "{{backup}}-old"}""",                  // nothing near: refused, with what is registered
+            """{"host": "exao-test"}""",                             // a field a resync does not have would widen it to everything
+            """{"replica": 5}""",
+            """["spelt-backup"]""",
+        ];
+        foreach (var body in bodies)
+            await pipeline.Management.PublishAsync(pipeline.Name, Exchange, "", body);
+
+        var answers = await AnswersAsync(bodies.Length);
+        var byRequest = answers.ToDictionary(a => a["request"]!.GetValue<string>());
+        Assert.That(byRequest.Keys, Is.EquivalentTo(bodies), "one answer for each resync");
+        var name = TestPipeline.Named(backup);
+        foreach (var understood in bodies[..3])
+            Assert.That((byRequest[understood]["outcome"]!.GetValue<string>(), byRequest[understood]["replica"]?.GetValue<string>()), Is.EqualTo(("requested", name)), understood);
+        Assert.That(Reason(bodies[3]), Is.EqualTo($"ResyncRequested names replica \"{backup.ToUpperInvariant()}\", which is not registered; did you mean \"{name}\"?"));
+        Assert.That(Reason(bodies[4]), Does.EndWith($"the registered replicas are \"{name}\""));
+        Assert.That(Reason(bodies[5]), Is.EqualTo("a resync has no field \"host\": its fields are replica, originHost, pathPrefix (each optional)"));
+        Assert.That(Reason(bodies[6]), Is.EqualTo("a resync's field \"replica\" is text, not number"));
+        Assert.That(Reason(bodies[7]), Does.Contain("a resync is a JSON object"));
+        var faults = (await pipeline.Management.PeekAsync(pipeline.Name, "resync-requested_error", 20))
+            .Select(e => e["properties"]!["headers"]!["MT-Fault-Message"]!.ToString()).ToArray();
+        // The same reason in the header, where a body that is not a resync also gets the answer's hint of what one looks like.
+        Assert.That(faults, Is.EquivalentTo(bodies[3..].Select(b => Reason(b).Split(ResyncHint)[0])), "each refused body is kept in the error queue with its reason");
+
+        string Reason(string body) => byRequest[body]["outcome"]!.GetValue<string>() == "refused"
+            ? byRequest[body]["reason"]!.GetValue<string>()
+            : throw new AssertionException($"{body} was not refused: {byRequest[body].ToJsonString()}");
+    }
+
+    [Test]
+    public async Task When_the_stack_runs_Should_label_every_queue_an_operator_sees_with_what_it_carries()
+    {
+        var backup = pipeline.Backup();
+        var settings = pipeline.Configure([backup]);
+        await pipeline.StartAsync(settings, PipelineServices.Watcher | PipelineServices.Inventory | PipelineServices.Replicator);
+        var path = Path.Combine(pipeline.Data, "a.dat");
+        Files.Write(path, 10);
+        await pipeline.ReplicatedAsync(backup, path);
+        await pipeline.Management.PublishAsync(pipeline.Name, Exchange, "", "not json");
+        await AnswersAsync(1);
+
+        var queues = await pipeline.Management.QueuesAsync(pipeline.Name);
+        var described = queues.ToDictionary(q => q["name"]!.GetValue<string>(), q => q["arguments"]![Queues.DescriptionArgument]?.GetValue<string>());
+        Assert.That(described.Where(q => q.Value is null).Select(q => q.Key), Is.Empty, "every queue says what it carries");
+        var replicate = Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup));
+        Assert.That(described.Keys, Is.SupersetOf(new[] { Queues.FileChanged, Queues.ReplicaUpdated, Queues.ResyncRequested, Queues.ResyncResults, replicate, "resync-requested_error" }));
+        Assert.That(described[replicate], Does.Contain($"copy requests for {TestPipeline.Host}'s files to replica {TestPipeline.Named(backup)}"));
+        Assert.That(described["resync-requested_error"], Does.StartWith("requests from resync-requested that failed for good"));
+        var arguments = queues.Single(q => q["name"]!.GetValue<string>() == replicate)["arguments"]!;
+        Assert.That((arguments["xtelemdb.origin-host"]!.GetValue<string>(), arguments["xtelemdb.replica"]!.GetValue<string>()), Is.EqualTo((TestPipeline.Host, TestPipeline.Named(backup))));
+        var results = queues.Single(q => q["name"]!.GetValue<string>() == Queues.ResyncResults)["arguments"]!;
+        Assert.That(results["x-max-length"]!.GetValue<int>(), Is.EqualTo(Queues.ResyncResultsKept), "the answers never grow past their bound");
+        // The replicator's own queue, which lives as long as it does, is named for its host and purpose.
+        Assert.That(described.Keys, Has.One.Match($"^replicator-{TestPipeline.Host}-replica-set-[0-9a-f]{{6}}$"));
+    }
+
+    /// <summary>The answers in resync-results once there are this many, oldest first, as "Get messages" shows them.</summary>
+    async Task<IReadOnlyList<JsonObject>> AnswersAsync(int count)
+    {
+        var messages = await Eventually.Get<IReadOnlyList<JsonObject>>(
+            async () => await pipeline.Management.PeekAsync(pipeline.Name, Queues.ResyncResults, 50),
+            m => m?.Count >= count, TimeSpan.FromSeconds(30), $"{count} answers in {Queues.ResyncResults}");
+        Assert.That(messages, Has.Count.EqualTo(count), "one answer per resync");
+        return messages.Select(m => JsonNode.Parse(m["payload"]!.GetValue<string>())!.AsObject()).ToArray();
     }
 
     /// <summary>Completes when the inventory has consumed (and acknowledged) a resync that names a path prefix.</summary>
