@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Xtelemdb.Cli.Operations;
+using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Replicator.Copying;
 
 namespace Xtelemdb.Cli.Commands;
@@ -9,8 +10,12 @@ public static class ReplicaListCommand
     public static Command Create()
     {
         var json = XtelemdbCommand.Json();
+        var queuesOption = new Option<bool>("--queues")
+        {
+            Description = "One row per (origin host, replica) pair instead: its queue in the management UI, the requests waiting there, its consumers and its error queue; then the inventory's queues",
+        };
         var command = new Command("replica-list",
-            "One row per replica: files in sync and behind, bytes behind, oldest file behind, last copy, and the (origin host, replica) pairs no running replicator serves") { json };
+            "One row per replica: files in sync and behind, bytes behind, oldest file behind, last copy, and the (origin host, replica) pairs no running replicator serves") { json, queuesOption };
         command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
         {
             await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
@@ -19,7 +24,12 @@ public static class ReplicaListCommand
             var pairs = (await session.Store.PairStatusAsync(cancellationToken))
                 .Select(p => new { p.ReplicaId, p.OriginHost, Queue = Queues.Replicate(p.OriginHost, names[p.ReplicaId]), p.FilesBehind, p.BytesBehind })
                 .ToArray();
-            var queues = await QueueConsumers.CountAsync(settings.Broker, pairs.SelectMany(p => new[] { p.Queue, p.Queue + "_error" }), cancellationToken);
+            var queues = await QueueConsumers.CountAsync(settings.Broker, pairs.SelectMany(p => new[] { p.Queue, p.Queue + "_error" }).Concat(InventoryQueues), cancellationToken);
+            if (result.GetValue(queuesOption))
+            {
+                PrintQueues(settings.Broker, pairs.Select(p => (p.OriginHost, names[p.ReplicaId], p.Queue, p.FilesBehind)), queues, result.GetValue(json));
+                return XtelemdbCommand.Done;
+            }
             var unserved = pairs.Where(p => queues[p.Queue].Consumers == 0).ToLookup(p => p.ReplicaId);
             var failing = pairs.Where(p => queues[p.Queue + "_error"].Messages > 0).ToArray();
             // This host's own folders are checked here; another host's replicator reports its own in /health.
@@ -60,5 +70,33 @@ public static class ReplicaListCommand
             return XtelemdbCommand.Done;
         }));
         return command;
+    }
+
+    static readonly string[] InventoryQueues =
+        [Queues.FileChanged, Queues.ReplicaUpdated, Queues.ResyncRequested, Queues.BackfillReplica, Queues.ResyncResults];
+
+    /// <summary>Which queue in the management UI is which pair, and the inventory's own, as the broker sees them now.</summary>
+    static void PrintQueues(BrokerSettings broker, IEnumerable<(string OriginHost, string Replica, string Queue, long FilesBehind)> pairs,
+        IReadOnlyDictionary<string, QueueState> queues, bool json)
+    {
+        var rows = pairs.OrderBy(p => p.Replica, StringComparer.Ordinal).ThenBy(p => p.OriginHost, StringComparer.Ordinal)
+            .Select(p => (p.OriginHost, p.Replica, p.Queue, State: queues[p.Queue], Errors: queues[p.Queue + Queues.ErrorSuffix].Messages, p.FilesBehind))
+            .ToArray();
+        var vhost = Uri.UnescapeDataString(broker.Uri.AbsolutePath.TrimStart('/')) is { Length: > 0 } path ? path : "/";
+        if (json)
+        {
+            Output.WriteJson(new
+            {
+                VirtualHost = vhost,
+                Pairs = rows.Select(r => new { r.OriginHost, r.Replica, r.Queue, Waiting = r.State.Messages, r.State.Consumers, ErrorQueue = r.Queue + Queues.ErrorSuffix, r.Errors, r.FilesBehind }),
+                Inventory = InventoryQueues.Select(q => new { Queue = q, Waiting = queues[q].Messages, queues[q].Consumers }),
+            });
+            return;
+        }
+        Output.Line($"Virtual host \"{vhost}\" of {broker.Uri.Host}: publish resyncs to exchange {Queues.ResyncExchange} there, and read the answers in {Queues.ResyncResults}.");
+        Output.Table(["origin host", "replica", "queue", "waiting", "consumers", "in _error", "files behind"],
+            rows.Select(r => (IReadOnlyList<string>)[r.OriginHost, r.Replica, r.Queue, $"{r.State.Messages:N0}", $"{r.State.Consumers:N0}", $"{r.Errors:N0}", $"{r.FilesBehind:N0}"]));
+        Output.Table(["inventory queue", "waiting", "consumers"],
+            InventoryQueues.Select(q => (IReadOnlyList<string>)[q, $"{queues[q].Messages:N0}", $"{queues[q].Consumers:N0}"]));
     }
 }

@@ -99,6 +99,46 @@ public sealed class OperatorCommandTests : PipelineTest
     }
 
     [Test]
+    public async Task When_queues_are_listed_Should_name_each_pairs_queue_with_its_waiting_requests_consumers_and_error_queue()
+    {
+        var backup = pipeline.Backup();
+        var settings = pipeline.Configure([backup]);
+        await pipeline.StartAsync(settings, PipelineServices.Watcher | PipelineServices.Inventory);
+        var queue = Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup));
+        foreach (var i in Enumerable.Range(0, 3))
+            Files.Write(Path.Combine(pipeline.Data, $"q{i}.dat"), 100);
+        await Eventually.True(async () => (await pipeline.Management.PeekAsync(pipeline.Name, queue, 10)).Count == 3, TimeSpan.FromSeconds(30), "three requests queued");
+
+        var pair = await PairAsync();
+        Assert.That((pair.Queue, pair.Waiting, pair.Consumers, pair.Errors, pair.FilesBehind), Is.EqualTo((queue, 3L, 0L, 0L, 3L)), "waiting, and nobody serves it yet");
+
+        // The disk unmounted: each copy fails for good into the error queue, which the listing counts.
+        File.Delete(Path.Combine(backup, ReplicaMarker.FileName));
+        await pipeline.StartAsync(settings, PipelineServices.Replicator);
+        await Eventually.True(async () => (await PairAsync()).Errors == 3, TimeSpan.FromSeconds(30), "three requests in the error queue");
+        pair = await PairAsync();
+        Assert.That((pair.Waiting, pair.Consumers), Is.EqualTo((0L, 1L)));
+
+        var (exit, output) = await pipeline.RunAsync("replica_list", "queues=true");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain($"Virtual host \"{pipeline.Name}\""));
+        Assert.That(output.Split('\n').Single(l => l.StartsWith(TestPipeline.Host + "\t", StringComparison.Ordinal)),
+            Is.EqualTo($"{TestPipeline.Host}\t{TestPipeline.Named(backup)}\t{queue}\t0\t1\t3\t3"));
+        Assert.That(output, Does.Contain($"{Queues.ResyncRequested}\t0\t1"), "the inventory's queues, with their consumer");
+
+        async Task<(string Queue, long Waiting, long Consumers, long Errors, long FilesBehind)> PairAsync()
+        {
+            var (exit, output) = await pipeline.RunAsync("replica_list", "--queues", "--json");
+            Assert.That(exit, Is.Zero, output);
+            using var json = JsonDocument.Parse(output[output.IndexOf('{')..]);
+            Assert.That(json.RootElement.GetProperty("virtualHost").GetString(), Is.EqualTo(pipeline.Name));
+            var row = json.RootElement.GetProperty("pairs").EnumerateArray().Single();
+            return (row.GetProperty("queue").GetString()!, row.GetProperty("waiting").GetInt64(), row.GetProperty("consumers").GetInt64(),
+                row.GetProperty("errors").GetInt64(), row.GetProperty("filesBehind").GetInt64());
+        }
+    }
+
+    [Test]
     public async Task When_a_replica_file_is_truncated_deleted_or_unrecorded_Should_verify_report_each_and_fix_what_it_can()
     {
         var backup = pipeline.Backup();

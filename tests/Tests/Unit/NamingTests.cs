@@ -28,6 +28,22 @@ public sealed class NamingTests
     }
 
     [Test]
+    public void When_a_replica_is_named_by_hand_Should_find_the_replicas_it_may_have_meant()
+    {
+        Xtelemdb.Storage.ReplicaRecord Local(string host, string url) => new() { Url = url, Kind = "local", Host = host };
+        var replicas = new[] { Local("exao1", "/mnt/backup"), Local("exao2", "/mnt/backup"), Local("exao1", "/data/old-backup"), new() { Url = "ssh://popeye/ceph/backup", Kind = "ssh", Host = "exao1" } };
+        string[] Near(string name) => [.. Xtelemdb.Inventory.ReplicaSpellings.Near(name, replicas).Select(r => r.Name)];
+
+        Assert.That(Near("mnt/backup"), Is.EqualTo(new[] { "exao1:/mnt/backup", "exao2:/mnt/backup" }), "a relative path, folder by folder");
+        Assert.That(Near("./old-backup/"), Is.EqualTo(new[] { "exao1:/data/old-backup" }));
+        Assert.That(Near("backup"), Is.EqualTo(new[] { "exao1:/mnt/backup", "exao2:/mnt/backup", "ssh://popeye/ceph/backup" }), "not old-backup: a whole folder name");
+        Assert.That(Near("exao2:/MNT/Backup"), Is.EqualTo(new[] { "exao2:/mnt/backup" }), "a host's folder in another case");
+        Assert.That(Near("/"), Is.Empty);
+        Assert.That(Xtelemdb.Inventory.ReplicaSpellings.IsRelative("mnt/backup"), Is.True);
+        Assert.That(new[] { "/mnt/backup", "exao1:/mnt/backup", "ssh://popeye/x" }.Select(Xtelemdb.Inventory.ReplicaSpellings.IsRelative), Is.All.False);
+    }
+
+    [Test]
     public void When_a_time_has_nanoseconds_Should_truncate_to_microseconds_in_UTC()
     {
         var time = new DateTime(2026, 11, 27, 1, 2, 3, DateTimeKind.Utc).AddTicks(1234567);
