@@ -31,6 +31,9 @@ sealed class InventoryStartup(XtelemdbSettings settings, InventoryStore store, I
     public async Task StartedAsync(CancellationToken cancellationToken)
     {
         await ConfiguredReplicas.RegisterAsync(settings, store, logger, cancellationToken);
+        // An exchange of that name exists in every virtual host a stack ever ran in: say which one this is.
+        logger.LogInformation("Resyncs: publish to exchange {Exchange} in virtual host \"{VirtualHost}\" of {Broker}; the answers are in queue {Results}",
+            Queues.ResyncExchange, settings.Broker.VirtualHost, settings.Broker.Uri.Host, Queues.ResyncResults);
         announcing = AnnounceAsync(stopping.Token);
     }
 

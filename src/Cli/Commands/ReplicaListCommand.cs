@@ -82,7 +82,7 @@ public static class ReplicaListCommand
         var rows = pairs.OrderBy(p => p.Replica, StringComparer.Ordinal).ThenBy(p => p.OriginHost, StringComparer.Ordinal)
             .Select(p => (p.OriginHost, p.Replica, p.Queue, State: queues[p.Queue], Errors: queues[p.Queue + Queues.ErrorSuffix].Messages, p.FilesBehind))
             .ToArray();
-        var vhost = Uri.UnescapeDataString(broker.Uri.AbsolutePath.TrimStart('/')) is { Length: > 0 } path ? path : "/";
+        var vhost = broker.VirtualHost;
         if (json)
         {
             Output.WriteJson(new

@@ -46,6 +46,9 @@ public sealed record BrokerSettings(Uri Uri)
 
     public string User => Environment.GetEnvironmentVariable("XTELEMDB_BROKER_USER") is { Length: > 0 } user ? user : "guest";
     public string Password => Environment.GetEnvironmentVariable("XTELEMDB_BROKER_PASSWORD") is { Length: > 0 } password ? password : "guest";
+
+    /// <summary>The virtual host the stack's queues and exchanges live in: the URI's path, "/" when it has none.</summary>
+    public string VirtualHost => Uri.UnescapeDataString(Uri.AbsolutePath.TrimStart('/')) is { Length: > 0 } path ? path : "/";
 }
 
 public sealed record WatchSettings(IReadOnlyList<string> Roots, TimeSpan PollInterval, TimeSpan Settle, TimeSpan MaxInterval)

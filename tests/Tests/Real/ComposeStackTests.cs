@@ -31,6 +31,10 @@ public sealed class ComposeStackTests : PipelineTest
         Assert.That(applications.Select(s => s.Name), Is.EquivalentTo(new[] { "inventory", "watcher", "replicator" }));
         Assert.That(services["postgres"].HealthCheck, Is.Not.Empty);
         Assert.That(services["rabbitmq"].HealthCheck, Is.Not.Empty);
+        // The error queues' "Move messages" needs the shovel plugins, in the container as in scripts/services.
+        var plugins = services["rabbitmq"].Volumes.Single(v => v.Target == "/etc/rabbitmq/enabled_plugins").Source;
+        Assert.That(File.ReadAllText(plugins).Trim(), Is.EqualTo("[rabbitmq_management,rabbitmq_prometheus,rabbitmq_shovel,rabbitmq_shovel_management]."));
+        Assert.That(File.ReadAllText(Path.Combine(root, "scripts", "services")), Does.Contain("rabbitmq_shovel rabbitmq_shovel_management"));
 
         var listening = new Dictionary<string, string>();
         foreach (var service in StartOrder(applications))
