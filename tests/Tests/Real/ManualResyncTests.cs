@@ -66,8 +66,16 @@ public sealed class ManualResyncTests : PipelineTest
     {
         var backup = pipeline.Backup("spelt-backup");
         var settings = pipeline.Configure([backup]);
-        await pipeline.StartAsync(settings, PipelineServices.Inventory);
-        Files.Write(Path.Combine(pipeline.Data, "a.dat"), 10);
+        var listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, Ports.FreeLoopback());
+        await pipeline.StartAsync(settings with { Monitoring = settings.Monitoring with { Listen = listen } }, PipelineServices.Inventory);
+        using var http = new HttpClient();
+        async Task<(double Requested, double Refused)> ResyncsCountedAsync()
+        {
+            var metrics = await http.GetStringAsync($"http://{listen}/metrics");
+            return (PrometheusText.Sum(metrics, "xtelemdb_inventory_resyncs_total", "outcome=\"requested\""),
+                PrometheusText.Sum(metrics, "xtelemdb_inventory_resyncs_total", "outcome=\"refused\""));
+        }
+        var before = await ResyncsCountedAsync();
         string[] bodies =
         [
             $$"""{"replica": "{{backup}}/"}""",                      // a trailing slash
@@ -93,6 +101,8 @@ public sealed class ManualResyncTests : PipelineTest
         Assert.That(Reason(bodies[5]), Is.EqualTo("a resync has no field \"host\": its fields are replica, originHost, pathPrefix (each optional)"));
         Assert.That(Reason(bodies[6]), Is.EqualTo("a resync's field \"replica\" is text, not number"));
         Assert.That(Reason(bodies[7]), Does.Contain("a resync is a JSON object"));
+        var after = await ResyncsCountedAsync();
+        Assert.That((after.Requested - before.Requested, after.Refused - before.Refused), Is.EqualTo((3.0, 5.0)), "the outcomes counted in /metrics");
         var faults = (await pipeline.Management.PeekAsync(pipeline.Name, "resync-requested_error", 20))
             .Select(e => e["properties"]!["headers"]!["MT-Fault-Message"]!.ToString()).ToArray();
         // The same reason in the header, where a body that is not a resync also gets the answer's hint of what one looks like.
