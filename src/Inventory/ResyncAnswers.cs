@@ -16,15 +16,35 @@ public sealed class ResyncAnswers(QueueLabels labels, ILogger<ResyncAnswers> log
     const int RequestShown = 2000;
     static readonly IMessageSerializer PlainJson = new SystemTextJsonRawMessageSerializer(RawSerializerOptions.Default);
 
-    ILogger Logger => logger;
-
+    /// <summary>Counts and sends the answer. A failure to send it is logged, never thrown: the resync itself is done (or safe in its error queue).</summary>
     public async Task SendAsync(ReceiveContext request, ResyncCompleted answer, CancellationToken cancellationToken)
     {
         PipelineMetrics.Resyncs.Add(1, new KeyValuePair<string, object?>("outcome", answer.Outcome));
-        // The queue, its length limit and its binding exist before the first answer is sent to its exchange.
-        await labels.EnsureAsync([Queues.ResyncResults], cancellationToken);
-        var endpoint = await request.SendEndpointProvider.GetSendEndpoint(new Uri($"exchange:{Queues.ResyncResults}"));
-        await endpoint.Send(answer, context => context.Serializer = PlainJson, cancellationToken);
+        try
+        {
+            // The queue, its length limit and its binding exist before the first answer is sent to its exchange.
+            await labels.EnsureAsync([Queues.ResyncResults], cancellationToken);
+            var endpoint = await request.SendEndpointProvider.GetSendEndpoint(new Uri($"exchange:{Queues.ResyncResults}"));
+            await endpoint.Send(answer, context => context.Serializer = PlainJson, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "Could not answer a resync in {Queue}: {Answer}", Queues.ResyncResults, answer);
+        }
+    }
+
+    /// <summary>A resync that failed for good, now in resync-requested_error: logged and answered.</summary>
+    public async Task RefuseAsync(ExceptionReceiveContext context)
+    {
+        var reason = ReasonOf(context.Exception);
+        logger.LogWarning("Resync refused: {Reason}; the request is in {Queue}", reason, Queues.ResyncRequested + Queues.ErrorSuffix);
+        await SendAsync(context, new ResyncCompleted
+        {
+            Outcome = ResyncCompleted.Refused,
+            Request = BodyOf(context),
+            Reason = reason,
+            At = DateTime.UtcNow,
+        }, context.CancellationToken);
     }
 
     /// <summary>The body as published, or for a request sent through MassTransit (xtelemdb resync) its message.</summary>
@@ -60,23 +80,7 @@ public sealed class ResyncAnswers(QueueLabels labels, ILogger<ResyncAnswers> log
     {
         public async Task Send(ExceptionReceiveContext context, IPipe<ExceptionReceiveContext> next)
         {
-            var reason = ReasonOf(context.Exception);
-            answers.Logger.LogWarning("Resync refused: {Reason}; the request is in {Queue}", reason, Queues.ResyncRequested + Queues.ErrorSuffix);
-            try
-            {
-                await answers.SendAsync(context, new ResyncCompleted
-                {
-                    Outcome = ResyncCompleted.Refused,
-                    Request = BodyOf(context),
-                    Reason = reason,
-                    At = DateTime.UtcNow,
-                }, context.CancellationToken);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // The request itself is safe in the error queue; only its answer is lost.
-                answers.Logger.LogWarning(e, "Could not answer a refused resync in {Queue}", Queues.ResyncResults);
-            }
+            await answers.RefuseAsync(context);
             await next.Send(context);
         }
 
