@@ -34,6 +34,9 @@ public static class Queues
     /// <summary>Where a queue's requests go when they fail for good: MassTransit's "_error" queue beside it.</summary>
     public const string ErrorSuffix = "_error";
 
+    /// <summary>Where a queue's messages go that none of its consumers takes: MassTransit's "_skipped" queue beside it.</summary>
+    public const string SkippedSuffix = "_skipped";
+
     /// <summary>The argument that says, in the management UI, what a queue carries.</summary>
     public const string DescriptionArgument = "xtelemdb.description";
 
@@ -65,6 +68,10 @@ public static class Queues
         $"requests from {queue} that failed for good; each message's MT-Fault-Message header says why. "
         + "Once the cause is mended, move them back (Move messages) or purge them and run 'xtelemdb sync'";
 
+    /// <summary>What the skipped queue beside a queue holds.</summary>
+    public static string SkippedDescription(string queue) =>
+        $"messages sent to {queue} that none of its consumers takes (another tool's, or a newer version's); nothing reads them here";
+
     static string? Description(string queue) => queue switch
     {
         FileChanged => "files seen changed or missing, sent by every watcher, consumed by the inventory",
@@ -73,6 +80,7 @@ public static class Queues
         ResyncResults => $"the inventory's answer to each resync: copies requested, or why it was refused (the newest {ResyncResultsKept}; read them with Get messages)",
         BackfillReplica => "replicas added, whose backlog the inventory sends",
         _ when queue.EndsWith(ErrorSuffix, StringComparison.Ordinal) => ErrorDescription(queue[..^ErrorSuffix.Length]),
+        _ when queue.EndsWith(SkippedSuffix, StringComparison.Ordinal) => SkippedDescription(queue[..^SkippedSuffix.Length]),
         _ => null,
     };
 

@@ -93,14 +93,19 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
             rabbit.SetQueueArgument(key, value);
     }
 
-    /// <summary>An error queue says what it holds, whatever the queue beside it carries.</summary>
-    public static void LabelErrorQueues(IRabbitMqBusFactoryConfigurator rabbit) =>
-        rabbit.SendTopology.ConfigureErrorSettings = error =>
-        {
-            // The error queue's exchange has its name ("replicate-…_error").
-            if (error is MassTransit.RabbitMqTransport.EntitySettings { ExchangeName: { } name } && name.EndsWith(Queues.ErrorSuffix, StringComparison.Ordinal))
-                error.SetQueueArgument(Queues.DescriptionArgument, Queues.ErrorDescription(name[..^Queues.ErrorSuffix.Length]));
-        };
+    /// <summary>An error or skipped queue says what it holds, whatever the queue beside it carries.</summary>
+    public static void LabelErrorQueues(IRabbitMqBusFactoryConfigurator rabbit)
+    {
+        rabbit.SendTopology.ConfigureErrorSettings = error => Describe(error, Queues.ErrorSuffix, Queues.ErrorDescription);
+        rabbit.SendTopology.ConfigureDeadLetterSettings = skipped => Describe(skipped, Queues.SkippedSuffix, Queues.SkippedDescription);
+    }
+
+    static void Describe(IRabbitMqQueueBindingConfigurator queue, string suffix, Func<string, string> description)
+    {
+        // The queue's exchange has its name ("replicate-…_error").
+        if (queue is MassTransit.RabbitMqTransport.EntitySettings { ExchangeName: { } name } && name.EndsWith(suffix, StringComparison.Ordinal))
+            queue.SetQueueArgument(Queues.DescriptionArgument, description(name[..^suffix.Length]));
+    }
 
     async Task CloseAsync()
     {

@@ -124,6 +124,10 @@ public sealed class ManualResyncTests : PipelineTest
         await pipeline.ReplicatedAsync(backup, path);
         await pipeline.Management.PublishAsync(pipeline.Name, Exchange, "", "not json");
         await AnswersAsync(1);
+        // A message type the inventory does not take (another tool's): kept aside in file-changed_skipped, which says so.
+        await pipeline.Management.PublishAsync(pipeline.Name, Queues.FileChanged, "", """{"messageType": ["urn:message:Other:Thing"], "message": {}}""",
+            new Dictionary<string, object> { ["content_type"] = "application/vnd.masstransit+json" });
+        await Eventually.True(async () => (await pipeline.Management.PeekAsync(pipeline.Name, "file-changed_skipped")).Count == 1, TimeSpan.FromSeconds(30), "skipped");
 
         var queues = await pipeline.Management.QueuesAsync(pipeline.Name);
         var described = queues.ToDictionary(q => q["name"]!.GetValue<string>(), q => q["arguments"]![Queues.DescriptionArgument]?.GetValue<string>());
@@ -132,6 +136,7 @@ public sealed class ManualResyncTests : PipelineTest
         Assert.That(described.Keys, Is.SupersetOf(new[] { Queues.FileChanged, Queues.ReplicaUpdated, Queues.ResyncRequested, Queues.ResyncResults, replicate, "resync-requested_error" }));
         Assert.That(described[replicate], Does.Contain($"copy requests for {TestPipeline.Host}'s files to replica {TestPipeline.Named(backup)}"));
         Assert.That(described["resync-requested_error"], Does.StartWith("requests from resync-requested that failed for good"));
+        Assert.That(described["file-changed_skipped"], Does.StartWith("messages sent to file-changed that none of its consumers takes"));
         var arguments = queues.Single(q => q["name"]!.GetValue<string>() == replicate)["arguments"]!;
         Assert.That((arguments["xtelemdb.origin-host"]!.GetValue<string>(), arguments["xtelemdb.replica"]!.GetValue<string>()), Is.EqualTo((TestPipeline.Host, TestPipeline.Named(backup))));
         var results = queues.Single(q => q["name"]!.GetValue<string>() == Queues.ResyncResults)["arguments"]!;
