@@ -8,6 +8,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Monitoring;
 using Xtelemdb.Hosting.Settings;
@@ -47,7 +48,9 @@ public static class PipelineHost
         builder.Services.AddRoutingCore();
         AddServices(builder.Services, builder.Logging, settings, services, configure);
         // Metrics are collected only where they are served: a listener costs time on every message.
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(ServiceName(services), "xtelemdb", serviceInstanceId: $"{settings.Host}:{listen.Port}"))
+            .WithMetrics(metrics => metrics
             .AddMeter(PipelineMetrics.MeterName, "MassTransit")
             .AddRuntimeInstrumentation()
             .AddPrometheusExporter());
@@ -57,6 +60,11 @@ public static class PipelineHost
         app.MapPrometheusScrapingEndpoint("/metrics");
         return app;
     }
+
+    /// <summary>"xtelemdb-inventory", "xtelemdb-watcher-replicator"; the all-in-one mode is "xtelemdb".</summary>
+    public static string ServiceName(PipelineServices services) => services == PipelineServices.All
+        ? "xtelemdb"
+        : "xtelemdb-" + string.Join("-", Enum.GetValues<PipelineServices>().Where(s => s != PipelineServices.All && services.HasFlag(s)).Select(s => s.ToString().ToLowerInvariant()));
 
     static void AddServices(IServiceCollection services, ILoggingBuilder logging, XtelemdbSettings settings, PipelineServices parts, Action<IServiceCollection>? configure)
     {

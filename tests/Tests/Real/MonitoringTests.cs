@@ -31,6 +31,13 @@ public sealed class MonitoringTests : PipelineTest
         var (exit, output) = await pipeline.RunAsync("health", listen.ToString());
         Assert.That(exit, Is.Zero, output);
         Assert.That(output, Does.Contain("\"Healthy\""));
+        // Each process says which service it is and where it runs, as OpenTelemetry's resource (Prometheus: target_info).
+        using (var http = new HttpClient())
+        {
+            var metrics = await http.GetStringAsync($"http://{listen}/metrics");
+            var target = metrics.Split('\n').Single(l => l.StartsWith("target_info{", StringComparison.Ordinal));
+            Assert.That(target, Does.Contain("service_name=\"xtelemdb-inventory-replicator\"").And.Contain($"service_instance_id=\"{TestPipeline.Host}:{listen.Port}\""));
+        }
 
         await SetConnectionsAllowedAsync(false);
         try
