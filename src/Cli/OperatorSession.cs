@@ -19,6 +19,7 @@ public sealed class OperatorSession : IAsyncDisposable
     public IBus Bus => host.Services.GetRequiredService<IBus>();
     public XtelemdbSettings Settings => host.Services.GetRequiredService<XtelemdbSettings>();
     public ReplicaNeeds ReplicaNeeds => host.Services.GetRequiredService<ReplicaNeeds>();
+    public PurgeableStore Purgeable => new(host.Services.GetRequiredService<Npgsql.NpgsqlDataSource>());
 
     public static async Task<OperatorSession> StartAsync(XtelemdbSettings settings, CancellationToken cancellationToken)
     {

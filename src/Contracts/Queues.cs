@@ -31,6 +31,9 @@ public static class Queues
     /// <summary>The inventory's queue of replicas added, whose backlog it sends.</summary>
     public const string BackfillReplica = "backfill-replica";
 
+    /// <summary>Copies the rolling fixity check found damaged, repaired or not: an error queue, where operators look.</summary>
+    public const string FixityDamaged = "fixity_error";
+
     /// <summary>Where a queue's requests go when they fail for good: MassTransit's "_error" queue beside it.</summary>
     public const string ErrorSuffix = "_error";
 
@@ -79,6 +82,7 @@ public static class Queues
         ResyncRequested => $"resyncs published to exchange {ResyncExchange} (JSON: replica, originHost, pathPrefix), consumed by the inventory; answers go to {ResyncResults}",
         ResyncResults => $"the inventory's answer to each resync: copies requested, or why it was refused (the newest {ResyncResultsKept}; read them with Get messages)",
         BackfillReplica => "replicas added, whose backlog the inventory sends",
+        FixityDamaged => "copies the rolling fixity check found damaged (their bytes changed, their size and mtime did not): which, and whether and from where they were repaired; nothing reads them here",
         _ when queue.EndsWith(ErrorSuffix, StringComparison.Ordinal) => ErrorDescription(queue[..^ErrorSuffix.Length]),
         _ when queue.EndsWith(SkippedSuffix, StringComparison.Ordinal) => SkippedDescription(queue[..^SkippedSuffix.Length]),
         _ => null,

@@ -13,4 +13,11 @@ public sealed record ReplicaNeeded
     public long Size { get; init => field = MessageGuard.Size(value); }
     /// <summary>Copy even if the target looks current: verify found its bytes wrong.</summary>
     public bool Recopy { get; init; }
+    /// <summary>
+    /// Another origin path of the same host and file name whose copy this replica records at this
+    /// version (with a checksum), and which vanished as this path appeared or is still known (a file
+    /// moved into a day folder): where it is gone from the origin, the replicator renames that copy
+    /// here instead of copying, if it still holds the version.
+    /// </summary>
+    public string? MovedFrom { get; init => field = value is null ? null : MessageGuard.OriginPath(value); }
 }

@@ -16,4 +16,9 @@ public sealed record ReplicaUpdated
     public string? Checksum { get; init; }
     /// <summary>When the source was last stated at this version; orders reports of one file.</summary>
     public DateTime CopiedAt { get; init => field = Microseconds.Truncate(value); }
+    /// <summary>
+    /// The origin path (same host) whose copy on this replica is no longer at its own path: renamed
+    /// here, or found gone where this copy stands. Its record is forgotten, unless a later copy of it is recorded.
+    /// </summary>
+    public string? MovedFrom { get; init => field = value is null ? null : MessageGuard.OriginPath(value); }
 }

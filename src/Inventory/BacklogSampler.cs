@@ -7,8 +7,9 @@ using Xtelemdb.Storage;
 namespace Xtelemdb.Inventory;
 
 /// <summary>
-/// Counts each replica's backlog for /metrics. The count scans the inventory, so it runs on its own
-/// schedule (every 30 s, or less often when it is slow) rather than once per scrape.
+/// Counts each replica's backlog, and each (replica, origin host) pair's, for /metrics. The count
+/// scans the inventory, so it runs on its own schedule (every 30 s, or less often when it is slow)
+/// rather than once per scrape.
 /// </summary>
 public sealed class BacklogSampler(InventoryStore store, IHostApplicationLifetime lifetime, ILogger<BacklogSampler> logger) : BackgroundService
 {
@@ -24,10 +25,17 @@ public sealed class BacklogSampler(InventoryStore store, IHostApplicationLifetim
             try
             {
                 var now = DateTime.UtcNow;
-                PipelineMetrics.Backlog = (await store.ReplicaStatusAsync(stoppingToken))
-                    .Where(r => r.Enabled)
+                var replicas = (await store.ReplicaStatusAsync(stoppingToken)).Where(r => r.Enabled).ToArray();
+                var pairs = await store.PairStatusAsync(stoppingToken);
+                PipelineMetrics.Backlog = replicas
                     .Select(r => new ReplicaBacklog(r.Name, r.FilesBehind, r.BytesBehind, r.OldestBehind is { } oldest ? now - oldest : TimeSpan.Zero))
                     .ToArray();
+                // A replica enabled between the two queries gets its pairs at the next count.
+                var names = replicas.ToDictionary(r => r.Id, r => r.Name);
+                PipelineMetrics.PairBacklog = pairs.Where(p => names.ContainsKey(p.ReplicaId))
+                    .Select(p => new ReplicaOriginBacklog(names[p.ReplicaId], p.OriginHost, p.FilesBehind, p.BytesBehind))
+                    .ToArray();
+                PipelineMetrics.BacklogCounted = DateTimeOffset.UtcNow;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using MassTransit;
-using MassTransit.Serialization;
 using Microsoft.Extensions.Logging;
 using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Monitoring;
@@ -14,7 +13,6 @@ namespace Xtelemdb.Inventory;
 public sealed class ResyncAnswers(QueueLabels labels, ILogger<ResyncAnswers> logger)
 {
     const int RequestShown = 2000;
-    static readonly IMessageSerializer PlainJson = new SystemTextJsonRawMessageSerializer(RawSerializerOptions.Default);
 
     /// <summary>Counts and sends the answer. A failure to send it is logged, never thrown: the resync itself is done (or safe in its error queue).</summary>
     public async Task SendAsync(ReceiveContext request, ResyncCompleted answer, CancellationToken cancellationToken)
@@ -25,7 +23,7 @@ public sealed class ResyncAnswers(QueueLabels labels, ILogger<ResyncAnswers> log
             // The queue, its length limit and its binding exist before the first answer is sent to its exchange.
             await labels.EnsureAsync([Queues.ResyncResults], cancellationToken);
             var endpoint = await request.SendEndpointProvider.GetSendEndpoint(new Uri($"exchange:{Queues.ResyncResults}"));
-            await endpoint.Send(answer, context => context.Serializer = PlainJson, cancellationToken);
+            await endpoint.Send(answer, PlainJson.Use<ResyncCompleted>, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -5,6 +5,7 @@ using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Replicator.Consumers;
 using Xtelemdb.Replicator.Copying;
+using Xtelemdb.Replicator.Fixity;
 using Xtelemdb.Replicator.ReplicaSet;
 using Xtelemdb.Storage;
 
@@ -27,6 +28,9 @@ public static class ReplicatorRegistration
         services.AddSingleton<ReplicaSetLoader>();
         services.AddHostedService(provider => provider.GetRequiredService<ReplicaSetLoader>());
         services.AddSingleton<ReplicaAvailability>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<FixityCheck>();
+        services.AddHostedService<FixityScheduler>();
         services.AddHealthChecks().AddCheck<ReplicaAvailability>("replicas");
         return services.AddBusPart(new ReplicatorBusPart(settings.Host));
     }

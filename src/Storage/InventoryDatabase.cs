@@ -89,6 +89,7 @@ public static class InventoryDatabase
     {
         services.TryAddSingleton(_ => CreateDataSource(settings));
         services.TryAddSingleton<InventoryStore>();
+        services.TryAddSingleton<FixityStore>();
         if (!services.Any(d => d.ServiceType == typeof(DatabaseHealthCheck)))
         {
             services.AddSingleton<DatabaseHealthCheck>();

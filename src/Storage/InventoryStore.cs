@@ -70,12 +70,23 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>For these origin files, what each enabled replica (or just <paramref name="replicaId"/>) lacks.</summary>
-    public async Task<IReadOnlyList<ReplicaNeeded>> NeedsOfAsync(
+    public Task<IReadOnlyList<ReplicaNeeded>> NeedsOfAsync(
+        IEnumerable<(string Host, string Path)> origins, int? replicaId, CancellationToken cancellationToken) =>
+        NeedsAsync(Sql.NeedsOf, origins, replicaId, cancellationToken);
+
+    /// <summary>
+    /// The same for origins just observed, where a replica can rename the copy of a path that just
+    /// vanished (a file moved into a day folder) instead of copying: MovedFrom names that path.
+    /// </summary>
+    public Task<IReadOnlyList<ReplicaNeeded>> NeedsOrMovesOfAsync(IEnumerable<(string Host, string Path)> origins, CancellationToken cancellationToken) =>
+        NeedsAsync(MoveSql.NeedsOrMovesOf, origins, null, cancellationToken);
+
+    async Task<IReadOnlyList<ReplicaNeeded>> NeedsAsync(string sql,
         IEnumerable<(string Host, string Path)> origins, int? replicaId, CancellationToken cancellationToken)
     {
         var keys = origins.ToArray();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var needs = await connection.QueryAsync<ReplicaNeeded>(new CommandDefinition(Sql.NeedsOf, new
+        var needs = await connection.QueryAsync<ReplicaNeeded>(new CommandDefinition(sql, new
         {
             Hosts = keys.Select(k => k.Host).ToArray(),
             Paths = keys.Select(k => k.Path).ToArray(),
@@ -105,6 +116,10 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         // The latest report of a file wins, as it would one message at a time; an earlier one changes nothing.
         var observations = copies.GroupBy(c => (c.OriginHost, c.OriginPath)).Select(g => g.MaxBy(c => c.CopiedAt)!).ToArray();
         var records = copies.GroupBy(c => (c.ReplicaId, c.OriginHost, c.OriginPath)).Select(g => g.MaxBy(c => c.CopiedAt)!).ToArray();
+        // Every report of a copy renamed away counts, even one whose own record a later report supersedes.
+        var moves = copies.Where(c => c.MovedFrom is not null).GroupBy(c => (c.ReplicaId, c.OriginHost, c.MovedFrom)).Select(g => g.MaxBy(c => c.CopiedAt)!).ToArray();
+        // A moved file's old path is asked for again where it is back (moved back, or copied back).
+        var asked = observations.Select(c => (Host: c.OriginHost, Path: c.OriginPath)).Concat(moves.Select(m => (Host: m.OriginHost, Path: m.MovedFrom!))).Distinct().ToArray();
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -118,17 +133,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         }, transaction, cancellationToken: cancellationToken))).ToHashSet();
         try
         {
-            await connection.ExecuteAsync(new CommandDefinition(Sql.RecordReplicas, new
-            {
-                ReplicaIds = records.Select(c => c.ReplicaId).ToArray(),
-                Hosts = records.Select(c => c.OriginHost).ToArray(),
-                Paths = records.Select(c => c.OriginPath).ToArray(),
-                Mtimes = records.Select(c => c.Mtime).ToArray(),
-                Sizes = records.Select(c => c.Size).ToArray(),
-                ReplicaPaths = records.Select(c => c.ReplicaPath).ToArray(),
-                Checksums = records.Select(c => c.Checksum).ToArray(),
-                CopiedAts = records.Select(c => c.CopiedAt).ToArray(),
-            }, transaction, cancellationToken: cancellationToken));
+            await connection.ExecuteAsync(new CommandDefinition(Sql.RecordReplicas, Columns(records), transaction, cancellationToken: cancellationToken));
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation)
         {
@@ -139,19 +144,36 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
                     ? $"ReplicaUpdated names replica {copies[0].ReplicaId}, which is not registered"
                     : $"ReplicaUpdated names an origin file the inventory does not know: {copies[0].OriginHost}:{copies[0].OriginPath}");
         }
+        if (moves.Length > 0)
+            await connection.ExecuteAsync(new CommandDefinition(MoveSql.ForgetMovedCopies,
+                Columns(moves.Select(m => m with { OriginPath = m.MovedFrom! }).ToArray()), transaction, cancellationToken: cancellationToken));
         // Decided from the state just written, never from what this batch changed: a redelivery asks again.
         var behind = (await connection.QueryAsync<ReplicaNeeded>(new CommandDefinition(Sql.NeedsOf, new
         {
-            Hosts = observations.Select(c => c.OriginHost).ToArray(),
-            Paths = observations.Select(c => c.OriginPath).ToArray(),
+            Hosts = asked.Select(k => k.Host).ToArray(),
+            Paths = asked.Select(k => k.Path).ToArray(),
             ReplicaId = (int?)null,
         }, transaction, cancellationToken: cancellationToken))).ToLookup(n => (n.OriginHost, n.OriginPath));
         await transaction.CommitAsync(cancellationToken);
 
         // A copier that saw a newer version than the inventory's tells every replica, not only its own.
         return copies.Select(c => (IReadOnlyList<ReplicaNeeded>)behind[(c.OriginHost, c.OriginPath)]
-            .Where(n => moved.Contains((c.OriginHost, c.OriginPath)) || n.ReplicaId == c.ReplicaId).ToArray()).ToArray();
+            .Where(n => moved.Contains((c.OriginHost, c.OriginPath)) || n.ReplicaId == c.ReplicaId)
+            .Concat(c.MovedFrom is { } from ? behind[(c.OriginHost, from)].Where(n => n.ReplicaId == c.ReplicaId) : []).ToArray()).ToArray();
     }
+
+    /// <summary>Reports of copies as one array per field, for unnest (Dapper passes only the ones a statement names).</summary>
+    static object Columns(IReadOnlyCollection<ReplicaUpdated> copies) => new
+    {
+        ReplicaIds = copies.Select(c => c.ReplicaId).ToArray(),
+        Hosts = copies.Select(c => c.OriginHost).ToArray(),
+        Paths = copies.Select(c => c.OriginPath).ToArray(),
+        Mtimes = copies.Select(c => c.Mtime).ToArray(),
+        Sizes = copies.Select(c => c.Size).ToArray(),
+        ReplicaPaths = copies.Select(c => c.ReplicaPath).ToArray(),
+        Checksums = copies.Select(c => c.Checksum).ToArray(),
+        CopiedAts = copies.Select(c => c.CopiedAt).ToArray(),
+    };
 
     /// <summary>Registers the replica (host, url), or sets whether it is enabled and what it selects.</summary>
     /// <param name="fromConfiguration">A TOML file's replica: enabled = true does not undo an operator's remove_replica.</param>
@@ -179,6 +201,14 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return await connection.QuerySingleOrDefaultAsync<RecordedCopy>(new CommandDefinition(Sql.RecordedCopy, new { Id = replicaId, Host = host, Path = path }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>The checksum recorded for a replica's copy of this version, where the copy may be moved (not found damaged); null where there is none.</summary>
+    public async Task<string?> MovableChecksumAsync(int replicaId, string host, string path, Hosting.FileVersion version, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(MoveSql.MovableChecksum,
+            new { Id = replicaId, Host = host, Path = path, version.Mtime, version.Size }, cancellationToken: cancellationToken));
     }
 
     public async Task<ReplicaRecord?> ReplicaAsync(int id, CancellationToken cancellationToken)
@@ -343,6 +373,6 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         await transaction.CommitAsync(cancellationToken);
     }
 
-    static string EscapeLike(string text) =>
+    internal static string EscapeLike(string text) =>
         text.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal);
 }

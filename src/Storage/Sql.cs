@@ -143,7 +143,7 @@ static class Sql
                              @ReplicaPaths::text[], @Checksums::text[], @CopiedAts::timestamptz[])
         on conflict (replica_id, origin_host, origin_path) do update
            set mtime = excluded.mtime, size_bytes = excluded.size_bytes, replica_path = excluded.replica_path,
-               copied_at = excluded.copied_at,
+               copied_at = excluded.copied_at, checked_at = null, damaged_at = null,
                checksum = case when excluded.checksum is not null then excluded.checksum
                                when fr.mtime = excluded.mtime and fr.size_bytes = excluded.size_bytes then fr.checksum end
          where fr.copied_at < excluded.copied_at

@@ -40,6 +40,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var watch = settings.Watch;
+        PipelineMetrics.WatcherPollInterval = watch.PollInterval;
         StartWatchers();
         // The bus starts after this service: the initial scan waits for it, or what it reports is lost.
         var started = new TaskCompletionSource();
@@ -199,6 +200,8 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         // A poll allocates per file and then the watcher idles for minutes: give the garbage's
         // memory back now, or a million-file poll keeps 100 MB more resident than the tree needs.
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        // Every change the poll found is published: a watcher whose polls stop (a hung mount, a broker down) lets this age.
+        PipelineMetrics.WatcherLastPoll = DateTimeOffset.UtcNow;
 
         if (initial)
         {

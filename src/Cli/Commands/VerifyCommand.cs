@@ -9,7 +9,10 @@ public static class VerifyCommand
     public static Command Create()
     {
         var replicaOption = new Option<string?>("--replica", "--prefix") { Description = "The replica to verify (default: every enabled replica)" };
-        var checksum = new Option<bool>("--checksum") { Description = "Also hash every copy and compare it with its recorded checksum" };
+        var checksum = new Option<bool>("--checksum")
+        {
+            Description = "Also hash every copy and compare it with its recorded checksum; record the checksum of a copy that has none (an imported one) and holds its recorded size and mtime",
+        };
         var fix = new Option<bool>("--fix") { Description = "Ask for a new copy of every missing or different file" };
         var json = XtelemdbCommand.Json();
         var command = new Command("verify", "Compare replicas with the database: missing, different and unrecorded files; exit 1 if any") { replicaOption, checksum, fix, json };
@@ -57,7 +60,8 @@ public static class VerifyCommand
         }
         foreach (var report in reports)
         {
-            Output.Line($"{report.Replica}: {report.Checked:N0} recorded copies checked ({report.ChecksumsVerified:N0} checksums); "
+            Output.Line($"{report.Replica}: {report.Checked:N0} recorded copies checked ({report.ChecksumsVerified:N0} checksums"
+                + (report.ChecksumsRecorded > 0 ? $"; {report.ChecksumsRecorded:N0} recorded for copies that had none" : "") + "); "
                 + $"{report.Missing:N0} missing, {report.Different:N0} different, {report.Unrecorded:N0} unrecorded"
                 + (report.FixesRequested > 0 ? $"; {report.FixesRequested:N0} copies requested" : "")
                 + (report.Skipped > 0 ? $"; {report.Skipped:N0} entries the watchers do not back up" : ""));

@@ -48,6 +48,7 @@ public static class XtelemdbCommand
                 SyncCommand.Create(),
                 ResyncCommand.Create(),
                 VerifyCommand.Create(),
+                PurgeableCommand.Create(),
                 RunCommand.Create(),
                 TrustHostCommand.Create(),
                 MigrateCommand.Create(),

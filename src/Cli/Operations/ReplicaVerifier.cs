@@ -10,8 +10,9 @@ namespace Xtelemdb.Cli.Operations;
 public sealed record ReplicaProblem(string Path, string Problem);
 
 /// <param name="Skipped">Entries the watchers found among the files this replica selects and do not back up (a FIFO, a name not UTF-8…).</param>
+/// <param name="ChecksumsRecorded">Copies recorded without a checksum (imported) whose checksum was read and recorded.</param>
 public sealed record VerifyReport(string Replica, long Checked, long ChecksumsVerified, long Missing, long Different, long Unrecorded,
-    long FixesRequested, IReadOnlyList<ReplicaProblem> Problems, long Skipped = 0)
+    long FixesRequested, IReadOnlyList<ReplicaProblem> Problems, long Skipped = 0, long ChecksumsRecorded = 0)
 {
     public bool Ok => Missing == 0 && Different == 0 && Unrecorded == 0;
 }
@@ -19,6 +20,8 @@ public sealed record VerifyReport(string Replica, long Checked, long ChecksumsVe
 /// <summary>
 /// Compares a replica with the database: every recorded copy exists with its recorded size and
 /// mtime (and, asked to, hashes to its checksum), and every file under the prefix is recorded.
+/// Asked for checksums, it records the checksum of a copy that has none (an imported one) and
+/// holds its recorded version, so that purgeable counts it from then on.
 /// Streams both sides, so a replica of a million files takes bounded memory.
 /// </summary>
 public static class ReplicaVerifier
@@ -29,9 +32,10 @@ public static class ReplicaVerifier
     public static async Task<VerifyReport> RunAsync(OperatorSession session, ReplicaRecord replica, IReplicaTarget target, bool checksums, bool fix,
         Action<string> progress, CancellationToken cancellationToken)
     {
-        long checkedCount = 0, verified = 0, missing = 0, different = 0, unrecorded = 0, fixes = 0;
+        long checkedCount = 0, verified = 0, missing = 0, different = 0, unrecorded = 0, fixes = 0, recorded = 0;
         var problems = new List<ReplicaProblem>();
         var toFix = new List<(string Host, string Path)>();
+        var toRecord = new List<RecordedCopy>();
 
         void Report(string path, string problem)
         {
@@ -49,12 +53,24 @@ public static class ReplicaVerifier
             toFix.Clear();
         }
 
+        async Task RecordChecksumsAsync()
+        {
+            if (toRecord.Count == 0)
+                return;
+            recorded += await session.Purgeable.RecordChecksumsAsync(replica.Id, toRecord, cancellationToken);
+            toRecord.Clear();
+        }
+
         await foreach (var copy in session.Store.RecordedCopiesAsync(replica.Id, cancellationToken))
         {
             checkedCount++;
-            var problem = await CheckAsync(target, copy, checksums, cancellationToken);
+            var (problem, firstChecksum) = await CheckAsync(target, copy, checksums, cancellationToken);
             if (problem is null && checksums && copy.Checksum is not null)
                 verified++;
+            if (firstChecksum is not null)
+                toRecord.Add(copy with { Checksum = firstChecksum });
+            if (toRecord.Count >= BatchSize)
+                await RecordChecksumsAsync();
             if (problem is { } found)
             {
                 if (found.Missing) missing++; else different++;
@@ -68,6 +84,7 @@ public static class ReplicaVerifier
                 progress($"{checkedCount:N0} recorded copies checked, {missing + different:N0} wrong");
         }
         await FixAsync();
+        await RecordChecksumsAsync();
 
         var batch = new List<string>(BatchSize);
         async Task LookUpAsync()
@@ -113,22 +130,27 @@ public static class ReplicaVerifier
         var skipped = await session.Store.SkippedForAsync(replica.Id, cancellationToken);
         foreach (var entry in skipped)
             Report($"{entry.OriginHost}:{entry.Path}", $"not backed up: {entry.Reason} (seen by {entry.OriginHost}'s watcher since {entry.FirstSeen:yyyy-MM-dd HH:mm}Z)");
-        return new VerifyReport(replica.Name, checkedCount, verified, missing, different, unrecorded, fixes, problems, skipped.Count);
+        return new VerifyReport(replica.Name, checkedCount, verified, missing, different, unrecorded, fixes, problems, skipped.Count, recorded);
     }
 
-    static async Task<(bool Missing, string Text)?> CheckAsync(IReplicaTarget target, RecordedCopy copy, bool checksums, CancellationToken cancellationToken)
+    /// <returns>What is wrong with the copy, if anything; and, for a copy recorded without a checksum, the one it holds.</returns>
+    static async Task<((bool Missing, string Text)? Problem, string? FirstChecksum)> CheckAsync(IReplicaTarget target, RecordedCopy copy, bool checksums,
+        CancellationToken cancellationToken)
     {
         if (await target.StatAsync(copy.ReplicaPath, cancellationToken) is not { } held)
-            return (true, "missing: recorded but not on the replica");
-        var recorded = new FileVersion(copy.Mtime, copy.Size);
-        if (!target.Holds(held, recorded))
-            return (false, $"different: recorded {recorded}, found {held}");
-        if (checksums && copy.Checksum is not null)
+            return ((true, "missing: recorded but not on the replica"), null);
+        var recordedVersion = new FileVersion(copy.Mtime, copy.Size);
+        if (!target.Holds(held, recordedVersion))
+            return ((false, $"different: recorded {recordedVersion}, found {held}"), null);
+        if (!checksums)
+            return (null, null);
+        var actual = await target.ChecksumAsync(copy.ReplicaPath, cancellationToken);
+        if (copy.Checksum is null)
         {
-            var actual = await target.ChecksumAsync(copy.ReplicaPath, cancellationToken);
-            if (actual != copy.Checksum)
-                return (false, $"different: checksum recorded {copy.Checksum}, found {actual}");
+            // Only bytes that stayed the recorded version while they were read say what that version holds.
+            var after = await target.StatAsync(copy.ReplicaPath, cancellationToken);
+            return (null, after == held ? actual : null);
         }
-        return null;
+        return actual == copy.Checksum ? (null, null) : ((false, $"different: checksum recorded {copy.Checksum}, found {actual}"), null);
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 
 namespace Xtelemdb.Hosting.Monitoring;
@@ -32,7 +33,7 @@ public static class PipelineMetrics
         "xtelemdb.inventory.resync_copies_requested", "{file}", "Copies requested by resyncs");
 
     public static readonly Counter<long> Copies = Meter.CreateCounter<long>(
-        "xtelemdb.replicator.copies", "{file}", "Copies made, per replica; a quick check that found the copy current is result=current");
+        "xtelemdb.replicator.copies", "{file}", "Copies made, per replica; a quick check that found the copy current is result=current, a moved file's copy renamed on the replica result=moved");
 
     public static readonly Counter<long> BytesCopied = Meter.CreateCounter<long>(
         "xtelemdb.replicator.copied", "By", "Bytes copied, per replica");
@@ -57,7 +58,74 @@ public static class PipelineMetrics
         () => Backlog.Select(b => new Measurement<double>(b.OldestAge.TotalSeconds, Replica(b.Url))), "s",
         "Age (from its mtime) of the oldest file the replica lacks; 0 when in sync");
 
+    /// <summary>Copies read back by the rolling fixity check, by result: good, repaired, damaged (not repaired), missing, different.</summary>
+    public static readonly Counter<long> FixityChecked = Meter.CreateCounter<long>(
+        "xtelemdb.fixity.checked", "{file}", "Copies the rolling fixity check read back, per replica and result (good, repaired, damaged, missing, different)");
+
+    public static readonly Counter<long> FixityDamaged = Meter.CreateCounter<long>(
+        "xtelemdb.fixity.damaged", "{file}", "Copies whose bytes no longer hashed to their checksum (size and mtime unchanged), repaired or not");
+
+    public static readonly Counter<long> FixityRead = Meter.CreateCounter<long>(
+        "xtelemdb.fixity.read", "By", "Bytes the rolling fixity check read");
+
+    /// <summary>Each checked replica's period and the age of its copy checked longest ago, as its replicator last counted them.</summary>
+    public static IReadOnlyDictionary<string, (TimeSpan Period, TimeSpan OldestUnchecked)> Fixity { get; set; } =
+        new Dictionary<string, (TimeSpan, TimeSpan)>();
+
+    static readonly ObservableGauge<double> FixityOldestUnchecked = Meter.CreateObservableGauge("xtelemdb.fixity.oldest_unchecked_age",
+        () => Fixity.Select(f => new Measurement<double>(f.Value.OldestUnchecked.TotalSeconds, Replica(f.Key))), "s",
+        "Age of the copy read back longest ago (or made longest ago, if never read back); over fixity_period, the schedule slips");
+
+    static readonly ObservableGauge<double> FixityPeriod = Meter.CreateObservableGauge("xtelemdb.fixity.period",
+        () => Fixity.Select(f => new Measurement<double>(f.Value.Period.TotalSeconds, Replica(f.Key))), "s",
+        "The replica's fixity_period: every copy is read back once within it");
+
+    /// <summary>Each (replica, origin host) pair's backlog, counted with <see cref="Backlog"/>: which host's files a replica lacks.</summary>
+    public static IReadOnlyList<ReplicaOriginBacklog> PairBacklog { get; set; } = [];
+
+    static readonly ObservableGauge<long> PairBacklogFiles = Meter.CreateObservableGauge("xtelemdb.replica.origin_backlog_files",
+        () => PairBacklog.Select(p => new Measurement<long>(p.Files, Replica(p.Replica), OriginHost(p.OriginHost))), "{file}",
+        "Files of one origin host whose current version the replica lacks");
+
+    static readonly ObservableGauge<long> PairBacklogBytes = Meter.CreateObservableGauge("xtelemdb.replica.origin_backlog",
+        () => PairBacklog.Select(p => new Measurement<long>(p.Bytes, Replica(p.Replica), OriginHost(p.OriginHost))), "By",
+        "Bytes of one origin host's files the replica lacks");
+
+    /// <summary>When the inventory last counted the backlog: the backlog gauges keep their last values when a count fails.</summary>
+    public static DateTimeOffset? BacklogCounted { get; set; }
+
+    static readonly ObservableGauge<double> BacklogCountedAt = Meter.CreateObservableGauge("xtelemdb.inventory.backlog_counted_timestamp",
+        () => Timestamp(BacklogCounted), "s", "Unix time the inventory last counted the replicas' backlog");
+
+    /// <summary>Whether each replica had its marker at the last copy this process tried (ReplicaAvailability keeps it).</summary>
+    public static readonly ConcurrentDictionary<string, bool> ReplicaAvailable = new(StringComparer.Ordinal);
+
+    static readonly ObservableGauge<int> Available = Meter.CreateObservableGauge("xtelemdb.replica.available",
+        () => ReplicaAvailable.Select(r => new Measurement<int>(r.Value ? 1 : 0, Replica(r.Key))), unit: null,
+        "1 when the replica had its marker at the last copy this replicator tried, 0 when it was missing (a backup disk not mounted)");
+
+    /// <summary>When the watcher last finished a full stat poll of its roots (the start-up scan included).</summary>
+    public static DateTimeOffset? WatcherLastPoll { get; set; }
+
+    /// <summary>The watcher's [watch] poll_interval, set when it starts: how old <see cref="WatcherLastPoll"/> may grow.</summary>
+    public static TimeSpan? WatcherPollInterval { get; set; }
+
+    static readonly ObservableGauge<double> LastPoll = Meter.CreateObservableGauge("xtelemdb.watcher.last_poll_timestamp",
+        () => Timestamp(WatcherLastPoll), "s", "Unix time the watcher last finished a full stat poll of its roots");
+
+    static readonly ObservableGauge<double> PollInterval = Meter.CreateObservableGauge("xtelemdb.watcher.poll_interval",
+        () => Seconds(WatcherPollInterval?.TotalSeconds), "s", "The watcher's [watch] poll_interval");
+
+    static Measurement<double>[] Timestamp(DateTimeOffset? at) => Seconds(at?.ToUnixTimeMilliseconds() / 1000.0);
+
+    /// <summary>No measurement at all in a process without the service that sets it.</summary>
+    static Measurement<double>[] Seconds(double? value) => value is { } v ? [new Measurement<double>(v)] : [];
+
     public static KeyValuePair<string, object?> Replica(string url) => new("replica", url);
+
+    static KeyValuePair<string, object?> OriginHost(string host) => new("origin_host", host);
 }
 
 public sealed record ReplicaBacklog(string Url, long Files, long Bytes, TimeSpan OldestAge);
+
+public sealed record ReplicaOriginBacklog(string Replica, string OriginHost, long Files, long Bytes);

@@ -180,7 +180,7 @@ public static class SettingsLoader
         ["watch"] => "; expected roots, poll_interval, settle or max_interval",
         ["replicator"] => "; expected concurrency or copy_timeout",
         ["monitoring"] => "; expected listen or log_format",
-        ["replicas", _] => "; expected local, enabled, hosts, include, exclude, and for ssh:// replicas user, port, identity_file, known_hosts, passphrase_env, concurrency, connections or bandwidth_limit",
+        ["replicas", _] => "; expected local, enabled, hosts, include, exclude, fixity_period, fixity_rate, and for ssh:// replicas user, port, identity_file, known_hosts, passphrase_env, concurrency, connections or bandwidth_limit",
         ["origins", _] => "; expected mount",
         _ => "",
     };
@@ -219,6 +219,17 @@ public static class SettingsLoader
                 : throw Error(e, $"expected a duration such as \"250ms\", \"2s\", \"5m\" or \"1h\", got \"{text}\"");
         }
 
+        /// <summary>"30d", "12h"; "off" checks nothing.</summary>
+        public TimeSpan? FixityPeriod(TomlEntry e)
+        {
+            var text = String(e);
+            if (text == "off")
+                return null;
+            return Durations.TryParse(text, out var value) && value > TimeSpan.Zero
+                ? value
+                : throw Error(e, $"expected a duration such as \"30d\" or \"12h\", or \"off\", got \"{text}\"");
+        }
+
         public Uri BrokerUri(TomlEntry e)
         {
             var text = String(e);
@@ -248,6 +259,7 @@ public static class SettingsLoader
             bool? local = null;
             var ssh = ReplicaUrls.IsSsh(url);
             SshReplicaSettings? sshSettings = null;
+            var fixity = FixitySettings.Default;
             if (ssh)
             {
                 if (!SshUrl.TryParse(url, out var parsed, out var error))
@@ -263,6 +275,8 @@ public static class SettingsLoader
                     case ("hosts", _): hosts = Strings(e); break;
                     case ("include", _): include = Strings(e); break;
                     case ("exclude", _): exclude = Strings(e); break;
+                    case ("fixity_period", _): fixity = fixity with { Period = FixityPeriod(e) }; break;
+                    case ("fixity_rate", _): fixity = fixity with { Rate = Bandwidth(e) }; break;
                     case ("user", true): sshSettings = sshSettings! with { User = String(e) }; break;
                     case ("port", true): sshSettings = sshSettings! with { Port = (int)Integer(e, 1, 65535) }; break;
                     case ("identity_file", true): sshSettings = sshSettings! with { IdentityFile = HomePath(String(e)) }; break;
@@ -290,7 +304,7 @@ public static class SettingsLoader
             {
                 if (local == true)
                     throw Error(line, name, "an ssh:// replica cannot be local = true");
-                return new ReplicaSettings(ReplicaUrls.Normalize(url), sshSettings!.Url.Path, enabled, sshSettings.Url.Host) { Ssh = sshSettings, Selection = selection };
+                return new ReplicaSettings(ReplicaUrls.Normalize(url), sshSettings!.Url.Path, enabled, sshSettings.Url.Host) { Ssh = sshSettings, Selection = selection, Fixity = fixity };
             }
             if (url.Contains("://", StringComparison.Ordinal))
                 throw Error(line, name, "expected a local folder such as \"/mnt/backup\" or an ssh://host/path URL");
@@ -299,7 +313,7 @@ public static class SettingsLoader
             var prefix = FullPath(url);
             if (!Directory.Exists(prefix))
                 throw Error(line, name, $"the replica folder {prefix} does not exist");
-            return new ReplicaSettings(prefix, prefix, enabled, thisHost) { Selection = selection };
+            return new ReplicaSettings(prefix, prefix, enabled, thisHost) { Selection = selection, Fixity = fixity };
         }
 
         /// <summary>"~/.ssh/id_ed25519" as OpenSSH reads it; other relative paths are relative to the file.</summary>

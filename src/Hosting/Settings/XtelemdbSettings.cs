@@ -92,6 +92,9 @@ public sealed record ReplicaSettings(string Url, string Prefix, bool Enabled, st
 
     public ReplicaSelection Selection { get; init; } = ReplicaSelection.Everything;
 
+    /// <summary>How its copies are read back and checked, a slice a day.</summary>
+    public FixitySettings Fixity { get; init; } = FixitySettings.Default;
+
     public string Kind => Ssh is null ? "local" : "ssh";
 
     /// <summary>Whether a replicator on <paramref name="thisHost"/> writes this replica over SFTP (an ssh:// replica of another host).</summary>
@@ -114,6 +117,17 @@ public sealed record ReplicaSettings(string Url, string Prefix, bool Enabled, st
             ? new ReplicaSettings(url, ssh.Path, Enabled: true, ssh.Host) { Ssh = new SshReplicaSettings(ssh) }
             : throw new ArgumentException($"replica {url}: {error}");
     }
+}
+
+/// <summary>
+/// The rolling fixity check of a replica: every copy re-read and hashed once per Period (null: off),
+/// a slice at a time, reading at most Rate.
+/// </summary>
+public sealed record FixitySettings(TimeSpan? Period, BandwidthSchedule Rate)
+{
+    public static readonly TimeSpan DefaultPeriod = TimeSpan.FromDays(30);
+    public const long DefaultRate = 20_000_000;
+    public static readonly FixitySettings Default = new(DefaultPeriod, BandwidthSchedule.Fixed(DefaultRate));
 }
 
 /// <summary>How a replica is named to people and in queue names.</summary>

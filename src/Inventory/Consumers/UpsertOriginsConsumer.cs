@@ -13,16 +13,19 @@ public sealed class UpsertOriginsConsumer(InventoryStore store, ReplicaNeeds rep
 
     internal static async Task UpsertAsync(InventoryStore store, ReplicaNeeds replicaNeeds, ISendEndpointProvider sender, IEnumerable<FileChanged> changes, CancellationToken cancellationToken)
     {
-        // One row per file: the latest observation wins.
+        // One row per file: the latest observation wins. In one order everywhere: two lists naming the
+        // same new files (a day folder's scan, and the renames into it) then never deadlock on their rows.
         var latest = changes
             .GroupBy(m => (m.Host, m.Path))
             .Select(g => g.MaxBy(m => m.ObservedAt)!)
+            .OrderBy(m => m.Host, StringComparer.Ordinal).ThenBy(m => m.Path, StringComparer.Ordinal)
             .ToArray();
         await store.UpsertOriginsAsync(latest, cancellationToken);
         PipelineMetrics.OriginUpserts.Add(latest.Length);
 
         // Decided from the database, not from what this batch changed: a redelivered batch sends again.
-        var needs = await store.NeedsOfAsync(latest.Where(m => !m.Deleted).Select(m => (m.Host, m.Path)), null, cancellationToken);
+        // A file that appeared as another of its name and version vanished is a move: renamed on the replicas that hold it.
+        var needs = await store.NeedsOrMovesOfAsync(latest.Where(m => !m.Deleted).Select(m => (m.Host, m.Path)), cancellationToken);
         await replicaNeeds.SendAsync(sender, needs, cancellationToken);
     }
 }

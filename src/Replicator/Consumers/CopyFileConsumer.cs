@@ -35,6 +35,7 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, ILogger<CopyFileConsu
             ReplicaPath = target,
             Checksum = result.Checksum,
             CopiedAt = result.StatedAt,
+            MovedFrom = result.MovedFrom,
         };
         await ConfirmedSend.RunAsync(token => inventory.Send(update, token), "ReplicaUpdated", context.CancellationToken);
     }

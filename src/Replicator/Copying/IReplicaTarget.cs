@@ -44,7 +44,17 @@ public interface IReplicaTarget
 
     /// <summary>Copies into place through a temporary name; null when the source changed meanwhile.</summary>
     /// <param name="held">The recorded copy now at the target, where the source is larger: a target that can append to it (SFTP) sends only the rest.</param>
-    Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, HeldCopy? held, Action<long>? progress, CancellationToken cancellationToken);
+    /// <param name="mustHashTo">A repair's recorded checksum: bytes that hash otherwise never replace the target (<see cref="ChecksumMismatchException"/>).</param>
+    Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, HeldCopy? held, Action<long>? progress, CancellationToken cancellationToken,
+        string? mustHashTo = null);
+
+    /// <summary>
+    /// Renames a copy to another path of the replica (its origin file was moved there), making the
+    /// target's folders as a copy does, never over anything at the target; where the replica can,
+    /// both folders are flushed. Returns what the target then holds; null where nothing was renamed
+    /// (the copy gone, the target taken, or no rename that is safe here): the caller copies instead.
+    /// </summary>
+    Task<FileVersion?> MoveAsync(string from, string to, CancellationToken cancellationToken);
 
     /// <summary>Whether CopyAsync makes use of a <see cref="HeldCopy"/>: the copier then looks the record up.</summary>
     bool Appends { get; }

@@ -18,7 +18,7 @@ public static class LocalFileCopy
     /// <param name="progress">Called with the bytes copied so far after each chunk.</param>
     /// <returns>The version copied and the checksum of its bytes, or null when the source changed meanwhile.</returns>
     public static async Task<(FileVersion Version, string Checksum)?> CopyAsync(
-        string source, string target, Action<long>? progress, CancellationToken cancellationToken)
+        string source, string target, Action<long>? progress, CancellationToken cancellationToken, string? mustHashTo = null)
     {
         using var input = SourceFile.Open(source);
         var folder = Path.GetDirectoryName(target)!;
@@ -43,6 +43,8 @@ public static class LocalFileCopy
                     File.Delete(part);
                     return null;
                 }
+                if (mustHashTo is not null && FileChecksum.Format(hash) is var written && written != mustHashTo)
+                    throw new ChecksumMismatchException($"{source} hashes to {written}, not {mustHashTo}: {target} is left as it was");
                 File.Move(part, target, overwrite: true);
             }
             catch

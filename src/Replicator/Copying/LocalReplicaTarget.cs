@@ -27,8 +27,11 @@ public sealed class LocalReplicaTarget(string prefix) : IReplicaTarget
     public string? Unflushed => null;
 
     /// <summary>A local copy is read and written at the disk's pace: an append costs little more to copy whole.</summary>
-    public Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, HeldCopy? held, Action<long>? progress, CancellationToken cancellationToken) =>
-        LocalFileCopy.CopyAsync(source, target, progress, cancellationToken);
+    public Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, HeldCopy? held, Action<long>? progress, CancellationToken cancellationToken,
+        string? mustHashTo = null) =>
+        LocalFileCopy.CopyAsync(source, target, progress, cancellationToken, mustHashTo);
+
+    public Task<FileVersion?> MoveAsync(string from, string to, CancellationToken cancellationToken) => Task.FromResult(LocalMove.Rename(from, to));
 
     public bool Appends => false;
 

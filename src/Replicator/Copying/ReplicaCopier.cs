@@ -16,6 +16,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
 {
     const int Attempts = 3;
     readonly KeyedLock inFlight = new();
+    readonly ReplicaMover mover = new(settings, replicas, logger);
     long copies, discarded;
 
     /// <summary>Files copied since start (quick checks that found the target current are not copies).</summary>
@@ -23,6 +24,13 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
 
     /// <summary>Copies thrown away because the source changed while they were made.</summary>
     public long Discarded => Interlocked.Read(ref discarded);
+
+    /// <summary>Files moved on their origin whose copy was renamed rather than copied again, since start.</summary>
+    public long Moves => mover.Moves;
+
+    /// <summary>Keeps this process's copies off one target while the fixity check reads or repairs it.</summary>
+    public Task<IDisposable> HoldAsync(string replicaName, string path, CancellationToken cancellationToken) =>
+        inFlight.AcquireAsync(replicaName + "\n" + path, cancellationToken);
 
     /// <summary>Called with (target, bytes so far) during a copy; lets tests act in the middle of one.</summary>
     public Action<string, long>? Progress { get; set; }
@@ -51,13 +59,14 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         }
         var replicaTag = PipelineMetrics.Replica(replica.Name);
         var target = targets.For(replica);
-        var path = await target.PathForAsync(need.OriginHost, need.OriginPath, cancellationToken);
-
         var started = Stopwatch.GetTimestamp();
         CopyResult result;
+        string path;
         try
         {
-            result = await CopyWithinTimeoutAsync(need, source, replica, target, path, replicaTag, spent, cancellationToken);
+            // Inside: over SFTP the path is the first thing that needs the server, and a server not reached is a failure to count.
+            path = await target.PathForAsync(need.OriginHost, need.OriginPath, cancellationToken);
+            result = await CopyWithinTimeoutAsync(need, source, replica, target, path, spent, cancellationToken);
             if (result.Outcome == CopyOutcome.SourceMissing)
                 SourceProbe.EnsureGone(need.OriginHost, source, settings.Origins.GetValueOrDefault(need.OriginHost));
         }
@@ -101,7 +110,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
     }
 
     /// <summary>Nothing is written to a replica whose marker is missing: a disk not mounted leaves a bare mount point.</summary>
-    async Task EnsureAvailableAsync(ReplicaSettings replica, IReplicaTarget target, KeyValuePair<string, object?> replicaTag, CancellationToken cancellationToken)
+    async Task EnsureAvailableAsync(ReplicaSettings replica, IReplicaTarget target, CancellationToken cancellationToken)
     {
         if (await target.HasMarkerAsync(cancellationToken))
         {
@@ -110,7 +119,6 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         }
         var marker = $"{await target.PrefixAsync(cancellationToken)}/{ReplicaMarker.FileName}";
         availability.Lost(replica.Name, $"its marker {marker} is missing");
-        PipelineMetrics.CopyFailures.Add(1, replicaTag, new("reason", "unavailable"));
         var addReplica = replica.Ssh is null
             ? $"'xtelemdb add_replica prefix={replica.Url}' once on {replica.Host}"
             : $"'xtelemdb add_replica prefix={replica.Url}' once on any host";
@@ -124,7 +132,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
     /// the wait for another copy of the same file, since the delivery is unacknowledged meanwhile.
     /// </summary>
     async Task<CopyResult> CopyWithinTimeoutAsync(ReplicaNeeded need, string source, ReplicaSettings replica, IReplicaTarget target, string path,
-        KeyValuePair<string, object?> replicaTag, TimeSpan spent, CancellationToken cancellationToken)
+        TimeSpan spent, CancellationToken cancellationToken)
     {
         var replicaUrl = replica.Name;
         var budget = settings.Replicator.CopyTimeout - spent;
@@ -136,11 +144,14 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             using var _ = await inFlight.AcquireAsync(replicaUrl + "\n" + path, bounded.Token);
             waiting = false;
             // Three reads at once (over a long link, one round trip for all): the marker, the way to the target, and the target.
-            var available = EnsureAvailableAsync(replica, target, replicaTag, bounded.Token);
+            var available = EnsureAvailableAsync(replica, target, bounded.Token);
             var inside = target.EnsureInsidePrefixAsync(path, bounded.Token);
             var held = need.Recopy ? Task.FromResult<FileVersion?>(null) : target.StatAsync(path, bounded.Token);
             await available;
             await inside;
+            if (need.MovedFrom is not null)
+                return await mover.MoveOrCopyAsync(need, source, target, path, held, (old, token) => inFlight.AcquireAsync(replicaUrl + "\n" + old, token),
+                    () => CopyStableAsync(need, source, target, path, replicaUrl, held, bounded.Token), bounded.Token);
             return await CopyStableAsync(need, source, target, path, replicaUrl, held, bounded.Token);
         }
         catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
@@ -164,6 +175,9 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
                 break;
             case CopyOutcome.AlreadyCurrent:
                 PipelineMetrics.Copies.Add(1, replicaTag, new("result", "current"));
+                break;
+            case CopyOutcome.Moved:
+                PipelineMetrics.Copies.Add(1, replicaTag, new("result", "moved"));
                 break;
             case CopyOutcome.SourceChanging:
                 PipelineMetrics.CopyFailures.Add(1, replicaTag, new("reason", "changing"));

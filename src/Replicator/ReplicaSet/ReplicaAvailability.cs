@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Xtelemdb.Hosting.Monitoring;
 
 namespace Xtelemdb.Replicator.ReplicaSet;
 
 /// <summary>
 /// The replicas this replicator found without their marker at the last copy it tried, and those
-/// whose copies it cannot flush to their disk; /health lists both.
+/// whose copies it cannot flush to their disk; /health lists both, and /metrics the former (xtelemdb_replica_available).
 /// </summary>
 public sealed class ReplicaAvailability : IHealthCheck
 {
@@ -22,9 +23,18 @@ public sealed class ReplicaAvailability : IHealthCheck
 
     string NotFlushed => unflushed.IsEmpty ? "" : "; copies not flushed: " + string.Join("; ", unflushed.Select(u => $"{u.Key}: {u.Value}"));
 
-    public void Available(string replica) => unavailable.TryRemove(replica, out _);
+    public void Available(string replica)
+    {
+        unavailable.TryRemove(replica, out _);
+        PipelineMetrics.ReplicaAvailable[replica] = true;
+    }
 
-    public void Lost(string replica, string why) => unavailable[replica] = why;
+    /// <remarks>The gauge stays 0 until a copy finds the marker again: after the disk is mounted, the sync that follows.</remarks>
+    public void Lost(string replica, string why)
+    {
+        unavailable[replica] = why;
+        PipelineMetrics.ReplicaAvailable[replica] = false;
+    }
 
     /// <summary>Degraded, not unhealthy: the process works, and a hand-carried disk may be away for weeks.</summary>
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>

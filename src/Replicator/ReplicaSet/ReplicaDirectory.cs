@@ -50,6 +50,10 @@ public sealed class ReplicaDirectory(XtelemdbSettings settings, InventoryStore s
     public Task<RecordedCopy?> RecordedCopyAsync(int id, string host, string path, CancellationToken cancellationToken) =>
         store.RecordedCopyAsync(id, host, path, cancellationToken);
 
+    /// <summary>The checksum recorded for the replica's copy of this version, where it may be moved; null where there is none.</summary>
+    public Task<string?> MovableChecksumAsync(int id, string host, string path, Hosting.FileVersion version, CancellationToken cancellationToken) =>
+        store.MovableChecksumAsync(id, host, path, version, cancellationToken);
+
     readonly ConcurrentDictionary<int, string> unflushedRecorded = new();
 
     /// <summary>Records in the database, once per change, why a replica's copies are not flushed (null: they are).</summary>

@@ -127,7 +127,8 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
         ? $"{sessions.Endpoint} does not offer {FsyncExtension}: copies reach its disk when its kernel writes them back (within about 30 s)"
         : null;
 
-    public async Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, HeldCopy? held, Action<long>? progress, CancellationToken cancellationToken)
+    public async Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, HeldCopy? held, Action<long>? progress, CancellationToken cancellationToken,
+        string? mustHashTo = null)
     {
         using var input = SourceFile.Open(source);
         // Many small copies share the link well; large ones go a few at a time, each over several sessions,
@@ -137,7 +138,7 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
             await bulk.WaitAsync(cancellationToken);
         try
         {
-            return await SendAndRenameAsync(input, target, held, progress, cancellationToken);
+            return await SendAndRenameAsync(input, target, held, progress, mustHashTo, cancellationToken);
         }
         finally
         {
@@ -149,17 +150,19 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
     readonly SemaphoreSlim bulk = new(sessions.Connections);
 
     async Task<(FileVersion Version, string Checksum)?> SendAndRenameAsync(SourceFile input, string target, HeldCopy? held,
-        Action<long>? progress, CancellationToken cancellationToken)
+        Action<long>? progress, string? mustHashTo, CancellationToken cancellationToken)
     {
         return await UseAsync(cancellationToken, async wire =>
         {
             await MakeFoldersAsync(wire, Path.GetDirectoryName(target)!, cancellationToken);
             flushes ??= wire.Extensions.Contains(FsyncExtension);
             var (part, checksum) = await transfer.SendAsync(wire, input, target, held, flushes == true, progress, cancellationToken);
-            if (checksum is null)
+            if (checksum is null || mustHashTo is not null && checksum != mustHashTo)
             {
                 await wire.RemoveAsync(part, cancellationToken);
-                return ((FileVersion, string)?)null;
+                return checksum is null
+                    ? ((FileVersion, string)?)null
+                    : throw new ChecksumMismatchException($"{input.Path} hashes to {checksum}, not {mustHashTo}: {sessions.Endpoint}:{target} is left as it was");
             }
             var landed = await RenameAsync(wire, part, target, cancellationToken);
             if (landed?.Size != input.Version.Size)
@@ -168,6 +171,36 @@ public sealed class SftpReplicaTarget(string prefix, SftpSessions sessions, Band
             return (input.Version, checksum);
         });
     }
+
+    /// <summary>
+    /// posix-rename@openssh.com, after an lstat finds nothing at the target (SFTP has no rename that
+    /// refuses to replace), and the target's lstat in the same round trip. A server without it gets
+    /// no rename: a plain SFTP rename is a replace on some servers, and the caller copies instead.
+    /// SFTP cannot flush a folder: the rename reaches the disk as the server's own metadata does.
+    /// </summary>
+    public Task<FileVersion?> MoveAsync(string from, string to, CancellationToken cancellationToken) =>
+        UseAsync<FileVersion?>(cancellationToken, async wire =>
+        {
+            if (!wire.Extensions.Contains(PosixRenameExtension))
+                return null;
+            await MakeFoldersAsync(wire, Path.GetDirectoryName(to)!, cancellationToken);
+            if (await wire.LStatAsync(to, cancellationToken) is not null)
+                return null;
+            var renamed = await wire.SendPosixRename(from, to, cancellationToken);
+            var landed = await wire.SendLStat(to, cancellationToken);
+            try
+            {
+                await renamed;
+            }
+            catch (Exception e) when (e is SftpPathNotFoundException or NotSupportedException)
+            {
+                await landed;
+                return null; // renamed away meanwhile (another move of the same copy), or refused though offered
+            }
+            return await landed is { IsRegularFile: true } attributes
+                ? new FileVersion(attributes.LastWriteTimeUtc, attributes.Size)
+                : throw new IOException($"{sessions.Endpoint}:{to} is not a regular file after {from} was renamed to it");
+        });
 
     public async IAsyncEnumerable<ReplicaEntry> ListAsync(string folder, [EnumeratorCancellation] CancellationToken cancellationToken)
     {

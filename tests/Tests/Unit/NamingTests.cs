@@ -44,6 +44,21 @@ public sealed class NamingTests
     }
 
     [Test]
+    public void When_a_fixity_period_is_set_Should_read_every_copy_once_in_it_a_slice_at_a_time()
+    {
+        var day = TimeSpan.FromDays(1);
+        var tick = Xtelemdb.Replicator.Fixity.FixityScheduler.Tick(day);
+        Assert.That(tick, Is.EqualTo(TimeSpan.FromMinutes(10)));
+        Assert.That(Xtelemdb.Replicator.Fixity.FixityScheduler.Tick(TimeSpan.FromDays(30)), Is.EqualTo(TimeSpan.FromMinutes(10)), "at most 10 minutes apart");
+        Assert.That(Xtelemdb.Replicator.Fixity.FixityScheduler.Tick(TimeSpan.FromSeconds(2)), Is.EqualTo(TimeSpan.FromSeconds(1)), "at least a second apart");
+        // 144 slices a day of 1,000,000 copies: 6,945 each, so that all are read within the day.
+        Assert.That(Xtelemdb.Replicator.Fixity.FixityScheduler.Budget(1_000_000, tick, day), Is.EqualTo(6945));
+        Assert.That(Xtelemdb.Replicator.Fixity.FixityScheduler.Budget(1_000_000, tick, day) * 144L, Is.GreaterThanOrEqualTo(1_000_000));
+        Assert.That(Xtelemdb.Replicator.Fixity.FixityScheduler.Budget(3, tick, TimeSpan.FromDays(30)), Is.EqualTo(1), "one at least while there are any");
+        Assert.That(Xtelemdb.Replicator.Fixity.FixityScheduler.Budget(0, tick, day), Is.Zero);
+    }
+
+    [Test]
     public void When_a_time_has_nanoseconds_Should_truncate_to_microseconds_in_UTC()
     {
         var time = new DateTime(2026, 11, 27, 1, 2, 3, DateTimeKind.Utc).AddTicks(1234567);

@@ -109,6 +109,9 @@ public sealed class SettingsTests
     [TestCase("[replicas.\"ssh://popeye/ceph\"]\nbandwidth_limit = \" \"", "bandwidth_limit: expected a rate such as \"50MB/s\", or a timetable such as \"08:00,20MB/s 20:00,off\": it is empty")]
     [TestCase("[replicas.\"ssh://popeye/ceph\"]\nbandwidth_limit = \"0MB/s\"", "\"0MB/s\" is not a rate above zero; \"off\" means no limit")]
     [TestCase("[replicas.\"ssh://popeye/ceph\"]\nconnections = 0", "[replicas.\"ssh://popeye/ceph\"] connections: expected a number from 1 to 64, got 0")]
+    [TestCase("[replicas.\"ssh://popeye/ceph\"]\nfixity_period = \"monthly\"", "[replicas.\"ssh://popeye/ceph\"] fixity_period: expected a duration such as \"30d\" or \"12h\", or \"off\", got \"monthly\"")]
+    [TestCase("[replicas.\"ssh://popeye/ceph\"]\nfixity_period = 30", "[replicas.\"ssh://popeye/ceph\"] fixity_period: expected a string")]
+    [TestCase("[replicas.\"ssh://popeye/ceph\"]\nfixity_rate = \"quick\"", "fixity_rate: expected a rate such as \"50MB/s\"")]
     public void When_the_file_is_wrong_Should_name_the_file_line_and_key(string toml, string expected) =>
         Assert.That(ErrorOf(toml), Does.Contain(expected));
 
