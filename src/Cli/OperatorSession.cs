@@ -18,6 +18,7 @@ public sealed class OperatorSession : IAsyncDisposable
     public InventoryStore Store => host.Services.GetRequiredService<InventoryStore>();
     public IBus Bus => host.Services.GetRequiredService<IBus>();
     public XtelemdbSettings Settings => host.Services.GetRequiredService<XtelemdbSettings>();
+    public FixityStore Fixity => host.Services.GetRequiredService<FixityStore>();
     public ReplicaNeeds ReplicaNeeds => host.Services.GetRequiredService<ReplicaNeeds>();
     public PurgeableStore Purgeable => new(host.Services.GetRequiredService<Npgsql.NpgsqlDataSource>());
 

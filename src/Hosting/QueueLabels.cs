@@ -64,7 +64,7 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
                 declared[queue] = true;
             }
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             logger.LogDebug(e, "Could not declare the labels of queues {Queues}; they are declared without them", string.Join(", ", missing.Select(q => q.Queue)));
             await CloseAsync();

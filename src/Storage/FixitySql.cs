@@ -34,6 +34,13 @@ static class FixitySql
            and mtime = @Mtime and size_bytes = @Size and checksum = @Checksum
         """;
 
+    /// <summary>A copy found gone or replaced: its record no longer claims it (only that very record, not a newer one).</summary>
+    public const string Forget = """
+        delete from file_replicas
+         where replica_id = @Id and origin_host = @Host and origin_path = @Path
+           and mtime = @Mtime and size_bytes = @Size and checksum = @Checksum
+        """;
+
     /// <summary>The other replicas' copies of the same version with the same recorded checksum: where a repair may come from.</summary>
     public const string RepairSources = """
         select r.id as Id, r.url as Url, r.kind as Kind, r.host as Host, fr.replica_path as ReplicaPath

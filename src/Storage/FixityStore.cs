@@ -30,6 +30,9 @@ public sealed class FixityStore(NpgsqlDataSource dataSource)
     public Task<bool> MarkCheckedAsync(int replicaId, RecordedCopy copy, DateTime at, CancellationToken cancellationToken) =>
         MarkAsync(FixitySql.MarkChecked, replicaId, copy, at, cancellationToken);
 
+    public Task<bool> ForgetAsync(int replicaId, RecordedCopy copy, CancellationToken cancellationToken) =>
+        MarkAsync(FixitySql.Forget, replicaId, copy, DateTime.UtcNow, cancellationToken);
+
     public Task<bool> MarkDamagedAsync(int replicaId, RecordedCopy copy, DateTime at, CancellationToken cancellationToken) =>
         MarkAsync(FixitySql.MarkDamaged, replicaId, copy, at, cancellationToken);
 

@@ -166,7 +166,7 @@ static class Sql
     /// <summary>What is recorded of one replica's copy of one origin file.</summary>
     public const string RecordedCopy = """
         select origin_host as OriginHost, origin_path as OriginPath, mtime as Mtime, size_bytes as Size, replica_path as ReplicaPath, checksum as Checksum
-          from file_replicas where replica_id = @Id and origin_host = @Host and origin_path = @Path
+          from file_replicas where replica_id = @Id and origin_host = @Host and origin_path = @Path and damaged_at is null
         """;
 
     const string ReplicaColumns = "id as Id, url as Url, kind as Kind, enabled as Enabled, host as Host, hosts as Hosts, include as Include, exclude as Exclude";

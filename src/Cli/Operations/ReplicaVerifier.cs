@@ -74,6 +74,9 @@ public static class ReplicaVerifier
             if (problem is { } found)
             {
                 if (found.Missing) missing++; else different++;
+                // Bytes other than recorded, at the recorded size and mtime: damage, which nothing may count (purgeable) until copied anew.
+                if (found.Damaged)
+                    await session.Fixity.MarkDamagedAsync(replica.Id, copy, DateTime.UtcNow, cancellationToken);
                 Report(copy.ReplicaPath, found.Text);
                 if (fix)
                     toFix.Add((copy.OriginHost, copy.OriginPath));
@@ -134,14 +137,14 @@ public static class ReplicaVerifier
     }
 
     /// <returns>What is wrong with the copy, if anything; and, for a copy recorded without a checksum, the one it holds.</returns>
-    static async Task<((bool Missing, string Text)? Problem, string? FirstChecksum)> CheckAsync(IReplicaTarget target, RecordedCopy copy, bool checksums,
+    static async Task<((bool Missing, string Text, bool Damaged)? Problem, string? FirstChecksum)> CheckAsync(IReplicaTarget target, RecordedCopy copy, bool checksums,
         CancellationToken cancellationToken)
     {
         if (await target.StatAsync(copy.ReplicaPath, cancellationToken) is not { } held)
-            return ((true, "missing: recorded but not on the replica"), null);
+            return ((true, "missing: recorded but not on the replica", false), null);
         var recordedVersion = new FileVersion(copy.Mtime, copy.Size);
         if (!target.Holds(held, recordedVersion))
-            return ((false, $"different: recorded {recordedVersion}, found {held}"), null);
+            return ((false, $"different: recorded {recordedVersion}, found {held}", false), null);
         if (!checksums)
             return (null, null);
         var actual = await target.ChecksumAsync(copy.ReplicaPath, cancellationToken);
@@ -151,6 +154,6 @@ public static class ReplicaVerifier
             var after = await target.StatAsync(copy.ReplicaPath, cancellationToken);
             return (null, after == held ? actual : null);
         }
-        return actual == copy.Checksum ? (null, null) : ((false, $"different: checksum recorded {copy.Checksum}, found {actual}"), null);
+        return actual == copy.Checksum ? (null, null) : ((false, $"different: checksum recorded {copy.Checksum}, found {actual}", true), null);
     }
 }

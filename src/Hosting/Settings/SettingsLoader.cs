@@ -259,7 +259,7 @@ public static class SettingsLoader
             bool? local = null;
             var ssh = ReplicaUrls.IsSsh(url);
             SshReplicaSettings? sshSettings = null;
-            var fixity = FixitySettings.Default;
+            var fixity = FixitySettings.DefaultFor(ssh);
             if (ssh)
             {
                 if (!SshUrl.TryParse(url, out var parsed, out var error))

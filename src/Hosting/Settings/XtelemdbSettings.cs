@@ -92,7 +92,7 @@ public sealed record ReplicaSettings(string Url, string Prefix, bool Enabled, st
 
     public ReplicaSelection Selection { get; init; } = ReplicaSelection.Everything;
 
-    /// <summary>How its copies are read back and checked, a slice a day.</summary>
+    /// <summary>How its copies are read back and checked, a slice at a time: by default a local folder's, not an SSH replica's.</summary>
     public FixitySettings Fixity { get; init; } = FixitySettings.Default;
 
     public string Kind => Ssh is null ? "local" : "ssh";
@@ -114,7 +114,7 @@ public sealed record ReplicaSettings(string Url, string Prefix, bool Enabled, st
         if (kind == "local")
             return new ReplicaSettings(url, url, Enabled: true, host);
         return SshUrl.TryParse(url, out var ssh, out var error)
-            ? new ReplicaSettings(url, ssh.Path, Enabled: true, ssh.Host) { Ssh = new SshReplicaSettings(ssh) }
+            ? new ReplicaSettings(url, ssh.Path, Enabled: true, ssh.Host) { Ssh = new SshReplicaSettings(ssh), Fixity = FixitySettings.Off }
             : throw new ArgumentException($"replica {url}: {error}");
     }
 }
@@ -128,6 +128,11 @@ public sealed record FixitySettings(TimeSpan? Period, BandwidthSchedule Rate)
     public static readonly TimeSpan DefaultPeriod = TimeSpan.FromDays(30);
     public const long DefaultRate = 20_000_000;
     public static readonly FixitySettings Default = new(DefaultPeriod, BandwidthSchedule.Fixed(DefaultRate));
+
+    /// <summary>For an SSH replica unless its table says otherwise: every byte checked would cross the link.</summary>
+    public static readonly FixitySettings Off = Default with { Period = null };
+
+    public static FixitySettings DefaultFor(bool ssh) => ssh ? Off : Default;
 }
 
 /// <summary>How a replica is named to people and in queue names.</summary>

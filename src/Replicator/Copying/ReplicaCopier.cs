@@ -217,6 +217,21 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         }
     }
 
+    /// <summary>The checksum recorded for this version of the replica's copy; null without one (or a database that cannot answer).</summary>
+    async Task<string?> RecordedChecksumAsync(ReplicaNeeded need, IReplicaTarget target, FileVersion version, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await replicas.RecordedCopyAsync(need.ReplicaId, need.OriginHost, need.OriginPath, cancellationToken) is { Checksum: { } checksum } recorded
+                && target.Holds(new FileVersion(recorded.Mtime, recorded.Size), version) ? checksum : null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogDebug("No record of {Path} on {Replica} to compare ({Error})", need.OriginPath, need.ReplicaUrl, e.Message);
+            return null;
+        }
+    }
+
     /// <summary>Whether the source, still at this version, holds the bytes of this checksum.</summary>
     static async Task<bool> SameBytesAsync(string source, FileVersion version, string checksum, CancellationToken cancellationToken)
     {
@@ -248,18 +263,23 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
                     : throw new NotRegularFileException($"{source} is {FileKinds.Describe(kind)}, not a regular file: not backed up");
             }
             var held = recopy ? null : attempt == 1 ? await firstStat : await target.StatAsync(path, cancellationToken);
+            string? mustHashTo = null;
             if (held is { } current && target.Holds(current, version))
             {
                 // The inventory asks only for what it has no record of: a copy made before a crash
                 // lost its report. Record it with the checksum of what the replica really holds.
                 var checksum = await target.ChecksumAsync(path, cancellationToken);
-                if (target.KeepsMtimes || await SameBytesAsync(source, version, checksum, cancellationToken))
+                // A record of this version with other bytes than the copy's is damage (a replayed request
+                // must not record rotten bytes as good): copied again, only with the recorded bytes.
+                if (await RecordedChecksumAsync(need, target, version, cancellationToken) is { } recorded && recorded != checksum)
+                    mustHashTo = recorded;
+                else if (target.KeepsMtimes || await SameBytesAsync(source, version, checksum, cancellationToken))
                     return new CopyResult(CopyOutcome.AlreadyCurrent, version, checksum, statedAt);
             }
             try
             {
                 var appendTo = held is { } smaller && target.Appends && smaller.Size < version.Size ? await RecordedAsync(need, target, path, smaller, cancellationToken) : null;
-                var copy = await target.CopyAsync(source, path, appendTo, Progress is { } p ? bytes => p(path, bytes) : null, cancellationToken);
+                var copy = await target.CopyAsync(source, path, appendTo, Progress is { } p ? bytes => p(path, bytes) : null, cancellationToken, mustHashTo);
                 if (copy is { } done)
                 {
                     Interlocked.Increment(ref copies);

@@ -32,9 +32,11 @@ public sealed class FixityCheck(XtelemdbSettings settings, FixityStore fixity, I
         var held = await target.StatAsync(copy.ReplicaPath, cancellationToken);
         if (held is not { } found || !target.Holds(found, recorded))
         {
-            // Not rot, which keeps size and mtime: gone, or replaced. Asked for again where the origin still holds it.
-            logger.LogWarning("Fixity: {Path} on {Replica} is {What}; asking for it again", copy.ReplicaPath, replica.Name,
+            // Not rot, which keeps size and mtime: gone, or replaced. The record no longer claims it (nothing
+            // counts it, purgeable least of all), and it is asked for again where the origin still holds it.
+            logger.LogWarning("Fixity: {Path} on {Replica} is {What}; its record is forgotten and the file asked for again", copy.ReplicaPath, replica.Name,
                 held is { } other ? $"another version ({other.Size} bytes, mtime {other.Mtime:O}) than recorded ({copy.Size} bytes, mtime {copy.Mtime:O})" : "missing");
+            await fixity.ForgetAsync(replicaId, copy, cancellationToken);
             var again = await inventory.NeedsForCopiesAsync(replicaId, [(copy.OriginHost, copy.OriginPath)], cancellationToken);
             await needs.SendAsync(bus, again.Select(n => n with { Recopy = true }), cancellationToken);
             return held is null ? FixityResult.Missing : FixityResult.Different;
