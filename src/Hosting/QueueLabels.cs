@@ -75,6 +75,15 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
         }
     }
 
+    /// <summary>Sends a report written for people (plain JSON) to one of the pipeline's queues, its labels declared first.</summary>
+    public async Task SendReportAsync<T>(ISendEndpointProvider provider, string queue, Uri address, T report, CancellationToken cancellationToken)
+        where T : class
+    {
+        await EnsureAsync([queue], cancellationToken);
+        var endpoint = await provider.GetSendEndpoint(address);
+        await endpoint.Send(report, PlainJson.Use<T>, cancellationToken);
+    }
+
     /// <summary>The labels, and for the answers to resyncs the bound that keeps that queue small.</summary>
     static Dictionary<string, object?> Arguments(string queue, IReadOnlyDictionary<string, object> labels)
     {

@@ -21,9 +21,7 @@ public sealed class ResyncAnswers(QueueLabels labels, ILogger<ResyncAnswers> log
         try
         {
             // The queue, its length limit and its binding exist before the first answer is sent to its exchange.
-            await labels.EnsureAsync([Queues.ResyncResults], cancellationToken);
-            var endpoint = await request.SendEndpointProvider.GetSendEndpoint(new Uri($"exchange:{Queues.ResyncResults}"));
-            await endpoint.Send(answer, PlainJson.Use<ResyncCompleted>, cancellationToken);
+            await labels.SendReportAsync(request.SendEndpointProvider, Queues.ResyncResults, new Uri($"exchange:{Queues.ResyncResults}"), answer, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -16,4 +16,17 @@ public static class FileChecksum
         await hash.AppendAsync(stream, cancellationToken);
         return Format(hash);
     }
+
+    /// <summary>Whether the file, still at this version once read, holds the bytes of this checksum.</summary>
+    public static async Task<bool> HoldsAsync(string path, Hosting.FileVersion version, string checksum, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await OfFileAsync(path, cancellationToken) == checksum && Hosting.FileVersion.Of(path) is { } after && after.SameAs(version);
+        }
+        catch (FileNotFoundException)
+        {
+            return false;
+        }
+    }
 }

@@ -232,19 +232,6 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         }
     }
 
-    /// <summary>Whether the source, still at this version, holds the bytes of this checksum.</summary>
-    static async Task<bool> SameBytesAsync(string source, FileVersion version, string checksum, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await FileChecksum.OfFileAsync(source, cancellationToken) == checksum && FileVersion.Of(source) is { } after && after.SameAs(version);
-        }
-        catch (FileNotFoundException)
-        {
-            return false;
-        }
-    }
-
     /// <param name="firstStat">The target's stat, made alongside the checks before the first attempt.</param>
     async Task<CopyResult> CopyStableAsync(ReplicaNeeded need, string source, IReplicaTarget target, string path, string replicaUrl,
         Task<FileVersion?> firstStat, CancellationToken cancellationToken)
@@ -273,7 +260,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
                 // must not record rotten bytes as good): copied again, only with the recorded bytes.
                 if (await RecordedChecksumAsync(need, target, version, cancellationToken) is { } recorded && recorded != checksum)
                     mustHashTo = recorded;
-                else if (target.KeepsMtimes || await SameBytesAsync(source, version, checksum, cancellationToken))
+                else if (target.KeepsMtimes || await FileChecksum.HoldsAsync(source, version, checksum, cancellationToken))
                     return new CopyResult(CopyOutcome.AlreadyCurrent, version, checksum, statedAt);
             }
             try

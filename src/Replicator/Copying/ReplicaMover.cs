@@ -104,21 +104,9 @@ sealed class ReplicaMover(XtelemdbSettings settings, ReplicaDirectory replicas, 
             return default;
         // The same name, size and mtime is not yet the same file (cp -p, tar x, a stamped acquisition
         // time): the new path's bytes must hash to the old copy's record, or it is copied.
-        if (!await HashesToAsync(source, version, checksum, cancellationToken))
+        if (!await FileChecksum.HoldsAsync(source, version, checksum, cancellationToken))
             return default;
         return new OldCopy(checksum, Gone: false, version, statedAt);
-    }
-
-    static async Task<bool> HashesToAsync(string source, FileVersion version, string checksum, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await FileChecksum.OfFileAsync(source, cancellationToken) == checksum && FileVersion.Of(source) is { } after && after.SameAs(version);
-        }
-        catch (FileNotFoundException)
-        {
-            return false;
-        }
     }
 
     static async Task Quietly(Task task)

@@ -111,9 +111,7 @@ public sealed class FixityCheck(XtelemdbSettings settings, FixityStore fixity, I
     {
         try
         {
-            await labels.EnsureAsync([Queues.FixityDamaged], cancellationToken);
-            var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FixityDamaged}"));
-            await endpoint.Send(damaged, PlainJson.Use<CopyDamaged>, cancellationToken);
+            await labels.SendReportAsync(bus, Queues.FixityDamaged, new Uri($"queue:{Queues.FixityDamaged}"), damaged, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
