@@ -101,7 +101,10 @@ public sealed class ManualResyncTests : PipelineTest
         Assert.That(Reason(bodies[5]), Is.EqualTo("a resync has no field \"host\": its fields are replica, originHost, pathPrefix (each optional)"));
         Assert.That(Reason(bodies[6]), Is.EqualTo("a resync's field \"replica\" is text, not number"));
         Assert.That(Reason(bodies[7]), Does.Contain("a resync is a JSON object"));
-        var after = await ResyncsCountedAsync();
+        // The exporter may answer a scrape from its cache for a moment: asked again until the counts show.
+        var after = before;
+        await Eventually.True(async () => (after = await ResyncsCountedAsync()) is var a && a.Requested - before.Requested >= 3 && a.Refused - before.Refused >= 5,
+            TimeSpan.FromSeconds(30), "the outcomes counted in /metrics");
         Assert.That((after.Requested - before.Requested, after.Refused - before.Refused), Is.EqualTo((3.0, 5.0)), "the outcomes counted in /metrics");
         var faults = (await pipeline.Management.PeekAsync(pipeline.Name, "resync-requested_error", 20))
             .Select(e => e["properties"]!["headers"]!["MT-Fault-Message"]!.ToString()).ToArray();
