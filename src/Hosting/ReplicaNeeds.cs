@@ -2,7 +2,10 @@ using MassTransit;
 
 namespace Xtelemdb.Hosting;
 
-/// <summary>Sends ReplicaNeeded to the queue of each (origin host, replica) pair, in batches.</summary>
+/// <summary>
+/// Sends ReplicaNeeded to the queue of each (origin host, replica) pair: several to one queue go
+/// as ReplicasNeeded lists, bounded in files and bytes; a file alone goes as a single ReplicaNeeded.
+/// </summary>
 public sealed class ReplicaNeeds(QueueLabels labels)
 {
     const int BatchSize = 1000;
@@ -14,8 +17,33 @@ public sealed class ReplicaNeeds(QueueLabels labels)
         foreach (var queue in queues)
         {
             var endpoint = await provider.GetSendEndpoint(new Uri($"queue:{queue.Key}"));
-            await ConfirmedSend.RunAsync(token => endpoint.SendBatch(queue, token), $"ReplicaNeeded to {queue.Key}", cancellationToken);
+            var lists = Lists(queue).ToArray();
+            var singles = lists.Where(l => l.Count == 1).Select(l => l[0]).ToArray();
+            var many = lists.Where(l => l.Count > 1).Select(l => new ReplicasNeeded { Files = l }).ToArray();
+            if (singles.Length > 0)
+                await ConfirmedSend.RunAsync(token => endpoint.SendBatch(singles, token), $"ReplicaNeeded to {queue.Key}", cancellationToken);
+            if (many.Length > 0)
+                await ConfirmedSend.RunAsync(token => endpoint.SendBatch(many, token), $"ReplicasNeeded to {queue.Key}", cancellationToken);
         }
+    }
+
+    /// <summary>In order, lists of at most MaxFiles and MaxBytes; a file larger than MaxBytes alone.</summary>
+    public static IEnumerable<IReadOnlyList<ReplicaNeeded>> Lists(IEnumerable<ReplicaNeeded> needs)
+    {
+        var list = new List<ReplicaNeeded>();
+        long bytes = 0;
+        foreach (var need in needs)
+        {
+            if (list.Count > 0 && (list.Count == ReplicasNeeded.MaxFiles || bytes + need.Size > ReplicasNeeded.MaxBytes))
+            {
+                yield return list;
+                (list, bytes) = ([], 0);
+            }
+            list.Add(need);
+            bytes += need.Size;
+        }
+        if (list.Count > 0)
+            yield return list;
     }
 
     /// <summary>Sends a streamed backlog a batch at a time; returns how many were sent.</summary>

@@ -31,6 +31,7 @@ public static class InventoryRegistration
             bus.AddConsumer<MarkUnseenMissingConsumer, MarkUnseenMissingConsumerDefinition>();
             bus.AddConsumer<RecordSkippedConsumer, RecordSkippedConsumerDefinition>();
             bus.AddConsumer<RecordReplicaConsumer, RecordReplicaConsumerDefinition>();
+            bus.AddConsumer<RecordReplicaListConsumer, RecordReplicaListConsumerDefinition>();
             bus.AddConsumer<ResyncConsumer, ResyncConsumerDefinition>();
             bus.AddConsumer<BackfillReplicaConsumer, BackfillReplicaConsumerDefinition>();
         }

@@ -39,8 +39,9 @@ public static class ReplicatorRegistration
     {
         public void AddConsumers(IBusRegistrationConfigurator bus)
         {
-            // Both are connected by hand: the copy consumer per replica queue, the other on a queue per instance.
+            // Connected by hand: the copy consumers per replica queue, the other on a queue per instance.
             bus.AddConsumer<CopyFileConsumer, CopyFileConsumerDefinition>().ExcludeFromConfigureEndpoints();
+            bus.AddConsumer<CopyFilesConsumer, CopyFilesConsumerDefinition>().ExcludeFromConfigureEndpoints();
             bus.AddConsumer<ReplicaSetConsumer>().ExcludeFromConfigureEndpoints();
         }
 

@@ -26,16 +26,28 @@ public static class BacklogDrain
             new ProcessEndpointDefinition("sync", session.Settings.Host, "failures",
                 $"copies that failed, for the 'xtelemdb sync' running on {session.Settings.Host} to report; deleted when it ends"),
             KebabCaseEndpointNameFormatter.Instance, endpoint =>
-            endpoint.Handler<Fault<ReplicaNeeded>>(context =>
             {
-                var need = context.Message.Message;
-                if (Matches(request, need))
+                void Failed(ReplicaNeeded need, Fault fault)
                 {
-                    var reason = context.Message.Exceptions.FirstOrDefault()?.Message ?? "unknown";
-                    failures[(need.ReplicaUrl, need.OriginHost, need.OriginPath)] = new CopyFailure(need.ReplicaUrl, need.OriginHost, need.OriginPath, reason);
+                    if (Matches(request, need))
+                    {
+                        var reason = fault.Exceptions.FirstOrDefault()?.Message ?? "unknown";
+                        failures[(need.ReplicaUrl, need.OriginHost, need.OriginPath)] = new CopyFailure(need.ReplicaUrl, need.OriginHost, need.OriginPath, reason);
+                    }
                 }
-                return Task.CompletedTask;
-            }));
+                endpoint.Handler<Fault<ReplicaNeeded>>(context =>
+                {
+                    Failed(context.Message.Message, context.Message);
+                    return Task.CompletedTask;
+                });
+                // A list fails whole only when its files could not even be sent back alone.
+                endpoint.Handler<Fault<ReplicasNeeded>>(context =>
+                {
+                    foreach (var need in context.Message.Message.Files)
+                        Failed(need, context.Message);
+                    return Task.CompletedTask;
+                });
+            });
         try
         {
             await listener.Ready.WaitAsync(cancellationToken);

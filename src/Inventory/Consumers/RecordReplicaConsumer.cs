@@ -1,5 +1,7 @@
 using MassTransit;
+using Microsoft.Extensions.Logging;
 using Xtelemdb.Hosting;
+using Xtelemdb.Storage;
 
 namespace Xtelemdb.Inventory.Consumers;
 
@@ -13,22 +15,69 @@ public sealed class RecordReplicaConsumer(CopyRecorder recorder, ReplicaNeeds re
     }
 }
 
+/// <summary>
+/// The same for a replicator's list of copies. A copy that names something unknown is sent back to
+/// the queue alone, to fail there by itself (and land in the error queue) while the rest are recorded.
+/// </summary>
+public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeeds replicaNeeds, ILogger<RecordReplicaListConsumer> logger)
+    : IConsumer<ReplicasUpdated>
+{
+    public async Task Consume(ConsumeContext<ReplicasUpdated> context)
+    {
+        var copies = context.Message.Files;
+        var recorded = copies.Select(copy => recorder.RecordAsync(copy, context.CancellationToken)).ToArray();
+        try
+        {
+            await Task.WhenAll(recorded);
+        }
+        catch (Exception) when (recorded.All(r => r.IsCompletedSuccessfully || r.Exception?.InnerException is UnknownRecordException))
+        {
+        }
+        var needs = new List<ReplicaNeeded>();
+        var inventory = await context.GetSendEndpoint(new Uri($"queue:{Queues.ReplicaUpdated}"));
+        for (var i = 0; i < copies.Count; i++)
+        {
+            if (recorded[i].IsCompletedSuccessfully)
+            {
+                needs.AddRange(recorded[i].Result);
+                continue;
+            }
+            logger.LogWarning("A copy in a list cannot be recorded ({Error}); it is sent alone to {Queue}, for its error queue",
+                recorded[i].Exception!.InnerException!.Message, Queues.ReplicaUpdated);
+            var copy = copies[i];
+            await ConfirmedSend.RunAsync(token => inventory.Send(copy, token), "ReplicaUpdated", context.CancellationToken);
+        }
+        await replicaNeeds.SendAsync(context, needs, context.CancellationToken);
+    }
+}
+
+public sealed class RecordReplicaListConsumerDefinition : ConsumerDefinition<RecordReplicaListConsumer>
+{
+    public RecordReplicaListConsumerDefinition()
+    {
+        EndpointName = Queues.ReplicaUpdated;
+        // A few lists at a time fill the recorder's groups; the queue's retry is set once, by RecordReplicaConsumerDefinition.
+        ConcurrentMessageLimit = 8;
+    }
+}
+
 public sealed class RecordReplicaConsumerDefinition : ConsumerDefinition<RecordReplicaConsumer>
 {
     public RecordReplicaConsumerDefinition()
     {
         EndpointName = Queues.ReplicaUpdated;
-        // Enough messages in hand at once for the recorder to make full groups of them.
+        // Enough single reports in hand at once for the recorder to make full groups of them.
         Endpoint(e =>
         {
-            e.PrefetchCount = CopyRecorder.GroupLimit * 2;
-            e.ConcurrentMessageLimit = CopyRecorder.GroupLimit;
+            e.PrefetchCount = 400;
+            e.ConcurrentMessageLimit = 200;
         });
     }
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
         IConsumerConfigurator<RecordReplicaConsumer> consumer, IRegistrationContext context)
     {
+        // The queue's retry, once for every consumer on it: single reports and lists.
         endpoint.UseMessageRetry(InventoryRetry.Configure);
         QueueLabels.Apply(endpoint, Queues.Labels(Queues.ReplicaUpdated));
     }

@@ -1,7 +1,9 @@
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using Xtelemdb.Hosting;
+using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Replicator.Copying;
+using Xtelemdb.Replicator.ReplicaSet;
 
 namespace Xtelemdb.Replicator.Consumers;
 
@@ -10,22 +12,27 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, ILogger<CopyFileConsu
 {
     public async Task Consume(ConsumeContext<ReplicaNeeded> context)
     {
-        var need = context.Message;
-        var (result, target) = await copier.CopyAsync(need, context.CancellationToken, context.ReceiveContext.ElapsedTime);
+        if (await CopyAsync(copier, logger, context.Message, context.ReceiveContext.ElapsedTime, context.CancellationToken) is { } update)
+            await ReportAsync(context, [update]);
+    }
+
+    /// <summary>Copies one file; returns the report for the inventory, or null where there is nothing to record.</summary>
+    internal static async Task<ReplicaUpdated?> CopyAsync(ReplicaCopier copier, ILogger logger, ReplicaNeeded need, TimeSpan spent, CancellationToken cancellationToken)
+    {
+        var (result, target) = await copier.CopyAsync(need, cancellationToken, spent);
         switch (result.Outcome)
         {
             case CopyOutcome.SourceMissing:
                 logger.LogInformation("{Host}:{Path} is gone; nothing to copy to {Replica}", need.OriginHost, need.OriginPath, need.ReplicaUrl);
-                return;
+                return null;
             case CopyOutcome.SourceChanging:
                 logger.LogWarning("{Host}:{Path} kept changing while it was copied; the next change asks again", need.OriginHost, need.OriginPath);
-                return;
+                return null;
             case CopyOutcome.NotSelected:
                 logger.LogInformation("{Host}:{Path} is no longer selected by {Replica}; not copied", need.OriginHost, need.OriginPath, need.ReplicaUrl);
-                return;
+                return null;
         }
-        var inventory = await context.GetSendEndpoint(new Uri($"queue:{Queues.ReplicaUpdated}"));
-        var update = new ReplicaUpdated
+        return new ReplicaUpdated
         {
             ReplicaId = need.ReplicaId,
             OriginHost = need.OriginHost,
@@ -37,14 +44,90 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, ILogger<CopyFileConsu
             CopiedAt = result.StatedAt,
             MovedFrom = result.MovedFrom,
         };
-        await ConfirmedSend.RunAsync(token => inventory.Send(update, token), "ReplicaUpdated", context.CancellationToken);
     }
+
+    /// <summary>Reports copies to the inventory: one alone, several as a list.</summary>
+    internal static async Task ReportAsync(ConsumeContext context, IReadOnlyList<ReplicaUpdated> updates)
+    {
+        var inventory = await context.GetSendEndpoint(new Uri($"queue:{Queues.ReplicaUpdated}"));
+        if (updates.Count == 1)
+            await ConfirmedSend.RunAsync(token => inventory.Send(updates[0], token), "ReplicaUpdated", context.CancellationToken);
+        else if (updates.Count > 1)
+            await ConfirmedSend.RunAsync(token => inventory.Send(new ReplicasUpdated { Files = updates }, token), "ReplicasUpdated", context.CancellationToken);
+    }
+}
+
+/// <summary>
+/// Copies a list of files together, so that a local replica makes them durable as a group (one
+/// flush for many: see FlushGroup), then reports them in one list. A file that fails is sent back
+/// to the queue alone, where it is retried and, failing for good, lands in the error queue by itself.
+/// </summary>
+public sealed class CopyFilesConsumer(ReplicaCopier copier, ReplicaDirectory replicas, XtelemdbSettings settings, ILogger<CopyFilesConsumer> logger)
+    : IConsumer<ReplicasNeeded>
+{
+    /// <summary>
+    /// Files of a list in flight at once on a local replica: they wait for their group's flush,
+    /// not on a thread, so many may; bounded to keep the part files open at once few.
+    /// </summary>
+    const int LocalFilesAtOnce = 64;
+
+    public async Task Consume(ConsumeContext<ReplicasNeeded> context)
+    {
+        var files = context.Message.Files;
+        using var slots = new SemaphoreSlim(FilesAtOnce(files[0]));
+        var outcomes = await Task.WhenAll(files.Select(need => Task.Run(async () =>
+        {
+            await slots.WaitAsync(context.CancellationToken);
+            try
+            {
+                return await CopyOrSendAloneAsync(context, need);
+            }
+            finally
+            {
+                slots.Release();
+            }
+        })));
+        await CopyFileConsumer.ReportAsync(context, outcomes.OfType<ReplicaUpdated>().ToArray());
+    }
+
+    /// <summary>The queue's concurrency over SFTP, where each copy holds a handle on the server; more on a local replica.</summary>
+    int FilesAtOnce(ReplicaNeeded first)
+    {
+        // A replica not known yet: the copier reads the replica set again for the first file.
+        if (replicas.Find(first.ReplicaId) is not { } replica)
+            return settings.Replicator.Concurrency;
+        var concurrency = replica.CopiesAtOnce(settings.Host, settings.Replicator);
+        return replica.OverSftpFrom(settings.Host) ? concurrency : Math.Max(LocalFilesAtOnce, concurrency);
+    }
+
+    async Task<ReplicaUpdated?> CopyOrSendAloneAsync(ConsumeContext context, ReplicaNeeded need)
+    {
+        try
+        {
+            return await CopyFileConsumer.CopyAsync(copier, logger, need, context.ReceiveContext.ElapsedTime, context.CancellationToken);
+        }
+        catch (Exception e) when (!context.CancellationToken.IsCancellationRequested)
+        {
+            logger.LogInformation("{Host}:{Path} was not copied to {Replica} with its list ({Error}); it is sent alone to {Queue}, to be retried there",
+                need.OriginHost, need.OriginPath, need.ReplicaUrl, e.Message, context.ReceiveContext.InputAddress);
+            var queue = await context.GetSendEndpoint(context.ReceiveContext.InputAddress);
+            await ConfirmedSend.RunAsync(token => queue.Send(need, token), "ReplicaNeeded", context.CancellationToken);
+            return null;
+        }
+    }
+}
+
+/// <summary>At most two lists of a queue at a time: one copying while the other is flushed and reported.</summary>
+public sealed class CopyFilesConsumerDefinition : ConsumerDefinition<CopyFilesConsumer>
+{
+    public CopyFilesConsumerDefinition() => ConcurrentMessageLimit = 2;
 }
 
 public sealed class CopyFileConsumerDefinition : ConsumerDefinition<CopyFileConsumer>
 {
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
         IConsumerConfigurator<CopyFileConsumer> consumer, IRegistrationContext context) =>
+        // The queue's retry, once for every consumer on it: single requests and lists (whose failed files come back alone).
         endpoint.UseMessageRetry(retry =>
         {
             // A locked file or a busy disk clears up; a full disk goes straight to the error queue

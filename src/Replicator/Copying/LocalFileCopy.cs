@@ -16,9 +16,10 @@ public static class LocalFileCopy
     public const string PartSuffix = ".xtelemdb-part";
 
     /// <param name="progress">Called with the bytes copied so far after each chunk.</param>
+    /// <param name="flushes">The replica's group of copies made durable together; a copy without one is flushed alone.</param>
     /// <returns>The version copied and the checksum of its bytes, or null when the source changed meanwhile.</returns>
     public static async Task<(FileVersion Version, string Checksum)?> CopyAsync(
-        string source, string target, Action<long>? progress, CancellationToken cancellationToken, string? mustHashTo = null)
+        string source, string target, Action<long>? progress, CancellationToken cancellationToken, string? mustHashTo = null, FlushGroup? flushes = null)
     {
         using var input = SourceFile.Open(source);
         var folder = Path.GetDirectoryName(target)!;
@@ -32,12 +33,6 @@ public static class LocalFileCopy
             try
             {
                 var copied = await CopyBytesAsync(input, output, hash, progress, cancellationToken);
-                // A copy abandoned short (its source grew) is thrown away below: not worth an fsync.
-                if (copied == input.Version.Size)
-                {
-                    File.SetLastWriteTimeUtc(output.SafeFileHandle, input.Version.Mtime);
-                    output.Flush(flushToDisk: true);
-                }
                 if (!input.Unchanged(copied))
                 {
                     File.Delete(part);
@@ -45,7 +40,9 @@ public static class LocalFileCopy
                 }
                 if (mustHashTo is not null && FileChecksum.Format(hash) is var written && written != mustHashTo)
                     throw new ChecksumMismatchException($"{source} hashes to {written}, not {mustHashTo}: {target} is left as it was");
-                File.Move(part, target, overwrite: true);
+                File.SetLastWriteTimeUtc(output.SafeFileHandle, input.Version.Mtime);
+                // Flushed, renamed into place and the rename flushed, with whatever else the group holds.
+                await (flushes ?? new FlushGroup()).CommitAsync(output, part, target);
             }
             catch
             {
@@ -53,7 +50,6 @@ public static class LocalFileCopy
                 throw;
             }
         }
-        Posix.FsyncDirectory(folder);
         return (input.Version, FileChecksum.Format(hash));
     }
 

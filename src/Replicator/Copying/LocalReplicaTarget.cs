@@ -7,6 +7,11 @@ namespace Xtelemdb.Replicator.Copying;
 /// <summary>A replica in a local (or mounted) folder.</summary>
 public sealed class LocalReplicaTarget(string prefix) : IReplicaTarget
 {
+    readonly FlushGroup flushes = new();
+
+    /// <summary>Flushes this replica's copies took: one per group of copies in flight together.</summary>
+    public long Flushes => flushes.Flushes;
+
     public Task<string> PathForAsync(string originHost, string originPath, CancellationToken cancellationToken) =>
         Task.FromResult(ReplicaTargets.PathFor(prefix, originHost, originPath));
 
@@ -29,7 +34,7 @@ public sealed class LocalReplicaTarget(string prefix) : IReplicaTarget
     /// <summary>A local copy is read and written at the disk's pace: an append costs little more to copy whole.</summary>
     public Task<(FileVersion Version, string Checksum)?> CopyAsync(string source, string target, HeldCopy? held, Action<long>? progress, CancellationToken cancellationToken,
         string? mustHashTo = null) =>
-        LocalFileCopy.CopyAsync(source, target, progress, cancellationToken, mustHashTo);
+        LocalFileCopy.CopyAsync(source, target, progress, cancellationToken, mustHashTo, flushes);
 
     public Task<FileVersion?> MoveAsync(string from, string to, CancellationToken cancellationToken) => Task.FromResult(LocalMove.Rename(from, to));
 

@@ -4,8 +4,8 @@ using Microsoft.Win32.SafeHandles;
 namespace Xtelemdb.Replicator.Copying;
 
 /// <summary>
-/// What .NET does not offer: fsync of a folder (it makes a rename durable) and preallocation of a
-/// file that already exists.
+/// What .NET does not offer: fsync of a folder (it makes a rename durable), syncfs, and preallocation
+/// of a file that already exists.
 /// </summary>
 static partial class Posix
 {
@@ -24,6 +24,16 @@ static partial class Posix
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
+    private static partial int Syncfs(SafeFileHandle fd);
+
+    /// <summary>Flushes everything written to the file system that holds the file (data and metadata) with one call.</summary>
+    public static void SyncFileSystem(SafeFileHandle handle, string folder)
+    {
+        if (Syncfs(handle) != 0)
+            throw new IOException($"cannot flush the file system of {folder}: {Marshal.GetLastPInvokeErrorMessage()}");
+    }
 
     /// <summary>Reserves the file's blocks: a full disk fails here, before any byte is written.</summary>
     public static void Preallocate(SafeFileHandle handle, long length, string path)

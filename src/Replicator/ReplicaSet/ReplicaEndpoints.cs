@@ -51,6 +51,7 @@ public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpoint
                 endpoint.PrefetchCount = concurrency;
                 QueueLabels.Apply(endpoint, Xtelemdb.Queues.ReplicateLabels(origin, replica.Name));
                 endpoint.ConfigureConsumer<CopyFileConsumer>(context);
+                endpoint.ConfigureConsumer<CopyFilesConsumer>(context);
             });
             handles[queue] = handle;
             await handle.Ready.WaitAsync(cancellationToken);

@@ -79,6 +79,39 @@ public sealed class CopyFileConsumerTests
     }
 
     [Test]
+    public async Task When_a_list_of_files_is_needed_Should_copy_them_with_few_flushes_report_one_list_and_send_a_bad_one_back_alone()
+    {
+        var paths = Enumerable.Range(0, 40).Select(i => Path.Combine(data, "night", $"f{i:000}.dat")).ToArray();
+        for (var i = 0; i < paths.Length; i++)
+            Files.Write(paths[i], 1000 + 97 * i);
+        var fifo = Path.Combine(data, "night", "pipe");
+        Shell.Run("mkfifo", fifo);
+        var gone = Path.Combine(data, "night", "gone.dat");
+        var endpoint = await harness.Bus.GetSendEndpoint(new Uri($"queue:{Queues.Replicate(Host, $"{Host}:{backup}")}"));
+        await endpoint.Send(new ReplicasNeeded
+        {
+            Files = [.. paths.Append(fifo).Append(gone).Select(p => new ReplicaNeeded { ReplicaId = 7, ReplicaUrl = backup, OriginHost = Host, OriginPath = p, Size = 1 })],
+        });
+
+        Assert.That(await harness.Consumed.Any<ReplicasNeeded>(), Is.True);
+        // The FIFO comes back alone, is refused there, and only it faults.
+        Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.True);
+        Assert.That(harness.Published.Select<Fault<ReplicaNeeded>>().Single().Context.Message.Message.OriginPath, Is.EqualTo(fifo));
+        Assert.That(await harness.Published.Any<Fault<ReplicasNeeded>>(), Is.False);
+        var report = harness.Sent.Select<ReplicasUpdated>().Single().Context.Message.Files;
+        Assert.That(report.Select(u => u.OriginPath), Is.EquivalentTo(paths), "one list for the copies made; nothing for the file gone");
+        foreach (var update in report)
+        {
+            Assert.That(update.Checksum, Is.EqualTo(Files.Checksum(update.OriginPath)));
+            Files.AssertSameFile(update.OriginPath, update.ReplicaPath);
+        }
+        Assert.That(Directory.GetFiles(Path.Combine(backup, Host) + data + "/night"), Has.Length.EqualTo(paths.Length), "no part file left behind");
+        var target = (Replicator.Copying.LocalReplicaTarget)provider.GetRequiredService<Replicator.Copying.ReplicaTargetFactory>()
+            .For(provider.GetRequiredService<ReplicaDirectory>().Find(7)!);
+        Assert.That(target.Flushes, Is.InRange(1, paths.Length / 2), "the list's copies were made durable in groups, not one flush each");
+    }
+
+    [Test]
     public async Task When_two_requests_for_one_file_come_at_once_Should_copy_it_once()
     {
         var path = Path.Combine(data, "twice.fits");

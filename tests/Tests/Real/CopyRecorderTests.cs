@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Xtelemdb.Cli;
 using Xtelemdb.Inventory;
 using Xtelemdb.Storage;
+using Xtelemdb.Tests.Support;
 
 namespace Xtelemdb.Tests.Real;
 
@@ -13,11 +14,13 @@ public sealed class CopyRecorderTests : PipelineTest
     string first = null!, second = null!;
     int firstId, secondId;
 
+    Microsoft.Extensions.Hosting.IHost host = null!;
+
     [SetUp]
     public async Task StartInventoryAsync()
     {
         (first, second) = (pipeline.Backup("first"), pipeline.Backup("second"));
-        var host = await pipeline.StartAsync(pipeline.Configure([first, second]), PipelineServices.Inventory);
+        host = await pipeline.StartAsync(pipeline.Configure([first, second]), PipelineServices.Inventory);
         store = host.Services.GetRequiredService<InventoryStore>();
         var replicas = await store.ReplicasAsync(CancellationToken.None);
         (firstId, secondId) = (replicas.Single(r => r.Url == first).Id, replicas.Single(r => r.Url == second).Id);
@@ -97,5 +100,22 @@ public sealed class CopyRecorderTests : PipelineTest
         Assert.That(error!.Message, Does.Contain("/many/unknown-origin"), "the error names the one bad copy");
         await Task.WhenAll(good.Concat(more));
         Assert.That(await pipeline.CountAsync("select count(*) from file_replicas"), Is.EqualTo(120));
+    }
+
+    [Test]
+    public async Task When_a_list_of_copies_names_one_unknown_origin_Should_record_the_others_and_send_that_one_alone_to_the_error_queue()
+    {
+        var paths = Enumerable.Range(0, 30).Select(i => $"/list/f{i}").ToArray();
+        await SeenAsync(paths, version: 1);
+        var inventory = await host.Services.GetRequiredService<MassTransit.IBus>().GetSendEndpoint(new Uri($"queue:{Queues.ReplicaUpdated}"));
+
+        await inventory.Send(new ReplicasUpdated { Files = [.. paths.Take(15).Select(p => Copied(p, 1, 0)), Copied("/list/unknown-origin", 1, 0), .. paths.Skip(15).Select(p => Copied(p, 1, 0))] });
+
+        await Eventually.True(async () => await pipeline.CountAsync("select count(*) from file_replicas") == paths.Length, TimeSpan.FromSeconds(60), "the list's known copies recorded");
+        var failed = await Eventually.Get<IReadOnlyList<System.Text.Json.Nodes.JsonObject>>(
+            async () => await pipeline.Management.PeekAsync(pipeline.Name, Queues.ReplicaUpdated + Queues.ErrorSuffix), messages => messages?.Count == 1, TimeSpan.FromSeconds(60), "the unknown copy in the error queue");
+        var message = System.Text.Json.Nodes.JsonNode.Parse(failed[0]["payload"]!.GetValue<string>())!["message"]!;
+        Assert.That(message["originPath"]!.GetValue<string>(), Is.EqualTo("/list/unknown-origin"), "alone, as a single ReplicaUpdated");
+        Assert.That(failed[0]["properties"]!["headers"]!["MT-Fault-Message"]!.GetValue<string>(), Does.Contain("/list/unknown-origin"));
     }
 }

@@ -51,6 +51,13 @@ public sealed class Management : IDisposable
         return (await response.Content.ReadFromJsonAsync<JsonArray>())!.Select(m => m!.AsObject()).ToArray();
     }
 
+    /// <summary>The copy requests waiting in a replicate queue, one per file: a ReplicasNeeded list gives each of its files.</summary>
+    public async Task<IReadOnlyList<JsonNode>> QueuedRequestsAsync(string vhost, string queue) =>
+        (await PeekAsync(vhost, queue, 100))
+            .Select(m => JsonNode.Parse(m["payload"]!.GetValue<string>())!["message"]!)
+            .SelectMany(message => message["files"] is JsonArray files ? files.Select(f => f!) : [message])
+            .ToArray();
+
     /// <summary>The prefetch count of each consumer of a queue (the management UI's queue page).</summary>
     public async Task<IReadOnlyList<int>> PrefetchCountsAsync(string vhost, string queue)
     {

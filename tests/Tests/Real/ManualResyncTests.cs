@@ -25,7 +25,7 @@ public sealed class ManualResyncTests : PipelineTest
             Files.Write(path, 777);
         var other = Path.Combine(pipeline.Data, "logs", "not-in-the-prefix.log");
         Files.Write(other, 10);
-        await Eventually.True(async () => (await pipeline.Management.PeekAsync(pipeline.Name, queue, 20)).Count == 6, TimeSpan.FromSeconds(30), "six requests queued");
+        await Eventually.True(async () => (await pipeline.Management.QueuedRequestsAsync(pipeline.Name, queue)).Count == 6, TimeSpan.FromSeconds(30), "six files requested");
 
         // Lost in flight: the replicator never sees them.
         await pipeline.Management.PurgeAsync(pipeline.Name, queue);
@@ -49,8 +49,7 @@ public sealed class ManualResyncTests : PipelineTest
             """);
         // Once the inventory has consumed the resync, every request it makes is in the queue: the five, not the file outside the prefix.
         await resynced.Done.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        var requested = (await pipeline.Management.PeekAsync(pipeline.Name, queue, 20))
-            .Select(m => JsonNode.Parse(m["payload"]!.GetValue<string>())!["message"]!["originPath"]!.GetValue<string>()).ToArray();
+        var requested = (await pipeline.Management.QueuedRequestsAsync(pipeline.Name, queue)).Select(m => m["originPath"]!.GetValue<string>()).ToArray();
         Assert.That(requested, Is.EquivalentTo(paths), "outside the path prefix: not resynced");
         var answer = (await AnswersAsync(3))[^1];
         Assert.That((answer["outcome"]!.GetValue<string>(), answer["replica"]!.GetValue<string>(), answer["copiesRequested"]!.GetValue<long>(), answer["pathPrefix"]!.GetValue<string>()),
