@@ -84,7 +84,7 @@ def baseline_build(rev):
         with open(stamp, "w") as f:
             f.write(full + "\n")
     subject = git("log", "-1", "--format=%s", full)
-    build = Build(folder, f"{short} ({subject[:80]})", short)
+    build = Build(folder, f"{short} ({subject if len(subject) <= 80 else subject[:79] + '…'})", short)
     if not os.path.exists(build.bench) or "copy-engine".encode("utf-16-le") not in open(build.bench + ".dll", "rb").read():
         build.bench = None
     return build
