@@ -14,6 +14,7 @@ HOST = "benchhost"
 PG = dict(host="127.0.0.1", user="xtelem")
 WATCHER_LIST = 250  # FileWatchService.PublishBatch
 results = []  # (section, figure, tool, values, unit)
+notes = {}  # section: what its table needs said beside it
 
 
 def sh(*cmd, check=True, **kw):
@@ -29,7 +30,64 @@ def management(method, path, body=None):
                                      data=json.dumps(body).encode() if body is not None else None)
     request.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
     request.add_header("Content-Type", "application/json")
-    urllib.request.urlopen(request).read()
+    answer = urllib.request.urlopen(request).read()
+    return json.loads(answer) if answer else None
+
+
+class Build:
+    """One build of xtelemdb: its binaries and the commit they were built from."""
+
+    def __init__(self, folder, commit, label):
+        self.xt = os.path.join(folder, "xtelemdb")
+        self.bench = os.path.join(folder, "xtelemdb-bench")
+        self.commit = commit
+        self.label = label
+
+
+def git(*args):
+    return sh("git", "-C", ROOT, *args).stdout.strip()
+
+
+def current_build():
+    dirty = sh("git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no").stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD") + (" with uncommitted changes" if dirty else "")
+    return Build(BUILD, commit, "")
+
+
+def baseline_build(rev):
+    """xtelemdb as built from another commit, into .build/bench-baseline, as bench/run builds the
+    current one: its own bench/Bench, so that its copy engine is its own too. Built once per commit."""
+    found = sh("git", "-C", ROOT, "rev-parse", "--verify", "--quiet", rev + "^{commit}", check=False)
+    if found.returncode != 0:
+        raise SystemExit(f"--baseline {rev}: not a commit of {ROOT}")
+    full = found.stdout.strip()
+    short = git("rev-parse", "--short", full)
+    folder = os.path.join(ROOT, ".build", "bench-baseline")
+    stamp = os.path.join(folder, ".commit")
+    if not (os.path.exists(stamp) and open(stamp).read().strip() == full):
+        print(f"building the baseline {short} into {folder}", flush=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        source = tempfile.mkdtemp(prefix="xtelemdb-baseline-")
+        try:
+            archive = subprocess.Popen(["git", "-C", ROOT, "archive", full], stdout=subprocess.PIPE)
+            sh("tar", "-x", "-C", source, stdin=archive.stdout)
+            if archive.wait() != 0:
+                raise SystemExit(f"--baseline {rev}: git archive failed")
+            project = os.path.join(source, "bench", "Bench")
+            if not os.path.isdir(project):
+                project = os.path.join(source, "src", "Cli")  # before bench/Bench: no copy engine alone
+            built = sh("dotnet", "build", project, "-c", "Release", "-o", folder, "-v", "quiet", "-nologo", check=False)
+            if built.returncode != 0:
+                raise SystemExit(f"--baseline {rev}: {short} does not build:\n{built.stdout[-3000:]}{built.stderr[-2000:]}")
+        finally:
+            shutil.rmtree(source, ignore_errors=True)
+        with open(stamp, "w") as f:
+            f.write(full + "\n")
+    subject = git("log", "-1", "--format=%s", full)
+    build = Build(folder, f"{short} ({subject if len(subject) <= 80 else subject[:79] + '…'})", short)
+    if not os.path.exists(build.bench) or "copy-engine".encode("utf-16-le") not in open(build.bench + ".dll", "rb").read():
+        build.bench = None
+    return build
 
 
 class World:
@@ -56,18 +114,18 @@ class World:
         self.processes = []
         self.session = None
 
-    def start(self, *args, log=None):
+    def start(self, *args, log=None, xt=XT):
         out = open(log, "w") if log else subprocess.DEVNULL
-        process = subprocess.Popen([XT, *args, "--config", self.config], stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([xt, *args, "--config", self.config], stdout=out, stderr=subprocess.STDOUT)
         self.processes.append(process)
         return process
 
-    def run(self, *args):
-        return sh(XT, *args, "--config", self.config, check=False)
+    def run(self, *args, xt=XT):
+        return sh(xt, *args, "--config", self.config, check=False)
 
-    def count(self, sql):
+    def rows(self, sql):
         """One persistent psql session: a new one per poll would fork a back end 20 times a second,
-        and that load would be charged to whatever is being measured."""
+        and that load would be charged to whatever is being measured. Not for two threads at once."""
         if self.session is None:
             self.session = subprocess.Popen(["psql", "-qtA", "-h", PG["host"], "-U", PG["user"], "-d", self.name],
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -78,6 +136,10 @@ class World:
             lines.append(line.strip())
         if not line:
             raise RuntimeError(f"psql ended: {lines}")
+        return lines
+
+    def count(self, sql):
+        lines = self.rows(sql)
         try:
             return int(lines[-1])
         except (ValueError, IndexError):
@@ -190,6 +252,11 @@ def interleaved(trials, runs):
     return times
 
 
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
+
+
 def paired(times, peer, tool):
     """peer time / tool time, round by round: both ran in the same minute of the machine."""
     return [p / t for p, t in zip(times[peer], times[tool])]
@@ -215,15 +282,16 @@ def fresh(path):
     return path
 
 
-def initial_sync(work, src, files, nbytes, label, runs):
+def initial_sync(work, src, files, nbytes, label, runs, baseline=None):
+    """baseline: another commit's build, timed in the same rounds, with its ratios after / before."""
     section = f"1. initial sync: {label}"
     print(section, flush=True)
     dst = os.path.join(work, "dst")
     empty = lambda: fresh(dst)
-    startups = []
+    startups = {}
     engine = World(work, [], [dst])  # the copy engine's settings; the engine checks no marker
 
-    def pipeline(*commands):
+    def pipeline(*commands, xt=XT):
         """xtelemdb from a standing start: its database, virtual host and empty replica are prepared
         outside the clock, as the peers' empty folders are; starting its processes is timed."""
         state = {}
@@ -234,12 +302,16 @@ def initial_sync(work, src, files, nbytes, label, runs):
         def run():
             world, start = state["world"], time.monotonic()
             for command in commands:
-                world.start(*command)
+                world.start(*command, xt=xt)
             world.wait_count("select count(*) from replicas", 1)
-            startups.append((commands, time.monotonic() - start))
+            startups.setdefault((commands, xt), []).append(time.monotonic() - start)
             world.wait_count("select count(*) from file_replicas", files)
         return prepare, run, lambda: state["world"].close()
 
+    def copy_engine(bench):
+        return empty, lambda: sh(bench, "copy-engine", src, dst, "--config", engine.config)
+
+    all_in_one = ("sync", "continuous=true")
     trials = {
         "cp -a": (empty, lambda: sh("cp", "-a", src, dst)),
         # cp and rsync leave their copies in the page cache; these are on the disk when they end, as xtelemdb's are.
@@ -249,24 +321,35 @@ def initial_sync(work, src, files, nbytes, label, runs):
         "rsync -a --fsync": (empty, lambda: sh("rsync", "-a", "--fsync", src + "/", dst + "/")),
         "rclone copy": (empty, lambda: sh("rclone", "copy", "--config", "/dev/null", src, dst)),
         # xtelemdb's copying alone, without messages or database: what the pipeline adds is the rest.
-        "xtelemdb copy engine alone": (empty, lambda: sh(BENCH, "copy-engine", src, dst, "--config", engine.config)),
-        "xtelemdb all-in-one": pipeline(("sync", "continuous=true")),
+        "xtelemdb copy engine alone": copy_engine(BENCH),
+        "xtelemdb all-in-one": pipeline(all_in_one),
         "xtelemdb 3 processes": pipeline(("run", "Inventory"), ("run", "Replicator"), ("run", "Watcher")),
     }
+    before = {}  # the current tool's name: the baseline's same tool
+    if baseline:
+        before["xtelemdb all-in-one"] = f"xtelemdb all-in-one, {baseline.label}"
+        trials[before["xtelemdb all-in-one"]] = pipeline(all_in_one, xt=baseline.xt)
+        if baseline.bench:
+            before["xtelemdb copy engine alone"] = f"xtelemdb copy engine alone, {baseline.label}"
+            trials[before["xtelemdb copy engine alone"]] = copy_engine(baseline.bench)
     try:
         times = interleaved(trials, runs)
     finally:
         engine.close()
-    alone = [t for commands, t in startups if len(commands) == 1]
+    alone = startups[((all_in_one,), XT)]
     # The same runs without the time to start the .NET processes and reach the broker and database.
     times["xtelemdb all-in-one, after start-up"] = [t - s for t, s in zip(times["xtelemdb all-in-one"], alone)]
     record(section, "start-up until the replica is registered", "xtelemdb all-in-one", alone, "s")
+    if baseline:
+        record(section, "start-up until the replica is registered", before["xtelemdb all-in-one"], startups[((all_in_one,), baseline.xt)], "s")
     for tool, values in times.items():
         record(section, "files/s", tool, [files / t for t in values], "files/s")
         record(section, "MB/s", tool, [nbytes / 1e6 / t for t in values], "MB/s")
     for tool in ("xtelemdb all-in-one", "xtelemdb 3 processes", "xtelemdb all-in-one, after start-up", "xtelemdb copy engine alone"):
         for peer in ("rsync -a", "rsync -a, then sync", "rsync -a --fsync", "cp -a", "cp -a, then sync"):
             record(section, f"speed relative to {peer}", tool, paired(times, peer, tool), "x")
+    for after, baseline_tool in before.items():
+        record(section, f"speed after / before ({baseline.label}), paired per round", after, paired(times, baseline_tool, after), "x")
 
 
 def latency(work, count):
@@ -309,10 +392,8 @@ def latency(work, count):
         return waits
 
     def percentiles(tool, waits):
-        waits = sorted(w * 1000 for w in waits)
         for p in (50, 95, 99):
-            value = waits[min(len(waits) - 1, int(len(waits) * p / 100))]
-            record(section, f"p{p}", tool, [value], "ms")
+            record(section, f"p{p}", tool, [percentile(waits, p) * 1000], "ms")
 
     src, dst = fresh(os.path.join(work, "lat-src")), fresh(os.path.join(work, "lat-dst"))
     world = World(work, [src], [dst], settle="20ms")
@@ -746,7 +827,271 @@ def memory(work, files):
         shutil.rmtree(src, ignore_errors=True)
 
 
-def write(args, started):
+STREAMS = 30
+ROTATE_AT = 10 << 20  # a telemetry stream starts a new .bintel file once its current one holds this
+CAMERA_BYTES = 236_000_000
+CAMERA_PERIOD = 2.3  # seconds per camera file, written throughout the period: about 103 MB/s
+CAMERA_KEPT = 3  # camera files kept on the origin; the older ones are removed once replicated
+DISK_RESERVE = 20e9  # the camera stops rather than fill a disk others share
+# Origins whose current version the replica lacks: replica-list's "behind" (Sql.ReplicaStatus), one replica.
+FILES_BEHIND = """select count(*) from file_origins o cross join replicas r
+    left join file_replicas fr on fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
+    where r.enabled and o.missing_since is null and (fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes)"""
+
+
+class Lags:
+    """Close-to-replica lags: each write closed on the origin waits until the replica's file holds at
+    least its size; one thread stats the replica's files every 20 ms (the lags' resolution)."""
+
+    def __init__(self):
+        self.pending = {}  # replica path: [(size, closed, kind)], sizes growing
+        self.waits = {"telemetry": [], "camera": []}
+        self.arrived_camera = []  # replica paths of camera files whose lag is measured
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+        self.thread.start()
+
+    def expect(self, target, size, closed, kind):
+        with self.lock:
+            self.pending.setdefault(target, []).append((size, closed, kind))
+
+    def waiting(self):
+        with self.lock:
+            return sum(len(writes) for writes in self.pending.values())
+
+    def poll(self):
+        while not self.stopping.is_set():
+            with self.lock:
+                items = [(target, list(writes)) for target, writes in self.pending.items()]
+            for target, writes in items:
+                try:
+                    size = os.stat(target).st_size
+                except FileNotFoundError:
+                    continue
+                seen = time.monotonic()
+                reached = [w for w in writes if w[0] <= size]  # a prefix: the sizes grow
+                if not reached:
+                    continue
+                with self.lock:
+                    del self.pending[target][:len(reached)]
+                    if not self.pending[target]:
+                        del self.pending[target]
+                    for _, closed, kind in reached:
+                        self.waits[kind].append(seen - closed)
+                        if kind == "camera":
+                            self.arrived_camera.append(target)
+            time.sleep(0.02)
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+
+
+class Generator:
+    """What the writers achieved against their schedule."""
+
+    def __init__(self, scheduled):
+        self.scheduled = scheduled  # bytes per second
+        self.written = 0
+        self.late = []  # seconds behind schedule at each tick or file
+        self.elapsed = 0.0
+        self.stopped = None  # why the writer stopped before the end, if it did
+
+
+def telemetry_writer(src, target_of, lags, start, end, generator, rotations):
+    """30 streams, each appending one record a second to its current .bintel file."""
+    sizes = [int(1024 * 200 ** (i / (STREAMS - 1))) for i in range(STREAMS)]  # 1 KiB to 200 KiB, spread evenly in log
+    payload = os.urandom(max(sizes))
+    held, files = [0] * STREAMS, [0] * STREAMS
+    tick = 0
+    while (due := start + tick) < end and time.monotonic() < end:
+        time.sleep(max(0.0, due - time.monotonic()))
+        generator.late.append(max(0.0, time.monotonic() - due))
+        for stream, size in enumerate(sizes):
+            if held[stream] >= ROTATE_AT:
+                files[stream], held[stream] = files[stream] + 1, 0
+                rotations.append(stream)
+            path = os.path.join(src, "telem", f"s{stream:02}", f"s{stream:02}_{files[stream]:04}.bintel")
+            with open(path, "ab") as f:
+                f.write(payload[:size])
+            closed = time.monotonic()
+            held[stream] += size
+            generator.written += size
+            lags.expect(target_of(path), held[stream], closed, "telemetry")
+        tick += 1
+    generator.elapsed = time.monotonic() - start
+
+
+def camera_writer(src, target_of, lags, start, end, generator, written_files):
+    """One camera: a 236 MB file every 2.3 s, written in 4 MiB chunks paced across the period, closed, the next one."""
+    chunk = memoryview(os.urandom(4 << 20))
+    number = 0
+    while (due := start + number * CAMERA_PERIOD) < end and time.monotonic() < end:
+        time.sleep(max(0.0, due - time.monotonic()))
+        generator.late.append(max(0.0, time.monotonic() - due))
+        if shutil.disk_usage(src).free < DISK_RESERVE:
+            generator.stopped = f"stopped after {number} files: less than {DISK_RESERVE / 1e9:.0f} GB free on the disk"
+            break
+        path = os.path.join(src, "cam", f"camsci_{number:05}.raw")
+        with open(path, "wb") as f:
+            done = 0
+            while done < CAMERA_BYTES:
+                n = min(len(chunk), CAMERA_BYTES - done)
+                f.write(chunk[:n])
+                done += n
+                generator.written += n
+                time.sleep(max(0.0, due + CAMERA_PERIOD * done / CAMERA_BYTES - time.monotonic()))
+        closed = time.monotonic()
+        lags.expect(target_of(path), CAMERA_BYTES, closed, "camera")
+        written_files.append(path)
+        number += 1
+    generator.elapsed = time.monotonic() - start
+
+
+def slope_per_minute(samples):
+    """Least-squares slope of (seconds, value) samples, per minute; 0 for fewer than two."""
+    if len(samples) < 2:
+        return 0.0
+    mean_t = statistics.mean(t for t, _ in samples)
+    mean_v = statistics.mean(v for _, v in samples)
+    spread = sum((t - mean_t) ** 2 for t, _ in samples)
+    return 60 * sum((t - mean_t) * (v - mean_v) for t, v in samples) / spread if spread else 0.0
+
+
+def sustained(work, minutes):
+    """A MagAO-X-like night on the all-in-one pipeline with one local replica: 30 telemetry streams
+    and a camera, for minutes; the lag from each close to the replica, and whether a backlog grows."""
+    section = f"8. sustained MagAO-X-like load, {minutes:g} min (targets: p99 lag < 10 s, no backlog growth)"
+    print(section, flush=True)
+    duration = minutes * 60
+    src, dst = fresh(os.path.join(work, "sus-src")), fresh(os.path.join(work, "sus-dst"))
+    for stream in range(STREAMS):
+        os.makedirs(os.path.join(src, "telem", f"s{stream:02}"))
+    os.makedirs(os.path.join(src, "cam"))
+    target_of = lambda path: dst + "/" + HOST + path
+    log = os.path.join(work, "sustained.log")
+    world = World(work, [src], [dst])
+    lags = Lags()
+    try:
+        pipeline = world.start("sync", "continuous=true", log=log)
+        world.wait_count("select count(*) from replicas", 1)
+        time.sleep(2)
+        telemetry = Generator(sum(int(1024 * 200 ** (i / (STREAMS - 1))) for i in range(STREAMS)))
+        camera = Generator(CAMERA_BYTES / CAMERA_PERIOD)
+        rotations, camera_files = [], []
+        start = time.monotonic()
+        end = start + duration
+        failures = []
+
+        def writer(write, *args):
+            try:
+                write(*args)
+            except Exception as e:
+                failures.append(f"{write.__name__}: {e!r}")
+        writers = [threading.Thread(target=writer, args=(telemetry_writer, src, target_of, lags, start, end, telemetry, rotations)),
+                   threading.Thread(target=writer, args=(camera_writer, src, target_of, lags, start, end, camera, camera_files))]
+        for writer in writers:
+            writer.start()
+        queue_depths, behind = [], []  # (seconds since start, value)
+        removed = set()
+        next_sample = start + 10
+        drain_until = None
+
+        def tidy():
+            """Outside anything measured: a camera file's replica copy goes once its lag is measured and
+            the inventory records it (the replicator is done with it), the origin's once CAMERA_KEPT newer exist."""
+            with lags.lock:
+                arrived = [t for t in lags.arrived_camera if t not in removed]
+            for target in arrived:
+                origin = target[len(dst + "/" + HOST):]
+                if world.count(f"select count(*) from file_replicas where origin_path = '{origin}' and size_bytes = {CAMERA_BYTES}") > 0:
+                    os.remove(target)
+                    removed.add(target)
+            for origin in camera_files[:-CAMERA_KEPT]:
+                if target_of(origin) in removed and os.path.exists(origin):
+                    os.remove(origin)
+
+        while True:
+            now = time.monotonic()
+            if pipeline.poll() is not None:
+                raise RuntimeError(f"xtelemdb sync ended with {pipeline.returncode} during the sustained load: {open(log).read()[-3000:]}")
+            if failures:
+                raise RuntimeError(f"a writer of the sustained load failed: {failures}")
+            if now >= next_sample and now <= end + 1:
+                queues = management("GET", f"queues/{world.name}?columns=name,messages") or []
+                depth = sum(q.get("messages", 0) for q in queues
+                            if q["name"].startswith("replicate-") and not q["name"].endswith(("_error", "_skipped")))
+                queue_depths.append((now - start, depth))
+                behind.append((now - start, world.count(FILES_BEHIND)))
+                next_sample += 10
+            tidy()
+            if drain_until is None and not any(w.is_alive() for w in writers):
+                drain_until = time.monotonic() + 120
+            if drain_until is not None and (lags.waiting() == 0 or time.monotonic() > drain_until):
+                break
+            time.sleep(1)
+        missing = lags.waiting()
+        lags.stop()
+        tidy()
+    finally:
+        lags.stopping.set()
+        world.close()
+        shutil.rmtree(src, ignore_errors=True)
+        shutil.rmtree(dst, ignore_errors=True)
+
+    for kind, label in (("telemetry", f"telemetry appends ({STREAMS} streams)"), ("camera", "camera files (236 MB)")):
+        waits = lags.waits[kind]
+        tool = f"xtelemdb all-in-one: {label}"
+        if waits:
+            for p in (50, 95, 99):
+                record(section, f"close-to-replica lag p{p}", tool, [percentile(waits, p)], "s")
+            record(section, "close-to-replica lag max", tool, [max(waits)], "s")
+        record(section, "writes measured", tool, [len(waits)], "writes")
+    record(section, "writes not on the replica 120 s after the writers stopped", "xtelemdb all-in-one", [missing], "writes")
+    half = duration / 2
+    for figure, samples, unit in (("replicate queue depth (management API)", queue_depths, "messages"),
+                                  ("files behind (SQL, as replica-list counts)", behind, "files")):
+        if samples:
+            record(section, f"{figure}, every 10 s", "xtelemdb all-in-one", [v for _, v in samples], unit)
+            record(section, f"{figure}, slope over the second half", "xtelemdb all-in-one",
+                   [slope_per_minute([(t, v) for t, v in samples if t >= half])], unit + "/min")
+    for name, generator in (("generator: telemetry", telemetry), ("generator: camera", camera)):
+        record(section, f"written (scheduled {generator.scheduled / 1e6:.1f})", name, [generator.written / 1e6 / generator.elapsed], "MB/s")
+        record(section, "behind its schedule, at a tick or file start", name, generator.late, "s")
+    record(section, "telemetry files started by rotation at 10 MiB", "generator: telemetry", [len(rotations)], "files")
+
+    fell_behind = [f"the {name} wrote {g.written / 1e6 / g.elapsed:.1f} MB/s of the {g.scheduled / 1e6:.1f} scheduled"
+                   + (f" ({g.stopped})" if g.stopped else "")
+                   for name, g in (("telemetry", telemetry), ("camera", camera))
+                   if g.stopped or g.written / g.elapsed < 0.95 * g.scheduled or max(g.late, default=0) > 1]
+    notes[section] = (
+        f"`xtelemdb sync continuous=true` with one local replica, for {minutes:g} min: {STREAMS} telemetry streams each append "
+        f"one record a second (1 KiB to 200 KiB, spread evenly in log) to its current `.bintel` file and start a new one at 10 MiB, "
+        f"and one camera writes a {CAMERA_BYTES / 1e6:.0f} MB file every {CAMERA_PERIOD} s in 4 MiB chunks paced across the period. "
+        "Lag: from the writer's close to the replica's file (`<replica>/<host><origin path>`) holding at least that size, "
+        "polled every 20 ms. Backlog: sampled every 10 s; the slope is a least-squares line over the second half of the run. "
+        f"To stay within the disk, only the last {CAMERA_KEPT} camera files stay on the origin and a camera file's replica "
+        "copy is removed once its lag is measured and the inventory has recorded it: both outside anything measured, "
+        "though their unlinks share the disk with the pipeline. "
+        + ("The generator fell behind its schedule: " + "; ".join(fell_behind) + ". The lags are for the load it did write."
+           if fell_behind else "The generator kept its schedule."))
+    print("  " + ("generator fell behind: " + "; ".join(fell_behind) if fell_behind else "the generator kept its schedule"), flush=True)
+
+
+def accepts_settings(build, work):
+    """The settings World writes, as that version reads them: its migrate command loads the TOML
+    file first and names a key it does not know."""
+    world = World(work, [work], [fresh(os.path.join(work, "baseline-check"))])
+    try:
+        result = world.run("migrate", xt=build.xt)
+        if result.returncode != 0:
+            raise SystemExit(f"--baseline: {build.commit} refuses the bench's settings {world.config}: {(result.stdout + result.stderr).strip()[-2000:]}")
+    finally:
+        world.close()
+
+
+def write(args, started, builds):
     folder = os.path.join(ROOT, "bench", "results")
     os.makedirs(folder, exist_ok=True)
     stamp = started.strftime("%Y-%m-%dT%H%M")
@@ -776,37 +1121,60 @@ def write(args, started):
     with open(name + ".md", "w") as f:
         f.write(f"# xtelemdb benchmarks, {started:%Y-%m-%d %H:%M} UTC{' (quick)' if args.quick else ''}\n\n")
         f.write("Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()) + "\n\n")
+        f.write(f"xtelemdb built from {builds[0].commit}")
+        f.write(f"; baseline (\"before\", rows labelled {builds[1].label}) built from {builds[1].commit}.\n\n" if len(builds) > 1 else ".\n\n")
         f.write("Each figure: the median of the runs, and the spread (min-max). Ratios are within this run.\n\n")
         current = None
         for section, figure, tool, values, unit in results:
             if section != current:
-                f.write(f"\n## {section}\n\n| figure | tool | median | spread | runs |\n|---|---|---|---|---|\n")
+                f.write(f"\n## {section}\n\n")
+                if section in notes:
+                    f.write(notes[section] + "\n\n")
+                f.write("| figure | tool | median | spread | runs |\n|---|---|---|---|---|\n")
                 current = section
             f.write(f"| {figure} | {tool} | {statistics.median(values):.2f} {unit} | {min(values):.2f}-{max(values):.2f} | {len(values)} |\n")
     print(f"wrote {name}.md and {name}.csv")
 
 
 def main():
+    sections = ["sync", "latency", "steady", "ingest", "resync", "sftp", "wan", "memory", "sustained"]
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small data, a smoke check in under 3 minutes")
     parser.add_argument("--runs", type=int, help="runs per figure: 3 by default, 1 with --quick")
-    parser.add_argument("--only", help="comma-separated sections to run: sync,latency,steady,ingest,resync,sftp,wan,memory")
+    parser.add_argument("--only", help="comma-separated sections to run: " + ",".join(sections))
+    parser.add_argument("--baseline", metavar="REV", help="also time xtelemdb as built from commit REV in the initial sync, in the same rounds")
+    parser.add_argument("--minutes", type=float, help="length of the sustained load: 10 by default, 1 with --quick")
     args = parser.parse_args()
-    only = set(args.only.split(",")) if args.only else {"sync", "latency", "steady", "ingest", "resync", "sftp", "wan", "memory"}
+    only = set(args.only.split(",")) if args.only else set(sections)
+    if unknown := only - set(sections):
+        parser.error(f"--only: unknown section {', '.join(sorted(unknown))}; expected some of {','.join(sections)}")
+    if args.baseline and "sync" not in only:
+        parser.error("--baseline times the initial sync: it needs section sync")
     q = args.quick
     args.runs = args.runs or (1 if q else 3)
+    minutes = args.minutes or (1 if q else 10)
+    if minutes <= 0:
+        parser.error(f"--minutes: expected a positive number, got {args.minutes}")
     started = datetime.datetime.now(datetime.UTC)
+    builds = [current_build()]
+    if args.baseline:
+        builds.append(baseline_build(args.baseline))
     work = tempfile.mkdtemp(prefix="xtelemdb-bench-")
     try:
+        if args.baseline:
+            accepts_settings(builds[1], work)
         small = os.path.join(work, "small")
         small_files = 1000 if q else 20000
-        small_bytes = make_tree(small, small_files, 1024, 65536)
+        if only & {"sync", "resync"}:
+            small_bytes = make_tree(small, small_files, 1024, 65536)
         large = os.path.join(work, "large")
         large_files, large_size = (2, 64 << 20) if q else (8, 256 << 20)
-        large_bytes = make_large(large, large_files, large_size)
+        if only & {"sync", "sftp"}:
+            large_bytes = make_large(large, large_files, large_size)
         if "sync" in only:
-            initial_sync(work, small, small_files, small_bytes, f"{small_files:,} files of 1-64 KiB", args.runs)
-            initial_sync(work, large, large_files, large_bytes, f"{large_files} files of {large_size >> 20} MiB", args.runs)
+            baseline = builds[1] if args.baseline else None
+            initial_sync(work, small, small_files, small_bytes, f"{small_files:,} files of 1-64 KiB", args.runs, baseline)
+            initial_sync(work, large, large_files, large_bytes, f"{large_files} files of {large_size >> 20} MiB", args.runs, baseline)
         if "latency" in only:
             latency(work, 40 if q else 500)
         if "steady" in only:
@@ -824,8 +1192,10 @@ def main():
             wan(work, args.runs, q)
         if "memory" in only:
             memory(work, 20000 if q else 1000000)
+        if "sustained" in only:
+            sustained(work, minutes)
     finally:
-        write(args, started)
+        write(args, started, builds)
         shutil.rmtree(work, ignore_errors=True)
 
 
