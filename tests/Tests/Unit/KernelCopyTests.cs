@@ -17,6 +17,8 @@ public sealed class KernelCopyTests
     [SetUp]
     public void CreateFolder()
     {
+        // The path is off by default (XTELEMDB_COPY_FILE_RANGE=1 turns it on): these tests take it.
+        KernelCopy.Enabled = true;
         // tmpfs where there is one: the kernel copies there as on a disk, without waiting for one.
         var parent = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
         root = Path.Combine(parent, "xt-kcopy-" + Guid.NewGuid().ToString("N")[..8]);
@@ -24,7 +26,11 @@ public sealed class KernelCopyTests
     }
 
     [TearDown]
-    public void DeleteFolder() => Directory.Delete(root, recursive: true);
+    public void DeleteFolder()
+    {
+        KernelCopy.Enabled = false;
+        Directory.Delete(root, recursive: true);
+    }
 
     [Test]
     public async Task When_a_large_file_is_copied_within_one_file_system_Should_copy_it_in_the_kernel_with_its_bytes_mtime_and_checksum()
