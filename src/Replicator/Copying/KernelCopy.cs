@@ -35,14 +35,15 @@ static partial class KernelCopy
     private static partial int Open(string path, int flags);
 
     /// <summary>
-    /// Off unless XTELEMDB_COPY_FILE_RANGE=1. Measured (bench copy-engine, 8 files of 256 MiB,
-    /// caches dropped, rounds interleaved on a busy shared disk; medians, min-max): on ext4 it is no
-    /// faster than reading and writing (paired time ratio 1.01, 0.91-1.66) and costs a little more
-    /// CPU (user+sys 6.5 s against 4.9 s); across file systems the kernel refuses (EXDEV) and
-    /// nothing changes. On XFS it is 4-7 times faster (6.6-10.4 s against 31-48 s) only because the
-    /// kernel shares the source's blocks instead of writing new ones: such a replica is no
-    /// independent copy, a bad block damages origin and backup at once. Turn it on only where that
-    /// is wanted or where the file system's in-kernel copy is known to help.
+    /// Off unless XTELEMDB_COPY_FILE_RANGE=1. Measured with bench copy-engine, caches dropped,
+    /// rounds interleaved, on a disk shared with another benchmark (medians, min-max, user+sys CPU):
+    /// ext4, 8 x 256 MiB: 27.1 s (11.8-53.4) against 29.8 s (11.7-53.7) reading and writing, paired
+    /// ratio 1.01, CPU 6.5 s against 4.9 s: no gain. ext4, 2 x 1 GiB, in a quieter hour: 6.2 s
+    /// (5.6-7.5) against 15.7 s (15.7-19.8), CPU 2.2 s against 6.5 s. The two disagree and want
+    /// measuring again on a quiet machine before ext4 gets it by default. XFS (reflink): 6.7 s
+    /// against 43 s, 8.1 s against 29 s, but only because the kernel shares the source's blocks
+    /// instead of writing new ones: such a replica is no independent copy, a bad block damages origin
+    /// and backup at once. Across file systems the kernel refuses (EXDEV) and nothing changes.
     /// </summary>
     internal static bool Enabled { get; set; } = OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("XTELEMDB_COPY_FILE_RANGE") == "1";
 
