@@ -57,6 +57,8 @@ public static class LocalFileCopy
     {
         if (input.Version.Size <= ChunkSize)
             return CopySmall(input, output, hash, progress);
+        if (KernelCopy.Enabled && KernelCopy.TryCopy(input, output.SafeFileHandle, output.Name, hash, progress, cancellationToken) is { } copied)
+            return copied;
         // Two buffers: the next read runs while the current chunk is hashed and written. Pooled and
         // no larger than the file: a fresh 2 MiB per small file was most of the CPU of a small-file sync.
         var size = (int)Math.Clamp(input.Version.Size, 1, ChunkSize);
