@@ -5,7 +5,7 @@ using Xtelemdb.Tests.Support;
 
 namespace Xtelemdb.Tests.Real.Faults;
 
-/// <summary>The broker, then the database, SIGKILLed and restarted while 5,000 files flow.</summary>
+/// <summary>The broker, then the database, SIGKILLed and restarted while 5,000 files flow; the broker also while the service starts.</summary>
 public sealed class ServerFaultTests : FaultTest
 {
     const int FileCount = 5_000;
@@ -51,6 +51,7 @@ public sealed class ServerFaultTests : FaultTest
             {
                 // The database is migrated before any part starts: the broker dies under the queue labels' and the bus's start.
                 await Eventually.True(() => service.Output.Contains("Database migrated"), TimeSpan.FromMinutes(1), "the service's migration");
+                Assert.That(service.Output, Does.Not.Contain("Application started"), "the service is still starting");
                 await RestartAsync(broker);
             }
         });
