@@ -19,14 +19,14 @@ public static class PipelineBus
         services.AddSingleton(provider => new QueueLabels(settings.Broker, provider.GetRequiredService<ILogger<QueueLabels>>()));
         services.AddHostedService(provider => provider.GetRequiredService<QueueLabels>());
         services.AddSingleton<ReplicaNeeds>();
-        // Start-up waits for the queues to be declared and bound, so nothing published right after is lost.
+        // MassTransit starts in the background, retrying the broker; BusStartup, after it, holds the
+        // start-up (boundedly) until the queues are declared and bound, so nothing published right after is lost.
         services.Configure<MassTransitHostOptions>(options =>
         {
-            options.WaitUntilStarted = true;
-            options.StartTimeout = TimeSpan.FromMinutes(1);
+            options.WaitUntilStarted = false;
             options.StopTimeout = TimeSpan.FromSeconds(30);
         });
-        return services.AddMassTransit(bus =>
+        services.AddMassTransit(bus =>
         {
             AddConsumers(bus, parts);
             bus.UsingRabbitMq((context, rabbit) =>
@@ -41,6 +41,7 @@ public static class PipelineBus
                 ConfigureEndpoints(context, rabbit, parts);
             });
         });
+        return services.AddHostedService<BusStartup>();
     }
 
     /// <summary>The same registration on MassTransit's in-memory test harness.</summary>

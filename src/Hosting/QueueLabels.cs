@@ -24,9 +24,24 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
     readonly SemaphoreSlim gate = new(1, 1);
     IConnection? connection;
 
+    /// <summary>How long the start-up waits for the labels: a broker that dies under them must not hold the start for ever.</summary>
+    static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>The queues every part of the stack uses, declared before the bus starts.</summary>
-    public Task StartAsync(CancellationToken cancellationToken) =>
-        EnsureAsync([Queues.FileChanged, Queues.ReplicaUpdated, Queues.ResyncRequested, Queues.BackfillReplica, Queues.ResyncResults], cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(StartTimeout);
+        try
+        {
+            await EnsureAsync([Queues.FileChanged, Queues.ReplicaUpdated, Queues.ResyncRequested, Queues.BackfillReplica, Queues.ResyncResults], timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // A connection left broken is closed by the next declaration that fails on it.
+            logger.LogWarning("The broker did not declare the queues' labels in {Timeout}; the bus declares the queues without them", StartTimeout);
+        }
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -28,6 +28,9 @@ public sealed class Supervisor : IAsyncDisposable
 
     public Process Process => current.Process;
 
+    /// <summary>What the current incarnation has written so far.</summary>
+    public string Output => current.Output;
+
     async Task SuperviseAsync()
     {
         while (!stopping.IsCancellationRequested)
