@@ -106,7 +106,9 @@ async Task<int> CopyEngine(string folder, string url)
     var files = Directory.GetFiles(folder, "*", SearchOption.AllDirectories);
     long bytes = 0;
     var clock = Stopwatch.StartNew();
-    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = replica.CopiesAtOnce(settings.Host, settings.Replicator) }, async (file, cancellationToken) =>
+    // As many at once as the replicator copies of a list: on a local replica they are made durable together.
+    var filesAtOnce = Xtelemdb.Replicator.Consumers.CopyFilesConsumer.FilesAtOnce(replica, settings);
+    await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = filesAtOnce }, async (file, cancellationToken) =>
     {
         var path = await target.PathForAsync("bench", file, cancellationToken);
         // A copy cut by a failure is tried again, as the replicator's retry does: a cut transfer resumes.

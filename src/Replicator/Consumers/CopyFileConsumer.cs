@@ -91,14 +91,15 @@ public sealed class CopyFilesConsumer(ReplicaCopier copier, ReplicaDirectory rep
     }
 
     /// <summary>The queue's concurrency over SFTP, where each copy holds a handle on the server; more on a local replica.</summary>
-    int FilesAtOnce(ReplicaNeeded first)
+    public static int FilesAtOnce(ReplicaSettings replica, XtelemdbSettings settings)
     {
-        // A replica not known yet: the copier reads the replica set again for the first file.
-        if (replicas.Find(first.ReplicaId) is not { } replica)
-            return settings.Replicator.Concurrency;
         var concurrency = replica.CopiesAtOnce(settings.Host, settings.Replicator);
         return replica.OverSftpFrom(settings.Host) ? concurrency : Math.Max(LocalFilesAtOnce, concurrency);
     }
+
+    // A replica not known yet: the copier reads the replica set again for the first file.
+    int FilesAtOnce(ReplicaNeeded first) =>
+        replicas.Find(first.ReplicaId) is { } replica ? FilesAtOnce(replica, settings) : settings.Replicator.Concurrency;
 
     async Task<ReplicaUpdated?> CopyOrSendAloneAsync(ConsumeContext context, ReplicaNeeded need)
     {
