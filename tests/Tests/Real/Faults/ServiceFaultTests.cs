@@ -107,6 +107,7 @@ public sealed class ServiceFaultTests : FaultTest
     }
 
     [Test]
+    [NonParallelizable] // measures the gaps between refreshes against max_interval
     public async Task When_a_file_is_appended_every_100_ms_Should_refresh_its_replica_every_max_interval_with_versions_really_copied()
     {
         var backup = pipeline.Backup();
