@@ -61,6 +61,7 @@ public sealed class ManualResyncTests : PipelineTest
     }
 
     [Test]
+    [NonParallelizable] // counts every in-process inventory's resyncs in /metrics
     public async Task When_a_resync_names_a_replica_by_another_spelling_or_a_field_wrongly_Should_understand_it_or_refuse_naming_the_right_spelling()
     {
         var backup = pipeline.Backup("spelt-backup");

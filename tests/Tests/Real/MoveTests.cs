@@ -87,6 +87,7 @@ public sealed class MoveTests : PipelineTest
         new Audit(pipeline.Connection).PassesAsync(Origins, new Dictionary<string, string> { [replicaName] = folder }, Timeout);
 
     [Test]
+    [NonParallelizable] // counts every in-process replicator's moves in /metrics
     public async Task When_a_file_is_moved_into_a_day_folder_Should_rename_its_copy_on_a_local_replica_and_move_its_record()
     {
         var backup = pipeline.Backup();

@@ -5,6 +5,7 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real;
 
 /// <summary>Rule 1 under SIGKILL: a replica path never holds a partial file, and the redelivered request completes the copy.</summary>
+[Category("Slow")] // copies a 3 GiB file
 public sealed class ReplicatorKilledTests : PipelineTest
 {
     [Test]

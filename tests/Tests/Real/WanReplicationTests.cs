@@ -13,7 +13,8 @@ namespace Xtelemdb.Tests.Real;
 /// whole pipeline running, the replica's settings left at their defaults. Each scenario ends
 /// with the audit: every file on the replica with its bytes, mtime and a record of its checksum.
 /// </summary>
-[NonParallelizable]
+[NonParallelizable] // its timings on the emulated link (tbf, a delaying proxy) are what it checks
+[Category("Slow")]
 public sealed class WanReplicationTests : PipelineTest
 {
     static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);

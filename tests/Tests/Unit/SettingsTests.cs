@@ -124,6 +124,7 @@ public sealed class SettingsTests
     }
 
     [Test]
+    [NonParallelizable] // changes the process's current folder
     public void When_no_file_is_named_Should_take_the_one_in_the_current_folder_first()
     {
         File.WriteAllText(Path.Combine(folder, "xtelemdb.toml"), "host = \"from-cwd\"\n");

@@ -11,6 +11,7 @@ public sealed class LoadFaultTests : FaultTest
     static int Burst => int.TryParse(Environment.GetEnvironmentVariable("XTELEMDB_FAULT_BURST"), out var n) ? n : 20_000;
 
     [Test]
+    [NonParallelizable] // 20,000 files keep both cores busy: beside other fixtures it missed its 4-minute convergence
     public async Task When_files_arrive_in_one_burst_and_a_folder_of_10000_is_renamed_Should_copy_every_one()
     {
         var backup = pipeline.Backup();

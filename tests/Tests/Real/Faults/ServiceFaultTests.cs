@@ -70,6 +70,7 @@ public sealed class ServiceFaultTests : FaultTest
     }
 
     [Test]
+    [NonParallelizable] // lowers the machine's inotify queue limit while its watcher starts: another watcher starting then would overflow
     public async Task When_inotify_overflows_Should_the_poll_recover_every_change()
     {
         const string queueLimit = "/proc/sys/fs/inotify/max_queued_events";
@@ -106,6 +107,7 @@ public sealed class ServiceFaultTests : FaultTest
     }
 
     [Test]
+    [NonParallelizable] // measures the gaps between refreshes against max_interval
     public async Task When_a_file_is_appended_every_100_ms_Should_refresh_its_replica_every_max_interval_with_versions_really_copied()
     {
         var backup = pipeline.Backup();
