@@ -9,6 +9,8 @@ namespace Xtelemdb.Tests.Unit;
 /// and write path: the bytes and mtime of the source, a checksum of the bytes written, a changed
 /// source thrown away, and the read and write path where the kernel cannot copy.
 /// </summary>
+// Alone: the switch it turns on is the whole process's, and every other local copy would take the kernel path meanwhile.
+[NonParallelizable]
 public sealed class KernelCopyTests
 {
     const int Size = (40 << 20) + 4099; // past one SourceFile look, and not a whole number of chunks
