@@ -21,8 +21,9 @@ public sealed class GroupCommit<TItem, TResult>(int limit, Func<IReadOnlyList<Gr
         await turn.WaitAsync(cancellationToken);
         try
         {
-            // An earlier turn may have committed it along with its own group.
-            if (!entry.Done.Task.IsCompleted)
+            // An earlier turn may have committed it along with its own group; a group takes the oldest
+            // first, so behind a long queue this turn commits groups until it has committed its own.
+            while (!entry.Done.Task.IsCompleted)
                 await CommitGroupAsync();
         }
         finally

@@ -23,6 +23,7 @@ public static class ReplicatorRegistration
         services.AddInventoryStore(settings.Database);
         services.AddSingleton<ReplicaDirectory>();
         services.AddSingleton<ReplicaEndpoints>();
+        services.AddSingleton<CopySlots>();
         services.AddSingleton<ReplicaTargetFactory>();
         services.AddSingleton<ReplicaCopier>();
         services.AddSingleton<ReplicaSetLoader>();

@@ -43,7 +43,7 @@ public static class PipelineMetrics
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800] });
 
     public static readonly Counter<long> Flushes = Meter.CreateCounter<long>(
-        "xtelemdb.replicator.flushes", "{flush}", "Flushes that made local copies durable: one per group of copies (a syncfs, or a lone copy's fsync); copies per flush shows the grouping");
+        "xtelemdb.replicator.flushes", "{flush}", "Flushes that made local copies durable (a syncfs for a group of copies, an fsync for a lone copy or a folder); copies per flush shows the grouping");
 
     public static readonly Counter<long> CopyFailures = Meter.CreateCounter<long>(
         "xtelemdb.replicator.failures", "{file}", "Copies that failed, per replica and reason (full, ssh, io, changing)");

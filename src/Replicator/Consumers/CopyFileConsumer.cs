@@ -8,11 +8,14 @@ using Xtelemdb.Replicator.ReplicaSet;
 namespace Xtelemdb.Replicator.Consumers;
 
 /// <summary>Copies an origin file to a replica and reports the version the replica now holds.</summary>
-public sealed class CopyFileConsumer(ReplicaCopier copier, ILogger<CopyFileConsumer> logger) : IConsumer<ReplicaNeeded>
+public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, ILogger<CopyFileConsumer> logger) : IConsumer<ReplicaNeeded>
 {
     public async Task Consume(ConsumeContext<ReplicaNeeded> context)
     {
-        if (await CopyAsync(copier, logger, context.Message, context.ReceiveContext.ElapsedTime, context.CancellationToken) is { } update)
+        ReplicaUpdated? update;
+        using (await slots.AcquireAsync(context.ReceiveContext.InputAddress, context.CancellationToken))
+            update = await CopyAsync(copier, logger, context.Message, context.ReceiveContext.ElapsedTime, context.CancellationToken);
+        if (update is not null)
             await ReportAsync(context, [update]);
     }
 
@@ -62,44 +65,30 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, ILogger<CopyFileConsu
 /// flush for many: see FlushGroup), then reports them in one list. A file that fails is sent back
 /// to the queue alone, where it is retried and, failing for good, lands in the error queue by itself.
 /// </summary>
-public sealed class CopyFilesConsumer(ReplicaCopier copier, ReplicaDirectory replicas, XtelemdbSettings settings, ILogger<CopyFilesConsumer> logger)
-    : IConsumer<ReplicasNeeded>
+public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, ILogger<CopyFilesConsumer> logger) : IConsumer<ReplicasNeeded>
 {
-    /// <summary>
-    /// Files of a list in flight at once on a local replica: they wait for their group's flush,
-    /// not on a thread, so many may; bounded to keep the part files open at once few.
-    /// </summary>
     const int LocalFilesAtOnce = 64;
 
     public async Task Consume(ConsumeContext<ReplicasNeeded> context)
     {
-        var files = context.Message.Files;
-        using var slots = new SemaphoreSlim(FilesAtOnce(files[0]));
-        var outcomes = await Task.WhenAll(files.Select(need => Task.Run(async () =>
+        var outcomes = await Task.WhenAll(context.Message.Files.Select(need => Task.Run(async () =>
         {
-            await slots.WaitAsync(context.CancellationToken);
-            try
-            {
+            using (await slots.AcquireAsync(context.ReceiveContext.InputAddress, context.CancellationToken))
                 return await CopyOrSendAloneAsync(context, need);
-            }
-            finally
-            {
-                slots.Release();
-            }
         })));
         await CopyFileConsumer.ReportAsync(context, outcomes.OfType<ReplicaUpdated>().ToArray());
     }
 
-    /// <summary>The queue's concurrency over SFTP, where each copy holds a handle on the server; more on a local replica.</summary>
+    /// <summary>
+    /// Copies in flight at once on a queue: its concurrency over SFTP, where each copy holds a handle
+    /// on the server; on a local replica at least 64, as copies there wait for their group's flush,
+    /// not on the disk or a thread.
+    /// </summary>
     public static int FilesAtOnce(ReplicaSettings replica, XtelemdbSettings settings)
     {
         var concurrency = replica.CopiesAtOnce(settings.Host, settings.Replicator);
         return replica.OverSftpFrom(settings.Host) ? concurrency : Math.Max(LocalFilesAtOnce, concurrency);
     }
-
-    // A replica not known yet: the copier reads the replica set again for the first file.
-    int FilesAtOnce(ReplicaNeeded first) =>
-        replicas.Find(first.ReplicaId) is { } replica ? FilesAtOnce(replica, settings) : settings.Replicator.Concurrency;
 
     async Task<ReplicaUpdated?> CopyOrSendAloneAsync(ConsumeContext context, ReplicaNeeded need)
     {
@@ -118,7 +107,7 @@ public sealed class CopyFilesConsumer(ReplicaCopier copier, ReplicaDirectory rep
     }
 }
 
-/// <summary>At most two lists of a queue at a time: one copying while the other is flushed and reported.</summary>
+/// <summary>Two lists of a queue at a time: the next one's files take the slots the first one's free as they finish.</summary>
 public sealed class CopyFilesConsumerDefinition : ConsumerDefinition<CopyFilesConsumer>
 {
     public CopyFilesConsumerDefinition() => ConcurrentMessageLimit = 2;

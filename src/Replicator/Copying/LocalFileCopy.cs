@@ -28,6 +28,7 @@ public static class LocalFileCopy
         var hash = new XxHash3();
         // The part file stays open, and so locked, until it is renamed or removed: another
         // replicator process on this host can neither write it nor move it meanwhile.
+        var opened = System.Diagnostics.Stopwatch.GetTimestamp();
         await using (var output = OpenPart(part, target, input.Version.Size))
         {
             try
@@ -42,7 +43,7 @@ public static class LocalFileCopy
                     throw new ChecksumMismatchException($"{source} hashes to {written}, not {mustHashTo}: {target} is left as it was");
                 File.SetLastWriteTimeUtc(output.SafeFileHandle, input.Version.Mtime);
                 // Flushed, renamed into place and the rename flushed, with whatever else the group holds.
-                await (flushes ?? new FlushGroup()).CommitAsync(output, part, target);
+                await (flushes ?? new FlushGroup()).CommitAsync(output, part, target, opened);
             }
             catch
             {

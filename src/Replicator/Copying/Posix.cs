@@ -28,6 +28,27 @@ static partial class Posix
     [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
     private static partial int Syncfs(SafeFileHandle fd);
 
+    [LibraryImport("libc", EntryPoint = "fstatfs", SetLastError = true)]
+    private static partial int Fstatfs(SafeFileHandle fd, [Out] long[] buffer);
+
+    /// <summary>The file system a file is on: its type (statfs f_type) and id (f_fsid); null where it cannot be told.</summary>
+    public static (long Type, long Id)? FileSystemOf(SafeFileHandle handle)
+    {
+        // struct statfs of 64-bit Linux: f_type first, f_fsid the eighth word.
+        if (!OperatingSystem.IsLinux() || !Environment.Is64BitProcess)
+            return null;
+        var buffer = new long[16];
+        return Fstatfs(handle, buffer) == 0 ? (buffer[0], buffer[7]) : null;
+    }
+
+    /// <summary>
+    /// Whether one syncfs makes every file on this kind of file system durable and reports the write
+    /// errors since the file it is called on was opened: ext4, XFS and Btrfs on Linux 5.8 and later.
+    /// FUSE, NFS and others may answer syncfs without their server or daemon; their files are fsynced each.
+    /// </summary>
+    public static bool SyncsWholeFileSystem(long type) =>
+        type is 0xEF53 or 0x58465342 or 0x9123683E && Environment.OSVersion.Version >= new Version(5, 8);
+
     /// <summary>Flushes everything written to the file system that holds the file (data and metadata) with one call.</summary>
     public static void SyncFileSystem(SafeFileHandle handle, string folder)
     {

@@ -13,7 +13,7 @@ namespace Xtelemdb.Replicator.ReplicaSet;
 /// replicator serves: an origin host whose files it reads (its own, or mounted) that the replica
 /// selects, and a replica it writes.
 /// </summary>
-public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpointConnector connector, ILogger<ReplicaEndpoints> logger)
+public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpointConnector connector, CopySlots slots, ILogger<ReplicaEndpoints> logger)
 {
     readonly ConcurrentDictionary<string, HostReceiveEndpointHandle> handles = new(StringComparer.Ordinal);
 
@@ -40,9 +40,11 @@ public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpoint
         foreach (var (queue, (replica, origin)) in wanted.Where(w => !handles.ContainsKey(w.Key)))
         {
             var concurrency = replica.CopiesAtOnce(settings.Host, settings.Replicator);
+            var filesAtOnce = CopyFilesConsumer.FilesAtOnce(replica, settings);
+            slots.Set(queue, filesAtOnce);
             // A local copy holds a thread while it copies; an SFTP copy awaits its replies (its sessions reserve
             // the threads they hold) and holds one only to read and hash its source here, a few at a time.
-            var threads = replica.OverSftpFrom(settings.Host) ? Math.Min(concurrency, 8) : concurrency;
+            var threads = replica.OverSftpFrom(settings.Host) ? Math.Min(concurrency, 8) : filesAtOnce;
             var handle = connector.ConnectReceiveEndpoint(queue, (context, endpoint) =>
             {
                 CopyThreads.Reserve(threads);

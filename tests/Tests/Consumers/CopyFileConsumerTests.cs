@@ -108,7 +108,8 @@ public sealed class CopyFileConsumerTests
         Assert.That(Directory.GetFiles(Path.Combine(backup, Host) + data + "/night"), Has.Length.EqualTo(paths.Length), "no part file left behind");
         var target = (Replicator.Copying.LocalReplicaTarget)provider.GetRequiredService<Replicator.Copying.ReplicaTargetFactory>()
             .For(provider.GetRequiredService<ReplicaDirectory>().Find(7)!);
-        Assert.That(target.Flushes, Is.InRange(1, paths.Length / 2), "the list's copies were made durable in groups, not one flush each");
+        // Alone, each copy would take two flushes (its part, its folder); a list's copies share them.
+        Assert.That(target.Flushes, Is.LessThan(2 * paths.Length), "the list's copies were made durable in groups");
     }
 
     [Test]

@@ -44,6 +44,7 @@ public sealed class FlushGroupTests
         Assert.That(Directory.Exists(blocked), "the folder in the way is left as it was");
         Assert.That(Directory.GetFiles(Path.Combine(root, "backup"), "*" + LocalFileCopy.PartSuffix, SearchOption.AllDirectories), Is.Empty,
             "no part file left behind, not even the failed copy's");
-        Assert.That(group.Flushes, Is.InRange(1, sources.Length / 2), "copies in flight together share a flush");
+        // Alone, each copy would take two flushes (its part, its folder); together they share them.
+        Assert.That(group.Flushes, Is.LessThan(2 * (sources.Length - 1)), "copies in flight together share flushes");
     }
 }

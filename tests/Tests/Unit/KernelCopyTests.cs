@@ -15,11 +15,13 @@ public sealed class KernelCopyTests
 {
     const int Size = (40 << 20) + 4099; // past one SourceFile look, and not a whole number of chunks
     string root = null!;
+    bool enabledBefore;
 
     [SetUp]
     public void CreateFolder()
     {
         // The path is off by default (XTELEMDB_COPY_FILE_RANGE=1 turns it on): these tests take it.
+        enabledBefore = KernelCopy.Enabled;
         KernelCopy.Enabled = true;
         // tmpfs where there is one: the kernel copies there as on a disk, without waiting for one.
         var parent = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
@@ -30,7 +32,7 @@ public sealed class KernelCopyTests
     [TearDown]
     public void DeleteFolder()
     {
-        KernelCopy.Enabled = false;
+        KernelCopy.Enabled = enabledBefore;
         Directory.Delete(root, recursive: true);
     }
 
