@@ -49,7 +49,8 @@ public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpoint
             {
                 CopyThreads.Reserve(threads);
                 endpoint.ConcurrentMessageLimit = concurrency;
-                // No delivery waits unacknowledged behind a copy: each one is in a copy (bounded by copy_timeout) at once.
+                // Few deliveries wait unacknowledged behind a copy: single requests are each in a copy at once (bounded by
+                // copy_timeout); of the lists, two are copied at a time and the others wait for them.
                 endpoint.PrefetchCount = concurrency;
                 QueueLabels.Apply(endpoint, Xtelemdb.Queues.ReplicateLabels(origin, replica.Name));
                 endpoint.ConfigureConsumer<CopyFileConsumer>(context);
