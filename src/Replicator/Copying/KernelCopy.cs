@@ -26,13 +26,8 @@ static partial class KernelCopy
     // EXDEV, EINVAL, ENOSYS, EOPNOTSUPP: file systems that cannot copy between each other, or a kernel without the call.
     const int CrossDevice = 18, Invalid = 22, NotImplemented = 38, NotSupported = 95;
 
-    const int ReadOnly = 0, CloseOnExec = 0x80000; // O_RDONLY, O_CLOEXEC on Linux
-
     [LibraryImport("libc", EntryPoint = "copy_file_range", SetLastError = true)]
     private static partial nint CopyFileRange(SafeFileHandle input, ref long inputOffset, SafeFileHandle output, ref long outputOffset, nuint length, uint flags);
-
-    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Open(string path, int flags);
 
     /// <summary>
     /// Off unless XTELEMDB_COPY_FILE_RANGE=1. Measured with bench copy-engine, caches dropped,
@@ -103,7 +98,7 @@ static partial class KernelCopy
     /// </summary>
     static SafeFileHandle ReopenForReading(SafeFileHandle output, string part)
     {
-        var fd = Open($"/proc/self/fd/{output.DangerousGetHandle()}", ReadOnly | CloseOnExec);
+        var fd = Posix.Open($"/proc/self/fd/{output.DangerousGetHandle()}", Posix.ReadOnly | Posix.CloseOnExec);
         if (fd < 0)
             throw new IOException($"cannot open {part} again to hash what was copied: {Marshal.GetLastPInvokeErrorMessage()}");
         return new SafeFileHandle(fd, ownsHandle: true);

@@ -9,9 +9,6 @@ public sealed class LocalReplicaTarget(string prefix) : IReplicaTarget
 {
     readonly FlushGroup flushes = new();
 
-    /// <summary>Flushes this replica's copies took: one per group of copies in flight together.</summary>
-    public long Flushes => flushes.Flushes;
-
     public Task<string> PathForAsync(string originHost, string originPath, CancellationToken cancellationToken) =>
         Task.FromResult(ReplicaTargets.PathFor(prefix, originHost, originPath));
 

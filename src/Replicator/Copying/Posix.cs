@@ -14,10 +14,10 @@ static partial class Posix
 
     const int KeepSize = 1; // FALLOC_FL_KEEP_SIZE: blocks reserved, the length still that of the bytes written
 
-    const int ReadOnly = 0, Directory = 0x10000; // O_RDONLY, O_DIRECTORY on Linux
+    internal const int ReadOnly = 0, Directory = 0x10000, CloseOnExec = 0x80000; // O_RDONLY, O_DIRECTORY, O_CLOEXEC on Linux
 
     [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Open(string path, int flags);
+    internal static partial int Open(string path, int flags);
 
     [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
     private static partial int Fsync(int fd);

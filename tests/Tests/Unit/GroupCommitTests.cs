@@ -35,6 +35,28 @@ public sealed class GroupCommitTests
     }
 
     [Test]
+    public async Task When_items_are_handed_in_while_a_group_commits_Should_commit_them_all_in_the_next_group()
+    {
+        var gate = new TaskCompletionSource();
+        var groups = new List<int[]>();
+        var commit = new GroupCommit<int, int>(100, async group =>
+        {
+            lock (groups)
+                groups.Add([.. group.Select(e => e.Item)]);
+            await gate.Task;
+            foreach (var entry in group)
+                entry.Succeed(entry.Item);
+        });
+
+        var first = commit.CommitAsync(0, CancellationToken.None);
+        var waiting = Enumerable.Range(1, 5).Select(i => commit.CommitAsync(i, CancellationToken.None)).ToArray();
+        gate.SetResult();
+
+        Assert.That(await Task.WhenAll(waiting.Prepend(first)).WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo(new[] { 0, 1, 2, 3, 4, 5 }));
+        Assert.That(groups, Is.EqualTo(new[] { new[] { 0 }, new[] { 1, 2, 3, 4, 5 } }), "one commit for the five that waited");
+    }
+
+    [Test]
     public void When_the_commit_throws_Should_fail_every_item_of_that_group_with_its_error()
     {
         var commit = new GroupCommit<int, int>(10, _ => throw new IOException("the disk is gone"));
