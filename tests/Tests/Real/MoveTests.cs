@@ -47,12 +47,17 @@ public sealed class MoveTests : PipelineTest
     const int Bytes = 100_000;
 
     /// <summary>The whole pipeline, with one telemetry file written and on the replica: what a move starts from.</summary>
+    /// <remarks>
+    /// The file is written before the services start, so that the start-up scan is its only report. Written
+    /// while they run, it could be reported twice (by the scan and the live watcher), and the second request,
+    /// handled after the first copy is recorded, would record that copy again or copy over a damage a test makes.
+    /// </remarks>
     async Task<(IServiceProvider Services, ReplicaCopier Copier, string Path, ReplicaRow First)> StartWithFileAsync(
         XtelemdbSettings settings, string replica, string name)
     {
-        var host = await pipeline.StartAsync(settings, PipelineServices.All);
         var path = Path.Combine(Telem, name);
         Files.Write(path, Bytes, name.Length);
+        var host = await pipeline.StartAsync(settings, PipelineServices.All);
         return (host.Services, host.Services.GetRequiredService<ReplicaCopier>(), path, await pipeline.ReplicatedAsync(replica, path, Timeout));
     }
 
