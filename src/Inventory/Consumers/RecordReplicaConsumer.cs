@@ -78,7 +78,7 @@ public sealed class RecordReplicaConsumerDefinition : ConsumerDefinition<RecordR
         IConsumerConfigurator<RecordReplicaConsumer> consumer, IRegistrationContext context)
     {
         // The queue's retry, once for every consumer on it: single reports and lists.
-        endpoint.UseMessageRetry(InventoryRetry.Configure);
+        endpoint.UseRetryThroughDatabaseOutages(InventoryRetry.Configure);
         QueueLabels.Apply(endpoint, Queues.Labels(Queues.ReplicaUpdated));
     }
 }

@@ -4,6 +4,7 @@ using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Replicator.Copying;
 using Xtelemdb.Replicator.ReplicaSet;
+using Xtelemdb.Storage;
 
 namespace Xtelemdb.Replicator.Consumers;
 
@@ -118,7 +119,8 @@ public sealed class CopyFileConsumerDefinition : ConsumerDefinition<CopyFileCons
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
         IConsumerConfigurator<CopyFileConsumer> consumer, IRegistrationContext context) =>
         // The queue's retry, once for every consumer on it: single requests and lists (whose failed files come back alone).
-        endpoint.UseMessageRetry(retry =>
+        // A copy asks the database little (a deselected file, an SFTP quick check, a move), but waits it out like the inventory.
+        endpoint.UseRetryThroughDatabaseOutages(retry =>
         {
             // A locked file or a busy disk clears up; a full disk goes straight to the error queue
             // (then: make room, and resync), so the requests behind it still reach the other files.
