@@ -12,13 +12,16 @@ public sealed class DatabaseFailoverTests : FaultTest
 {
     const int FileCount = 3_000;
 
-    [Test]
-    public async Task When_the_primary_is_killed_and_the_standby_promoted_while_files_flow_Should_follow_it_and_lose_nothing()
+    /// <param name="hostRecheckSeconds">Npgsql's Host Recheck Seconds, which bounds the switch: its default (10), or less.</param>
+    [TestCase(null)]
+    [TestCase(2)]
+    public async Task When_the_primary_is_killed_and_the_standby_promoted_while_files_flow_Should_follow_it_and_lose_nothing(int? hostRecheckSeconds)
     {
         await using var pair = new OwnDatabasePair(Path.Combine(pipeline.Root, "postgres"));
         await pair.StartAsync();
         var backup = pipeline.Backup();
-        pipeline.Configure([backup], pollInterval: "10s", database: pair.Connection);
+        var connection = pair.Connection + (hostRecheckSeconds is { } seconds ? $";Host Recheck Seconds={seconds}" : "");
+        pipeline.Configure([backup], pollInterval: "10s", database: connection);
         var listen = $"127.0.0.1:{Ports.FreeLoopback()}";
         var service = pipeline.StartProcess("sync", "continuous=true", "--listen", listen);
         await HealthNamesAsync(listen, pair.Primary, "the primary");
@@ -44,8 +47,9 @@ public sealed class DatabaseFailoverTests : FaultTest
             .Select(q => q["name"]!.GetValue<string>());
         Assert.That(errorQueues, Is.Empty, "nothing faulted for good during the switch");
         await HealthNamesAsync(listen, pair.Standby, "the promoted standby");
-        Record("database primary SIGKILL, standby promoted", audited,
-            $"1 primary kill; copies recorded again {recording.TotalSeconds:0.0} s after the promotion, /health named the new primary after {health.TotalSeconds:0.0} s", null, files.Count);
+        Record($"database primary SIGKILL, standby promoted (Host Recheck Seconds {hostRecheckSeconds ?? 10})", audited,
+            $"1 primary kill; copies recorded again {recording.TotalSeconds:0.0} s after the promotion, /health named the new primary after {health.TotalSeconds:0.0} s",
+            (long)await CopiesAsync(listen), files.Count);
     }
 
     /// <summary>Kills the primary, promotes the standby, and times how long the service takes to record copies there and to say so in /health.</summary>
