@@ -19,6 +19,7 @@ public sealed class DatabaseFailoverTests : FaultTest
     {
         await using var pair = new OwnDatabasePair(Path.Combine(pipeline.Root, "postgres"));
         await pair.StartAsync();
+        await StandbyIsUnhealthyAsync(pair.Standby);
         var backup = pipeline.Backup();
         var connection = pair.Connection + (hostRecheckSeconds is { } seconds ? $";Host Recheck Seconds={seconds}" : "");
         pipeline.Configure([backup], pollInterval: "10s", database: connection);
@@ -66,6 +67,15 @@ public sealed class DatabaseFailoverTests : FaultTest
         var health = promoted.Elapsed;
         TestContext.Progress.WriteLine($"failover: copies recorded again {recording.TotalSeconds:0.0} s after the promotion; /health named the new primary after {health.TotalSeconds:0.0} s");
         return (recording, health);
+    }
+
+    /// <summary>A connection string that names only the standby: /health says the services cannot write there.</summary>
+    static async Task StandbyIsUnhealthyAsync(OwnDatabase standby)
+    {
+        await using var dataSource = Npgsql.NpgsqlDataSource.Create(standby.Connection);
+        var result = await new Storage.DatabaseHealthCheck(dataSource).CheckHealthAsync(new());
+        Assert.That(result.Status, Is.EqualTo(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy));
+        Assert.That(result.Description, Is.EqualTo($"database postgres on 127.0.0.1:{standby.Port} is a standby (in recovery), where nothing can be written"));
     }
 
     /// <summary>Waits until /health's database entry names this server as the primary it is connected to.</summary>
