@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Xtelemdb.Tests.Support;
 
 namespace Xtelemdb.Tests.Real.Faults;
@@ -53,6 +54,23 @@ public sealed class DatabaseFailoverTests : FaultTest
             (long)await CopiesAsync(listen), files.Count);
     }
 
+    [Test]
+    public async Task When_the_synchronous_standby_is_lost_Should_health_say_that_every_write_waits()
+    {
+        await using var pair = new OwnDatabasePair(Path.Combine(pipeline.Root, "postgres"));
+        await pair.StartAsync();
+        await using var dataSource = Npgsql.NpgsqlDataSource.Create(pair.Connection);
+        var check = new Storage.DatabaseHealthCheck(dataSource);
+        Assert.That((await check.CheckHealthAsync(new())).Status, Is.EqualTo(HealthStatus.Healthy), "both servers up");
+
+        await pair.Standby.KillAsync();
+        HealthCheckResult result = default;
+        await Eventually.True(async () => (result = await check.CheckHealthAsync(new())).Status == HealthStatus.Unhealthy, TimeSpan.FromSeconds(30),
+            "/health's database entry unhealthy once the primary's walsender has gone");
+        Assert.That(result.Description, Is.EqualTo($"database postgres on 127.0.0.1:{pair.Primary.Port}, the primary, waits for a synchronous standby "
+            + "(synchronous_standby_names = '*') and none is connected: every write waits until one is, or the setting is emptied"));
+    }
+
     /// <summary>Kills the primary, promotes the standby, and times how long the service takes to record copies there and to say so in /health.</summary>
     static async Task<(TimeSpan Recording, TimeSpan Health)> FailOverAsync(OwnDatabasePair pair, string listen)
     {
@@ -74,7 +92,7 @@ public sealed class DatabaseFailoverTests : FaultTest
     {
         await using var dataSource = Npgsql.NpgsqlDataSource.Create(standby.Connection);
         var result = await new Storage.DatabaseHealthCheck(dataSource).CheckHealthAsync(new());
-        Assert.That(result.Status, Is.EqualTo(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy));
+        Assert.That(result.Status, Is.EqualTo(HealthStatus.Unhealthy));
         Assert.That(result.Description, Is.EqualTo($"database postgres on 127.0.0.1:{standby.Port} is a standby (in recovery), where nothing can be written"));
     }
 
