@@ -28,7 +28,7 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
     public const string TypeArgument = "x-queue-type";
 
     /// <summary>How long a quorum queue of one process outlives it (a quorum queue cannot be auto-deleted).</summary>
-    public static readonly TimeSpan ProcessQueueExpiry = TimeSpan.FromMinutes(10);
+    public static readonly TimeSpan ProcessQueueExpiry = TimeSpan.FromMinutes(1);
 
     bool Quorum => broker?.QueueType == QueueType.Quorum;
 
