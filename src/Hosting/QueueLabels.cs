@@ -30,6 +30,9 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
     /// <summary>How long a quorum queue of one process outlives it (a quorum queue cannot be auto-deleted).</summary>
     public static readonly TimeSpan ProcessQueueExpiry = TimeSpan.FromMinutes(1);
 
+    /// <summary>How long the error queue of such a queue keeps its failures after its last use.</summary>
+    public static readonly TimeSpan FailuresKept = TimeSpan.FromDays(7);
+
     bool Quorum => broker?.QueueType == QueueType.Quorum;
 
     readonly ConcurrentDictionary<string, bool> declared = new(StringComparer.Ordinal);
@@ -215,6 +218,9 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
 
     static void Describe(IRabbitMqQueueBindingConfigurator queue, string suffix, Func<string, string> description)
     {
+        // The error queue of a process's quorum queue copies its expiry, which would drop the failures a minute after they came.
+        if (queue is MassTransit.RabbitMqTransport.Configuration.RabbitMqQueueConfigurator { QueueExpiration: not null })
+            queue.QueueExpiration = FailuresKept;
         // The queue's exchange has its name ("replicate-…_error").
         if (queue is MassTransit.RabbitMqTransport.EntitySettings { ExchangeName: { } name } && name.EndsWith(suffix, StringComparison.Ordinal))
             queue.SetQueueArgument(Queues.DescriptionArgument, description(name[..^suffix.Length]));

@@ -23,6 +23,7 @@ public sealed class ClusterFaultTests : FaultTest
         pipeline.Configure([backup], pollInterval: "10s", broker: cluster.Uri, brokerKeys: QuorumOn(cluster));
         var listen = $"127.0.0.1:{Ports.FreeLoopback()}";
         await using var service = new Supervisor("sync continuous=true", () => pipeline.StartProcess("sync", "continuous=true", "--listen", listen));
+        await Eventually.True(() => service.Output.Contains("Application started"), TimeSpan.FromMinutes(2), "the service's start");
 
         var faults = Task.CompletedTask;
         var secondKilled = new TaskCompletionSource();
@@ -30,6 +31,8 @@ public sealed class ClusterFaultTests : FaultTest
         {
             if (i == FileCount / 5)
                 faults = Task.Run(() => KillTwoNodesInTurnAsync(cluster, secondKilled));
+            if (faults.IsFaulted)
+                await faults;
             // Files still flow when the second node dies.
             if (i == FileCount * 4 / 5)
                 await secondKilled.Task.WaitAsync(TimeSpan.FromMinutes(2));
@@ -51,22 +54,33 @@ public sealed class ClusterFaultTests : FaultTest
     /// </summary>
     async Task KillTwoNodesInTurnAsync(OwnBrokerCluster cluster, TaskCompletionSource secondKilled)
     {
-        await ProgressAsync(1, "the first copies recorded");
+        await ProgressAsync(cluster, 1, "the first copies recorded");
         foreach (var node in cluster.Nodes.Take(2))
         {
             await cluster.KillAsync(node);
             if (node != cluster.Nodes[0])
                 secondKilled.TrySetResult();
-            await ProgressAsync(Progress, $"copies recorded with {node.Node} down");
+            await ProgressAsync(cluster, Progress, $"copies recorded with {node.Node} down");
             await cluster.RestartAsync(node);
-            await ProgressAsync(Progress, $"copies recorded after {node.Node} rejoined");
+            await ProgressAsync(cluster, Progress, $"copies recorded after {node.Node} rejoined");
         }
     }
 
-    async Task ProgressAsync(long more, string what)
+    async Task ProgressAsync(OwnBrokerCluster cluster, long more, string what)
     {
         var from = await RecordedAsync();
-        await Eventually.True(async () => await RecordedAsync() >= from + more, TimeSpan.FromMinutes(2), what);
+        try
+        {
+            await Eventually.True(async () => await RecordedAsync() >= from + more, TimeSpan.FromMinutes(2), what);
+        }
+        catch (AssertionException)
+        {
+            // What the cluster holds, to tell a stuck queue from a stuck service.
+            using var management = cluster.Management(cluster.Nodes[^1]);
+            foreach (var queue in await management.QueuesAsync("/"))
+                TestContext.Progress.WriteLine($"queue {queue["name"]}: {queue["messages"]} messages, {queue["consumers"]} consumers, leader {queue["leader"]}");
+            throw;
+        }
         TestContext.Progress.WriteLine($"{what}: {await RecordedAsync()} recorded");
     }
 
