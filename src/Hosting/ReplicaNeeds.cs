@@ -16,7 +16,7 @@ public sealed class ReplicaNeeds(QueueLabels labels)
         await labels.EnsureAsync(queues.Select(q => (q.Key, Queues.ReplicateLabels(q.First().OriginHost, q.First().ReplicaUrl))), cancellationToken);
         foreach (var queue in queues)
         {
-            var endpoint = await provider.GetSendEndpoint(new Uri($"queue:{queue.Key}"));
+            var endpoint = await labels.SendEndpointAsync(provider, queue.Key, cancellationToken);
             var lists = Lists(queue).ToArray();
             var singles = lists.Where(l => l.Count == 1).Select(l => l[0]).ToArray();
             var many = lists.Where(l => l.Count > 1).Select(l => new ReplicasNeeded { Files = l }).ToArray();

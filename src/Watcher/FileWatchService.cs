@@ -13,7 +13,7 @@ namespace Xtelemdb.Watcher;
 /// and from a full stat poll at start and every poll_interval, the safety net for whatever the
 /// live watcher missed: events in a new folder before its watch exists, an overflow, a silent stop.
 /// </summary>
-public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostApplicationLifetime lifetime, ILogger<FileWatchService> logger)
+public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, QueueLabels labels, IHostApplicationLifetime lifetime, ILogger<FileWatchService> logger)
     : BackgroundService
 {
     /// <summary>Observations per FilesChanged message; a poll sends each list as soon as it is full.</summary>
@@ -208,7 +208,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             logger.LogInformation("Initial scan of {Roots}: {Files} files in {Elapsed}", string.Join(", ", present), files, DateTime.UtcNow - started);
             // Every present file is reported now: what the inventory holds beyond them was deleted while nobody watched.
             var scan = new ScanCompleted { Host = settings.Host, Roots = present, StartedAt = scanStartedAt!.Value };
-            var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
+            var inventory = await labels.SendEndpointAsync(bus, Queues.FileChanged, cancellationToken);
             await ConfirmedSend.RunAsync(token => inventory.Send(scan, token), "ScanCompleted", cancellationToken);
             await SendSkippedAsync(existing, started, cancellationToken);
             return;
@@ -233,7 +233,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         try
         {
             var message = new FilesSkipped { Host = settings.Host, Roots = roots, Files = files, SeenAt = seenAt };
-            var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
+            var inventory = await labels.SendEndpointAsync(bus, Queues.FileChanged, cancellationToken);
             await ConfirmedSend.RunAsync(token => inventory.Send(message, token), "FilesSkipped", cancellationToken);
             skipped.Sent();
         }
@@ -261,7 +261,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
                 Deleted = c.Version is null,
             }).ToArray(),
         });
-        var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
+        var inventory = await labels.SendEndpointAsync(bus, Queues.FileChanged, cancellationToken);
         try
         {
             await ConfirmedSend.RunAsync(token => inventory.SendBatch(lists, token), $"{changes.Count} FileChanged", cancellationToken);

@@ -19,7 +19,7 @@ public sealed class RecordReplicaConsumer(CopyRecorder recorder, ReplicaNeeds re
 /// The same for a replicator's list of copies. A copy that names something unknown is sent back to
 /// the queue alone, to fail there by itself (and land in the error queue) while the rest are recorded.
 /// </summary>
-public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeeds replicaNeeds, ILogger<RecordReplicaListConsumer> logger)
+public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeeds replicaNeeds, QueueLabels labels, ILogger<RecordReplicaListConsumer> logger)
     : IConsumer<ReplicasUpdated>
 {
     public async Task Consume(ConsumeContext<ReplicasUpdated> context)
@@ -34,7 +34,7 @@ public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeed
         {
         }
         var needs = new List<ReplicaNeeded>();
-        var inventory = await context.GetSendEndpoint(new Uri($"queue:{Queues.ReplicaUpdated}"));
+        var inventory = await labels.SendEndpointAsync(context, Queues.ReplicaUpdated, context.CancellationToken);
         for (var i = 0; i < copies.Count; i++)
         {
             if (recorded[i].IsCompletedSuccessfully)

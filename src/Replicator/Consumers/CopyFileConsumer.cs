@@ -9,7 +9,7 @@ using Xtelemdb.Storage;
 namespace Xtelemdb.Replicator.Consumers;
 
 /// <summary>Copies an origin file to a replica and reports the version the replica now holds.</summary>
-public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, ILogger<CopyFileConsumer> logger) : IConsumer<ReplicaNeeded>
+public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, QueueLabels labels, ILogger<CopyFileConsumer> logger) : IConsumer<ReplicaNeeded>
 {
     public async Task Consume(ConsumeContext<ReplicaNeeded> context)
     {
@@ -17,7 +17,7 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, ILog
         using (await slots.AcquireAsync(context.ReceiveContext.InputAddress, context.CancellationToken))
             update = await CopyAsync(copier, logger, context.Message, context.ReceiveContext.ElapsedTime, context.CancellationToken);
         if (update is not null)
-            await ReportAsync(context, [update]);
+            await ReportAsync(context, labels, [update]);
     }
 
     /// <summary>Copies one file; returns the report for the inventory, or null where there is nothing to record.</summary>
@@ -51,9 +51,9 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, ILog
     }
 
     /// <summary>Reports copies to the inventory: one alone, several as a list.</summary>
-    internal static async Task ReportAsync(ConsumeContext context, IReadOnlyList<ReplicaUpdated> updates)
+    internal static async Task ReportAsync(ConsumeContext context, QueueLabels labels, IReadOnlyList<ReplicaUpdated> updates)
     {
-        var inventory = await context.GetSendEndpoint(new Uri($"queue:{Queues.ReplicaUpdated}"));
+        var inventory = await labels.SendEndpointAsync(context, Queues.ReplicaUpdated, context.CancellationToken);
         if (updates.Count == 1)
             await ConfirmedSend.RunAsync(token => inventory.Send(updates[0], token), "ReplicaUpdated", context.CancellationToken);
         else if (updates.Count > 1)
@@ -66,7 +66,7 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, ILog
 /// flush for many: see FlushGroup), then reports them in one list. A file that fails is sent back
 /// to the queue alone, where it is retried and, failing for good, lands in the error queue by itself.
 /// </summary>
-public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, ILogger<CopyFilesConsumer> logger) : IConsumer<ReplicasNeeded>
+public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, QueueLabels labels, ILogger<CopyFilesConsumer> logger) : IConsumer<ReplicasNeeded>
 {
     const int LocalFilesAtOnce = 64;
 
@@ -77,7 +77,7 @@ public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, ILo
             using (await slots.AcquireAsync(context.ReceiveContext.InputAddress, context.CancellationToken))
                 return await CopyOrSendAloneAsync(context, need);
         })));
-        await CopyFileConsumer.ReportAsync(context, outcomes.OfType<ReplicaUpdated>().ToArray());
+        await CopyFileConsumer.ReportAsync(context, labels, outcomes.OfType<ReplicaUpdated>().ToArray());
     }
 
     /// <summary>
@@ -101,7 +101,7 @@ public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, ILo
         {
             logger.LogInformation("{Host}:{Path} was not copied to {Replica} with its list ({Error}); it is sent alone to {Queue}, to be retried there",
                 need.OriginHost, need.OriginPath, need.ReplicaUrl, e.Message, context.ReceiveContext.InputAddress);
-            var queue = await context.GetSendEndpoint(context.ReceiveContext.InputAddress);
+            var queue = await labels.SendEndpointAsync(context, context.ReceiveContext.InputAddress.AbsolutePath.Split('/')[^1], context.CancellationToken);
             await ConfirmedSend.RunAsync(token => queue.Send(need, token), "ReplicaNeeded", context.CancellationToken);
             return null;
         }

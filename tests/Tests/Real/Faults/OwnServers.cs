@@ -94,10 +94,12 @@ public sealed class OwnBroker : OwnServer
     readonly string node = $"xtfault{Guid.NewGuid():N}"[..20] + "@localhost";
     readonly int distributionPort = Ports.FreeLoopback();
 
-    public OwnBroker(string root) : base(root)
+    /// <param name="managementPort">Where its management API listens; none when null.</param>
+    public OwnBroker(string root, int? managementPort = null) : base(root)
     {
         RequireProgram(Server);
-        File.WriteAllText(Path.Combine(root, "enabled_plugins"), "[].\n");
+        ManagementPort = managementPort;
+        File.WriteAllText(Path.Combine(root, "enabled_plugins"), managementPort is null ? "[].\n" : "[rabbitmq_management].\n");
         // The user and password the services read from the environment, as for the shared broker.
         File.WriteAllText(Path.Combine(root, "rabbitmq.conf"), $"""
             listeners.tcp.default = 127.0.0.1:{Port}
@@ -105,12 +107,16 @@ public sealed class OwnBroker : OwnServer
             default_user = {Environment.GetEnvironmentVariable("XTELEMDB_BROKER_USER")}
             default_pass = {Environment.GetEnvironmentVariable("XTELEMDB_BROKER_PASSWORD")}
 
-            """);
+            """ + (managementPort is null ? "" : $"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {managementPort}\n"));
         // Debian's rabbitmq-server runs the node as the rabbitmq user.
         Shell.Run("chown", "-R", "rabbitmq", root);
     }
 
     public Uri Uri => new($"amqp://127.0.0.1:{Port}/");
+    public int? ManagementPort { get; }
+
+    /// <summary>The Erlang node name, for rabbitmqctl -n.</summary>
+    public string Node => node;
     protected override string Name => "rabbitmq " + node;
 
     protected override ProcessStartInfo StartInfo()
