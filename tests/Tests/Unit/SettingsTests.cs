@@ -174,4 +174,22 @@ public sealed class SettingsTests
             Environment.CurrentDirectory = previous;
         }
     }
+
+    [Test]
+    public void When_the_other_hosts_files_of_deploy_are_read_Should_load_as_the_README_describes_them()
+    {
+        // The compose stack's file names its container's folders: ComposeStackTests runs it.
+        var deploy = Path.Combine(Support.Repository.Root(), "deploy");
+        var remote = Path.Combine(deploy, "xtelemdb.remote.toml");
+        Assert.That(SettingsLoader.Parse(File.ReadAllText(remote), remote, folder).Host, Is.EqualTo("exao2"));
+
+        var ha = Path.Combine(deploy, "xtelemdb.ha.toml");
+        var settings = SettingsLoader.Parse(File.ReadAllText(ha), ha, folder);
+        Assert.Multiple(() =>
+        {
+            Assert.That(settings.Broker.Nodes.Select(n => n.ToString()), Is.EqualTo(new[] { "exao1:5672", "exao2:5672", "backup-host:5672" }));
+            Assert.That(settings.Broker.QueueType, Is.EqualTo(QueueType.Quorum));
+            Assert.That(new Npgsql.NpgsqlConnectionStringBuilder(settings.Database.Connection).Host, Is.EqualTo("exao1,backup-host"));
+        });
+    }
 }
