@@ -37,6 +37,7 @@ public sealed class FaultedObservationTests : PipelineTest
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         Files.Write(path, 4096);
         var mtime = File.GetLastWriteTimeUtc(path);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
 
         // The inventory's retries (about a minute) run out: the list goes to the error queue.
         var errors = await Eventually.Get(async () => await pipeline.Management.PeekAsync(pipeline.Name, "file-changed_error"),
@@ -44,9 +45,11 @@ public sealed class FaultedObservationTests : PipelineTest
         Assert.That(errors[0]["properties"]!["headers"]!["MT-Fault-Message"]?.ToString(), Does.Contain($"the test refuses {path}"));
         Assert.That(await pipeline.OriginAsync(path), Is.Null, "not recorded while refused");
 
+        var faulted = clock.Elapsed;
         await ExecuteAsync("delete from test_refused where path = @Path", path);
 
         var row = await pipeline.ReplicatedAsync(backup, path, TimeSpan.FromMinutes(3));
+        TestContext.Out.WriteLine($"in file-changed_error after {faulted.TotalSeconds:0.0} s; copied {(clock.Elapsed - faulted).TotalSeconds:0.0} s after the cause was mended");
         Files.AssertSameFile(path, TestPipeline.TargetOf(backup, path));
         var origin = await pipeline.OriginAsync(path);
         Assert.Multiple(() =>
