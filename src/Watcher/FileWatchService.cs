@@ -219,6 +219,26 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, QueueL
             "Poll: {Files} files in {Elapsed}; {Missed} changes the live watcher had missed", files, DateTime.UtcNow - started, missed);
     }
 
+    /// <summary>
+    /// A list the inventory could not record, past its retries: those of this host's files that
+    /// were not reported again since are reported once they settle, as if the live watcher had
+    /// seen them change. A cause that persists faults them again, one list per inventory retry window.
+    /// </summary>
+    public void Recheck(IEnumerable<FileChanged> files, string reason)
+    {
+        var again = 0;
+        foreach (var file in files.Where(f => f.Host == settings.Host))
+        {
+            if (tree.Forget(file.Path, file.Deleted ? null : new FileVersion(file.Mtime, file.Size)))
+            {
+                tree.Touch(file.Path, DateTime.UtcNow);
+                again++;
+            }
+        }
+        if (again > 0)
+            logger.LogWarning("The inventory could not record {Count} of this host's observations ({Reason}); reporting them again", again, reason);
+    }
+
     /// <summary>The poll's complete list of what is not backed up, when it changed: verify lists it.</summary>
     /// <remarks>After the poll's own messages, and never its undoing: a list that cannot go is sent by a later poll.</remarks>
     async Task SendSkippedAsync(IReadOnlyList<string> roots, DateTime seenAt, CancellationToken cancellationToken)
