@@ -3,7 +3,7 @@ using Xtelemdb.Hosting.Settings;
 
 namespace Xtelemdb.Hosting;
 
-/// <summary>A RabbitMQ.Client connection to the broker, for what the bus does not do: to the first node that answers, the URI's first.</summary>
+/// <summary>A RabbitMQ.Client connection to the broker, for what the bus does not do: to a node that answers, in RabbitMQ.Client's shuffled order.</summary>
 public static class BrokerConnection
 {
     public static Task<IConnection> OpenAsync(BrokerSettings broker, string name, CancellationToken cancellationToken)
