@@ -17,15 +17,15 @@ public sealed class DatabaseHealthCheck(NpgsqlDataSource dataSource) : IHealthCh
             await using var command = new NpgsqlCommand(StateQuery, connection);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             await reader.ReadAsync(cancellationToken);
-            var (standby, synchronousStandbys, connectedStandbys) = (reader.GetBoolean(0), reader.GetString(1), reader.GetInt64(2));
+            var (standby, synchronousStandbys, streaming) = (reader.GetBoolean(0), reader.GetString(1), reader.GetFieldValue<string[]>(2));
             var server = $"{connection.Host}:{connection.Port}";
             var data = new Dictionary<string, object> { ["server"] = server, ["role"] = standby ? "standby" : "primary" };
             var described = $"database {connection.Database} on {server}";
             if (standby)
                 return HealthCheckResult.Unhealthy($"{described} is a standby (in recovery), where nothing can be written", data: data);
-            if (synchronousStandbys.Length > 0 && connectedStandbys == 0)
+            if (synchronousStandbys.Length > 0 && !SynchronousStandbys.Parse(synchronousStandbys).AreConnected(streaming))
                 return HealthCheckResult.Unhealthy($"{described}, the primary, waits for a synchronous standby (synchronous_standby_names = '{synchronousStandbys}') "
-                    + "and none is connected: every write waits until one is, or the setting is emptied", data: data);
+                    + $"that is not connected (streaming: {(streaming.Length == 0 ? "none" : string.Join(", ", streaming))}): every write waits until it is, or the setting is emptied", data: data);
             return HealthCheckResult.Healthy($"{described}, the primary, answers", data);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
@@ -36,13 +36,13 @@ public sealed class DatabaseHealthCheck(NpgsqlDataSource dataSource) : IHealthCh
 
     /// <summary>
     /// Whether the server is a standby, and whether its commits wait for a standby that is not there
-    /// (its walsenders' rows are visible to any user, their details not): synchronous replication
+    /// (its walsenders' names are visible to any user, their state not): synchronous replication
     /// with its standby down stops every write, while reads such as this one still answer.
     /// </summary>
     const string StateQuery = """
         select pg_is_in_recovery(),
                case when current_setting('synchronous_commit') in ('off', 'local') then '' else current_setting('synchronous_standby_names') end,
-               (select count(*) from pg_stat_replication)
+               array(select coalesce(application_name, '') from pg_stat_replication)
         """;
 
     /// <summary>"database xtelem on h:5432", or each host of several ("on pg1:5432,pg2:5433").</summary>

@@ -68,7 +68,7 @@ public sealed class DatabaseFailoverTests : FaultTest
         await Eventually.True(async () => (result = await check.CheckHealthAsync(new())).Status == HealthStatus.Unhealthy, TimeSpan.FromSeconds(30),
             "/health's database entry unhealthy once the primary's walsender has gone");
         Assert.That(result.Description, Is.EqualTo($"database postgres on 127.0.0.1:{pair.Primary.Port}, the primary, waits for a synchronous standby "
-            + "(synchronous_standby_names = '*') and none is connected: every write waits until one is, or the setting is emptied"));
+            + "(synchronous_standby_names = '*') that is not connected (streaming: none): every write waits until it is, or the setting is emptied"));
     }
 
     /// <summary>Kills the primary, promotes the standby, and times how long the service takes to record copies there and to say so in /health.</summary>
