@@ -16,8 +16,10 @@ namespace Xtelemdb.Hosting;
 /// it is deleted; 'replica_list --queues' names every queue either way. Classic queues: labels are
 /// only words, and a failure to declare them never stops a send (the send declares the queue
 /// itself). Quorum queues: RabbitMQ refuses a declaration without the type, which is what a send to
-/// "queue:…" makes, so the declaration here must succeed and the send goes to the queue's exchange.
-/// A queue of the other type stops the service (<see cref="QueueTypeMismatchException"/>).
+/// "queue:…" makes, so the declaration here must succeed and the send goes to the queue's exchange,
+/// mandatory: a queue deleted while the services run leaves its exchange bound to nothing, and
+/// RabbitMQ returns what is sent there instead of dropping it; the queue is declared again and the
+/// send goes again. A queue of the other type stops the service (<see cref="QueueTypeMismatchException"/>).
 /// </summary>
 public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> logger, IHostApplicationLifetime? lifetime = null) : IHostedService, IAsyncDisposable
 {
@@ -35,7 +37,11 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
 
     bool Quorum => broker?.QueueType == QueueType.Quorum;
 
-    readonly ConcurrentDictionary<string, bool> declared = new(StringComparer.Ordinal);
+    /// <summary>How many times a send goes to a quorum queue's exchange that RabbitMQ returns it from, the queue declared again before each.</summary>
+    public const int ReturnedAttempts = 3;
+
+    /// <summary>The queues this process declared on its connection, with their labels: a queue deleted since is declared with them again.</summary>
+    readonly ConcurrentDictionary<string, IReadOnlyDictionary<string, object>> declared = new(StringComparer.Ordinal);
     readonly SemaphoreSlim gate = new(1, 1);
     IConnection? connection;
 
@@ -79,7 +85,7 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
         await gate.WaitAsync(cancellationToken);
         try
         {
-            connection ??= await BrokerConnection.OpenAsync(broker, "xtelemdb queue labels", cancellationToken);
+            connection ??= await OpenAsync(cancellationToken);
             foreach (var (queue, labels) in missing.Where(q => !declared.ContainsKey(q.Queue)))
             {
                 // A refused declaration closes its channel: one channel per queue.
@@ -92,7 +98,7 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
                 {
                     throw Stop(mismatch);
                 }
-                declared[queue] = true;
+                declared[queue] = labels;
             }
         }
         catch (Exception e) when (e is not QueueTypeMismatchException && !cancellationToken.IsCancellationRequested)
@@ -144,24 +150,48 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
     }
 
     /// <summary>
-    /// The send endpoint of one of the pipeline's queues, declared first: the queue itself for classic
-    /// queues (a send declares it if missing), its exchange for quorum queues (declared and bound here).
+    /// Sends messages to one of the pipeline's queues, declared first: to the queue itself for classic
+    /// queues (a send declares it if missing), to its exchange for quorum queues (declared and bound
+    /// here), mandatory, so that RabbitMQ returns what no queue is bound to take.
     /// </summary>
-    public async Task<ISendEndpoint> SendEndpointAsync(ISendEndpointProvider provider, string queue, CancellationToken cancellationToken)
+    public async Task SendAsync<T>(ISendEndpointProvider provider, string queue, IReadOnlyCollection<T> messages, string what,
+        CancellationToken cancellationToken, Action<SendContext<T>>? configure = null) where T : class
     {
+        if (messages.Count == 0)
+            return;
         await EnsureAsync([queue], cancellationToken);
-        return await provider.GetSendEndpoint(new Uri(Quorum ? $"exchange:{queue}" : $"queue:{queue}"));
+        // Always to the exchange for the answers to resyncs: a send to their queue would declare it without its length limit.
+        var endpoint = await provider.GetSendEndpoint(new Uri(Quorum || queue == Queues.ResyncResults ? $"exchange:{queue}" : $"queue:{queue}"));
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await ConfirmedSend.RunAsync(token => endpoint.SendBatch(messages, context => Configure(context, configure), token), what, cancellationToken);
+                return;
+            }
+            catch (MessageReturnedException e) when (Quorum)
+            {
+                // A batch may have gone in part: the rest goes again with it, and a duplicate costs nothing.
+                if (attempt == ReturnedAttempts)
+                    throw new InvalidOperationException($"RabbitMQ returned {what} sent to exchange '{queue}' {attempt} times: no queue '{queue}' is bound to it, although it was declared again before each send", e);
+                logger.LogWarning("RabbitMQ returned {What}: queue {Queue} was deleted while the services run; declaring it again and sending again", what, queue);
+                declared.TryRemove(queue, out var labels);
+                await EnsureAsync([(queue, labels ?? Queues.Labels(queue))], cancellationToken);
+            }
+        }
+    }
+
+    void Configure<T>(SendContext<T> context, Action<SendContext<T>>? configure) where T : class
+    {
+        if (Quorum && context.TryGetPayload(out RabbitMqSendContext? rabbit))
+            rabbit.Mandatory = true;
+        configure?.Invoke(context);
     }
 
     /// <summary>Sends a report written for people (plain JSON) to one of the pipeline's queues, its labels declared first.</summary>
-    public async Task SendReportAsync<T>(ISendEndpointProvider provider, string queue, T report, CancellationToken cancellationToken)
-        where T : class
-    {
-        await EnsureAsync([queue], cancellationToken);
-        // Always to the exchange: a send to the answers' queue would declare it without its length limit.
-        var endpoint = await provider.GetSendEndpoint(new Uri(Quorum || queue == Queues.ResyncResults ? $"exchange:{queue}" : $"queue:{queue}"));
-        await endpoint.Send(report, PlainJson.Use<T>, cancellationToken);
-    }
+    public Task SendReportAsync<T>(ISendEndpointProvider provider, string queue, T report, CancellationToken cancellationToken)
+        where T : class =>
+        SendAsync(provider, queue, [report], typeof(T).Name, cancellationToken, PlainJson.Use);
 
     /// <summary>The queue's type, its labels, and for the answers to resyncs the bound that keeps that queue small.</summary>
     Dictionary<string, object?> Arguments(string queue, IReadOnlyDictionary<string, object> labels)
@@ -224,6 +254,19 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
         // The queue's exchange has its name ("replicate-…_error").
         if (queue is MassTransit.RabbitMqTransport.EntitySettings { ExchangeName: { } name } && name.EndsWith(suffix, StringComparison.Ordinal))
             queue.SetQueueArgument(Queues.DescriptionArgument, description(name[..^suffix.Length]));
+    }
+
+    /// <summary>A new connection (the broker or the virtual host came back) declares every queue again before its next send.</summary>
+    async Task<IConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var opened = await BrokerConnection.OpenAsync(broker!, "xtelemdb queue labels", cancellationToken);
+        declared.Clear();
+        opened.RecoverySucceededAsync += (_, _) =>
+        {
+            declared.Clear();
+            return Task.CompletedTask;
+        };
+        return opened;
     }
 
     async Task CloseAsync()

@@ -208,8 +208,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, QueueL
             logger.LogInformation("Initial scan of {Roots}: {Files} files in {Elapsed}", string.Join(", ", present), files, DateTime.UtcNow - started);
             // Every present file is reported now: what the inventory holds beyond them was deleted while nobody watched.
             var scan = new ScanCompleted { Host = settings.Host, Roots = present, StartedAt = scanStartedAt!.Value };
-            var inventory = await labels.SendEndpointAsync(bus, Queues.FileChanged, cancellationToken);
-            await ConfirmedSend.RunAsync(token => inventory.Send(scan, token), "ScanCompleted", cancellationToken);
+            await labels.SendAsync(bus, Queues.FileChanged, [scan], "ScanCompleted", cancellationToken);
             await SendSkippedAsync(existing, started, cancellationToken);
             return;
         }
@@ -253,8 +252,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, QueueL
         try
         {
             var message = new FilesSkipped { Host = settings.Host, Roots = roots, Files = files, SeenAt = seenAt };
-            var inventory = await labels.SendEndpointAsync(bus, Queues.FileChanged, cancellationToken);
-            await ConfirmedSend.RunAsync(token => inventory.Send(message, token), "FilesSkipped", cancellationToken);
+            await labels.SendAsync(bus, Queues.FileChanged, [message], "FilesSkipped", cancellationToken);
             skipped.Sent();
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -280,11 +278,10 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, QueueL
                 ObservedAt = observedAt,
                 Deleted = c.Version is null,
             }).ToArray(),
-        });
-        var inventory = await labels.SendEndpointAsync(bus, Queues.FileChanged, cancellationToken);
+        }).ToArray();
         try
         {
-            await ConfirmedSend.RunAsync(token => inventory.SendBatch(lists, token), $"{changes.Count} FileChanged", cancellationToken);
+            await labels.SendAsync(bus, Queues.FileChanged, lists, $"{changes.Count} FileChanged", cancellationToken);
         }
         catch
         {

@@ -34,7 +34,6 @@ public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeed
         {
         }
         var needs = new List<ReplicaNeeded>();
-        var inventory = await labels.SendEndpointAsync(context, Queues.ReplicaUpdated, context.CancellationToken);
         for (var i = 0; i < copies.Count; i++)
         {
             if (recorded[i].IsCompletedSuccessfully)
@@ -45,7 +44,7 @@ public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeed
             logger.LogWarning("A copy in a list cannot be recorded ({Error}); it is sent alone to {Queue}, for its error queue",
                 recorded[i].Exception!.InnerException!.Message, Queues.ReplicaUpdated);
             var copy = copies[i];
-            await ConfirmedSend.RunAsync(token => inventory.Send(copy, token), "ReplicaUpdated", context.CancellationToken);
+            await labels.SendAsync(context, Queues.ReplicaUpdated, [copy], "ReplicaUpdated", context.CancellationToken);
         }
         await replicaNeeds.SendAsync(context, needs, context.CancellationToken);
     }

@@ -53,11 +53,10 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, Queu
     /// <summary>Reports copies to the inventory: one alone, several as a list.</summary>
     internal static async Task ReportAsync(ConsumeContext context, QueueLabels labels, IReadOnlyList<ReplicaUpdated> updates)
     {
-        var inventory = await labels.SendEndpointAsync(context, Queues.ReplicaUpdated, context.CancellationToken);
         if (updates.Count == 1)
-            await ConfirmedSend.RunAsync(token => inventory.Send(updates[0], token), "ReplicaUpdated", context.CancellationToken);
+            await labels.SendAsync(context, Queues.ReplicaUpdated, updates, "ReplicaUpdated", context.CancellationToken);
         else if (updates.Count > 1)
-            await ConfirmedSend.RunAsync(token => inventory.Send(new ReplicasUpdated { Files = updates }, token), "ReplicasUpdated", context.CancellationToken);
+            await labels.SendAsync(context, Queues.ReplicaUpdated, [new ReplicasUpdated { Files = updates }], "ReplicasUpdated", context.CancellationToken);
     }
 }
 
@@ -101,8 +100,7 @@ public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, Que
         {
             logger.LogInformation("{Host}:{Path} was not copied to {Replica} with its list ({Error}); it is sent alone to {Queue}, to be retried there",
                 need.OriginHost, need.OriginPath, need.ReplicaUrl, e.Message, context.ReceiveContext.InputAddress);
-            var queue = await labels.SendEndpointAsync(context, context.ReceiveContext.InputAddress.AbsolutePath.Split('/')[^1], context.CancellationToken);
-            await ConfirmedSend.RunAsync(token => queue.Send(need, token), "ReplicaNeeded", context.CancellationToken);
+            await labels.SendAsync(context, context.ReceiveContext.InputAddress.AbsolutePath.Split('/')[^1], [need], "ReplicaNeeded", context.CancellationToken);
             return null;
         }
     }

@@ -75,6 +75,10 @@ public sealed class Management : IDisposable
     public async Task PurgeAsync(string vhost, string queue) =>
         (await http.DeleteAsync($"queues/{E(vhost)}/{E(queue)}/contents")).EnsureSuccessStatusCode();
 
+    /// <summary>Deletes a queue, as an operator does with the management UI's "Delete Queue".</summary>
+    public async Task DeleteQueueAsync(string vhost, string queue) =>
+        (await http.DeleteAsync($"queues/{E(vhost)}/{E(queue)}")).EnsureSuccessStatusCode();
+
 
 
     public void Dispose() => http.Dispose();

@@ -9,18 +9,41 @@ public sealed class QueueTypeTests : PipelineTest
     [Test]
     public async Task When_queue_type_is_quorum_Should_replicate_through_quorum_queues()
     {
-        var backup = pipeline.Backup();
-        await pipeline.StartAsync(pipeline.Configure([backup], brokerKeys: "queue_type = \"quorum\""), PipelineServices.All);
-
-        var path = Path.Combine(pipeline.Data, "through-quorum.dat");
-        Files.Write(path, 4096);
-        await pipeline.ReplicatedAsync(backup, path);
+        await StartQuorumAndReplicateAsync("through-quorum.dat");
 
         var queues = await pipeline.Management.QueuesAsync(pipeline.Name);
         var types = queues.ToDictionary(q => q["name"]!.GetValue<string>(), q => q["type"]!.GetValue<string>());
         TestContext.Out.WriteLine(string.Join("\n", types.Select(t => $"{t.Key}: {t.Value}")));
         Assert.That(types.Keys, Has.Some.StartsWith("replicate-").And.Some.EqualTo(Queues.FileChanged).And.Some.EqualTo(Queues.ReplicaUpdated));
         Assert.That(types.Where(t => t.Value != "quorum"), Is.Empty, "every queue is a quorum queue");
+    }
+
+    [Test]
+    public async Task When_a_quorum_replicate_queue_is_deleted_while_the_services_run_Should_declare_it_again_and_copy_the_next_file()
+    {
+        var backup = await StartQuorumAndReplicateAsync("before-delete.dat");
+
+        var replicate = (await pipeline.Management.QueuesAsync(pipeline.Name)).Select(q => q["name"]!.GetValue<string>())
+            .Single(name => name.StartsWith("replicate-", StringComparison.Ordinal) && !name.EndsWith(Queues.ErrorSuffix, StringComparison.Ordinal));
+        await pipeline.Management.DeleteQueueAsync(pipeline.Name, replicate);
+
+        // The inventory's send to the queue's exchange, now bound to nothing, is returned, declares the queue again and goes again.
+        var second = Path.Combine(pipeline.Data, "after-delete.dat");
+        Files.Write(second, 4096);
+        await pipeline.ReplicatedAsync(backup, second, TimeSpan.FromSeconds(60));
+        var queues = await pipeline.Management.QueuesAsync(pipeline.Name);
+        Assert.That(queues.Where(q => q["name"]!.GetValue<string>() == replicate).Select(q => q["type"]!.GetValue<string>()), Is.EqualTo(new[] { "quorum" }), "the queue is back, a quorum queue");
+    }
+
+    /// <summary>Starts every service on quorum queues and waits for a first file's copy; returns the replica.</summary>
+    async Task<string> StartQuorumAndReplicateAsync(string name)
+    {
+        var backup = pipeline.Backup();
+        await pipeline.StartAsync(pipeline.Configure([backup], brokerKeys: "queue_type = \"quorum\""), PipelineServices.All);
+        var path = Path.Combine(pipeline.Data, name);
+        Files.Write(path, 4096);
+        await pipeline.ReplicatedAsync(backup, path);
+        return backup;
     }
 
     [TestCase("classic", "quorum", TestName = "When_a_classic_stack_is_started_with_quorum_queues_Should_exit_naming_the_queue_and_the_migration")]
