@@ -102,7 +102,7 @@ public sealed class SftpReplicationTests : PipelineTest
         Files.Write(first, 1000);
         // The copy may be asked for twice (by the watcher and by the replica's back-fill): each request is refused.
         var faults = await Eventually.Get(async () => await pipeline.Management.PeekAsync(pipeline.Name, errors), m => m?.Count >= 1, Timeout, "the refused copy");
-        Assert.That(faults.Select(FaultMessage), Has.All.Contains($"{hostFolder} is a symlink (to {outside})"));
+        Assert.That(faults.Select(Management.FaultReason), Has.All.Contains($"{hostFolder} is a symlink (to {outside})"));
         Assert.That(Directory.EnumerateFileSystemEntries(outside, "*", SearchOption.AllDirectories), Is.Empty, "nothing written outside the prefix");
 
         // The folders are real now, but the target itself is a link to a file outside.
@@ -114,11 +114,9 @@ public sealed class SftpReplicationTests : PipelineTest
         File.CreateSymbolicLink(RemotePath(second), victim);
         Files.Write(second, 2000);
         await Eventually.Get(async () => await pipeline.Management.PeekAsync(pipeline.Name, errors),
-            m => m is not null && m.Select(FaultMessage).Any(f => f.Contains($"{RemotePath(second)} is a symlink", StringComparison.Ordinal)), Timeout, "the second refused copy");
+            m => m is not null && m.Select(Management.FaultReason).Any(f => f.Contains($"{RemotePath(second)} is a symlink", StringComparison.Ordinal)), Timeout, "the second refused copy");
         Assert.That(File.ReadAllText(victim), Is.EqualTo("precious"), "the link's target is untouched");
     }
-
-    static string FaultMessage(System.Text.Json.Nodes.JsonObject fault) => fault["properties"]!["headers"]!["MT-Fault-Message"]!.GetValue<string>();
 
     [Test]
     public async Task When_the_server_offers_fsync_Should_flush_each_copy_before_renaming_it_into_place()
