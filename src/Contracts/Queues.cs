@@ -50,6 +50,9 @@ public static class Queues
     public static string Replicate(string originHost, string replicaUrl) =>
         $"replicate-{Slug(originHost, 40)}-to-{Slug(replicaUrl, 60)}-{ShortHash(originHost + "\n" + replicaUrl)}";
 
+    /// <summary>The queue of one host's watcher that outlives its connection: "watcher-exao1-faults".</summary>
+    public static string OfHost(string service, string host, string purpose) => $"{service}-{Slug(host, 40)}-{purpose}";
+
     /// <summary>A queue of one process that lives as long as it does, named for its host and purpose: "replicator-exao1-replica-set-3f2a9c".</summary>
     public static string OfProcess(string service, string host, string purpose) =>
         $"{service}-{Slug(host, 40)}-{purpose}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";

@@ -23,13 +23,11 @@ public static class WatcherRegistration
             bus.AddConsumer<RecheckFaultedConsumer>().ExcludeFromConfigureEndpoints();
 
         /// <summary>
-        /// Every watcher's queue is bound to the faults of every FilesChanged; each takes its own host's.
-        /// A fault published while no watcher of that host runs is dropped: its start-up scan reports every file.
+        /// Every host's watcher queue is bound to the faults of every FilesChanged; each takes its own host's.
+        /// A fault published while its watcher is away waits in the queue; a watcher started anew also reports every file in its scan.
         /// </summary>
         public void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator bus) =>
-            bus.ReceiveEndpoint(new ProcessEndpointDefinition("watcher", host, "faults",
-                    $"lists of {host}'s observations the inventory could not record, for the watcher on {host} to report again; deleted when it stops"),
-                KebabCaseEndpointNameFormatter.Instance,
+            bus.ReceiveEndpoint(new WatcherFaultsEndpoint(host), KebabCaseEndpointNameFormatter.Instance,
                 endpoint => endpoint.ConfigureConsumer<RecheckFaultedConsumer>(context));
     }
 }

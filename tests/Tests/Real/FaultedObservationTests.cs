@@ -63,23 +63,46 @@ public sealed class FaultedObservationTests : PipelineTest
     }
 
     [Test]
-    public async Task When_a_watcher_runs_Should_have_its_own_fault_queue_deleted_when_it_stops()
+    public async Task When_the_watcher_is_away_as_a_fault_is_published_Should_its_host_queue_keep_the_fault_for_it()
     {
-        var host = await pipeline.StartAsync(pipeline.Configure([]), PipelineServices.Watcher);
-        var queue = await Eventually.Get(async () => (await pipeline.Management.QueuesAsync(pipeline.Name))
-                .FirstOrDefault(q => q["name"]!.ToString().StartsWith($"watcher-{TestPipeline.Host}-faults-", StringComparison.Ordinal)),
-            q => q is not null, TimeSpan.FromSeconds(30), "the watcher's fault queue");
+        var settings = pipeline.Configure([], pollInterval: "1h");
+        var watcher = await pipeline.StartAsync(settings, PipelineServices.Watcher);
+        var name = $"watcher-{TestPipeline.Host}-faults";
+        var queue = await Eventually.Get(async () => (await pipeline.Management.QueuesAsync(pipeline.Name)).FirstOrDefault(q => q["name"]!.ToString() == name),
+            q => q is not null, Eventually.Patience, "the host's fault queue");
         Assert.Multiple(() =>
         {
-            // MassTransit's temporary queue: exclusive to the process's connection, gone with it.
-            Assert.That(queue!["exclusive"]!.GetValue<bool>(), Is.True, queue.ToJsonString());
+            Assert.That(queue!["durable"]!.GetValue<bool>(), Is.True, queue.ToJsonString());
+            Assert.That(queue["exclusive"]!.GetValue<bool>() || queue["auto_delete"]!.GetValue<bool>(), Is.False, "outlives its connection");
+            Assert.That(queue["arguments"]!["x-expires"]!.GetValue<long>(), Is.EqualTo((long)TimeSpan.FromDays(7).TotalMilliseconds));
             Assert.That(queue["arguments"]!["xtelemdb.description"]!.ToString(), Does.Contain("could not record"));
         });
+        // The exchange MassTransit publishes Fault<FilesChanged> to, bound to the queue's own exchange.
+        var exchange = (await pipeline.Management.BindingsToAsync(pipeline.Name, name))
+            .Select(b => b["source"]!.ToString()).Single(source => source.Contains("Fault", StringComparison.Ordinal));
 
-        await pipeline.StopAsync(host);
-        await Eventually.True(async () => !(await pipeline.Management.QueuesAsync(pipeline.Name))
-                .Any(q => q["name"]!.ToString() == queue!["name"]!.ToString()),
-            TimeSpan.FromSeconds(30), "the fault queue deleted with its watcher");
+        await pipeline.StopAsync(watcher);
+        var path = Path.Combine(pipeline.Data, "away.dat");
+        // What the inventory's consume pipeline publishes when a list runs out of retries. Unrouted, PublishAsync throws.
+        await pipeline.Management.PublishAsync(pipeline.Name, exchange, "", $$$"""
+            {"messageId": "{{{Guid.NewGuid()}}}",
+             "messageType": ["urn:message:MassTransit:Fault[[Xtelemdb:FilesChanged]]", "urn:message:MassTransit:Fault"],
+             "message": {"faultId": "{{{Guid.NewGuid()}}}", "timestamp": "{{{DateTime.UtcNow:O}}}",
+                         "exceptions": [{"exceptionType": "Npgsql.PostgresException", "message": "the test's refusal"}],
+                         "faultMessageTypes": ["urn:message:Xtelemdb:FilesChanged"],
+                         "message": {"files": [{"host": "{{{TestPipeline.Host}}}", "path": "{{{path}}}", "mtime": "{{{DateTime.UtcNow:O}}}", "size": 1,
+                                                "observedAt": "{{{DateTime.UtcNow:O}}}"}]}
+                        }
+            }
+            """, new Dictionary<string, object> { ["content_type"] = "application/vnd.masstransit+json", ["delivery_mode"] = 2 });
+        Assert.That(await pipeline.Management.PeekAsync(pipeline.Name, name), Has.Count.EqualTo(1), "kept while its watcher is away");
+
+        await pipeline.StartAsync(settings, PipelineServices.Watcher);
+        await Eventually.True(async () => (await pipeline.Management.QueuesAsync(pipeline.Name))
+                .Any(q => q["name"]!.ToString() == name && q["consumers"]?.GetValue<int>() > 0 && q["messages"]?.GetValue<int>() == 0)
+                && (await pipeline.Management.PeekAsync(pipeline.Name, name)).Count == 0,
+            Eventually.Patience, "the fault taken by the watcher back");
+        Assert.That(await pipeline.Management.PeekAsync(pipeline.Name, name + "_error"), Is.Empty, "taken, not failed");
     }
 
     async Task ExecuteAsync(string sql, string? path = null)

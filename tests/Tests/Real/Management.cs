@@ -74,6 +74,10 @@ public sealed class Management : IDisposable
     public async Task<IReadOnlyList<JsonObject>> QueuesAsync(string vhost) =>
         (await http.GetFromJsonAsync<JsonArray>($"queues/{E(vhost)}"))!.Select(q => q!.AsObject()).ToArray();
 
+    /// <summary>The exchanges bound to an exchange (its page's "Bindings", "to this exchange"): each with its source.</summary>
+    public async Task<IReadOnlyList<JsonObject>> BindingsToAsync(string vhost, string exchange) =>
+        (await http.GetFromJsonAsync<JsonArray>($"exchanges/{E(vhost)}/{E(exchange)}/bindings/destination"))!.Select(b => b!.AsObject()).ToArray();
+
     /// <summary>Empties a queue, as if its messages were lost in flight.</summary>
     public async Task PurgeAsync(string vhost, string queue) =>
         (await http.DeleteAsync($"queues/{E(vhost)}/{E(queue)}/contents")).EnsureSuccessStatusCode();
