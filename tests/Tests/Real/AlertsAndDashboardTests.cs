@@ -14,7 +14,7 @@ namespace Xtelemdb.Tests.Real;
 /// </summary>
 public sealed class AlertsAndDashboardTests : PipelineTest
 {
-    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan Timeout = Eventually.Patience;
 
     /// <summary>The job names of prometheus.yml, which the rules and the dashboard name.</summary>
     static readonly string[] Jobs = ["xtelemdb-inventory", "xtelemdb-watcher", "xtelemdb-replicator", "rabbitmq"];

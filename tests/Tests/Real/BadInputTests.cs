@@ -26,7 +26,7 @@ public sealed class BadInputTests : PipelineTest
         await pipeline.ReplicatedAsync(backup, path);
 
         var errors = await Eventually.Get<IReadOnlyList<System.Text.Json.Nodes.JsonObject>>(async () => await pipeline.Management.PeekAsync(pipeline.Name, "file-changed_error"),
-            m => m?.Count == 2, TimeSpan.FromSeconds(30), "two messages in file-changed_error");
+            m => m?.Count == 2, Eventually.Patience, "two messages in file-changed_error");
         var reasons = errors.Select(e => e["properties"]!["headers"]!["MT-Fault-Message"]?.ToString()).ToArray();
         TestContext.Out.WriteLine(string.Join("\n", reasons));
         Assert.That(reasons, Has.Some.Contains("not an absolute path: \"relative/../../etc/passwd\""));
@@ -46,12 +46,12 @@ public sealed class BadInputTests : PipelineTest
         };
         await bus.Publish(copy);
         await bus.Publish(new FileChanged { Host = "exao9", Path = "/known.dat", Mtime = DateTime.UtcNow, Size = 1, ObservedAt = DateTime.UtcNow });
-        await Eventually.True(async () => await pipeline.CountAsync("select count(*) from file_origins") == 1, TimeSpan.FromSeconds(30), "the origin row");
+        await Eventually.True(async () => await pipeline.CountAsync("select count(*) from file_origins") == 1, Eventually.Patience, "the origin row");
         await bus.Publish(copy with { ReplicaId = 42, OriginPath = "/known.dat" });
 
         var errors = await Eventually.Get<IReadOnlyList<System.Text.Json.Nodes.JsonObject>>(
             async () => await pipeline.Management.PeekAsync(pipeline.Name, "replica-updated_error"),
-            m => m?.Count == 2, TimeSpan.FromSeconds(30), "two messages in replica-updated_error");
+            m => m?.Count == 2, Eventually.Patience, "two messages in replica-updated_error");
         var reasons = errors.Select(e => e["properties"]!["headers"]!["MT-Fault-Message"]?.ToString()).ToArray();
         Assert.That(reasons, Has.Some.EqualTo("ReplicaUpdated names an origin file the inventory does not know: exao9:/never/seen.dat"));
         Assert.That(reasons, Has.Some.EqualTo("ReplicaUpdated names replica 42, which is not registered"));

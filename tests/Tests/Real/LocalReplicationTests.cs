@@ -8,7 +8,7 @@ namespace Xtelemdb.Tests.Real;
 /// <summary>The whole loop, all in one process, on the real broker and database.</summary>
 public sealed class LocalReplicationTests : PipelineTest
 {
-    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan Timeout = Eventually.Patience;
     [Test]
     public async Task When_a_file_is_written_for_seconds_then_closed_Should_reach_the_replica_with_the_same_bytes_mtime_and_checksum()
     {
@@ -44,7 +44,7 @@ public sealed class LocalReplicationTests : PipelineTest
         // Every delivery is in a copy at once, none waits unacknowledged behind one: prefetch = [replicator] concurrency (4 here).
         var queue = Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup));
         var prefetch = await Eventually.Get(async () => (int[]?)[.. await pipeline.Management.PrefetchCountsAsync(pipeline.Name, queue)],
-            p => p is { Length: > 0 }, TimeSpan.FromSeconds(30), "the replicator's consumer listed");
+            p => p is { Length: > 0 }, Eventually.Patience, "the replicator's consumer listed");
         Assert.That(prefetch, Is.EqualTo(new[] { 4 }));
     }
 

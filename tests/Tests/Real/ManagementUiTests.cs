@@ -17,7 +17,7 @@ public sealed class ManagementUiTests : PipelineTest
     const string Exchange = "Xtelemdb:ResyncRequested";
     const string Answers = "resync-results";
     const string Faults = "resync-requested_error";
-    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan Timeout = Eventually.Patience;
 
     [Test]
     public async Task When_an_operator_publishes_a_resync_in_the_management_UI_Should_restore_the_lost_copy_answer_in_resync_results_and_refuse_a_bad_body()

@@ -11,7 +11,7 @@ namespace Xtelemdb.Tests.Real;
 /// <summary>/health, the health command and the log formats, with real faults.</summary>
 public sealed class MonitoringTests : PipelineTest
 {
-    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan Timeout = Eventually.Patience;
 
     async Task SetConnectionsAllowedAsync(bool allowed)
     {

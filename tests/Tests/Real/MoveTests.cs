@@ -19,7 +19,7 @@ namespace Xtelemdb.Tests.Real;
 /// </summary>
 public sealed class MoveTests : PipelineTest
 {
-    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan Timeout = Eventually.Patience;
 
     string Telem => Path.Combine(pipeline.Data, "telem");
 

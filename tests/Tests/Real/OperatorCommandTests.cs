@@ -9,7 +9,7 @@ namespace Xtelemdb.Tests.Real;
 /// <summary>The operator commands, run as the xtelemdb executable against a running pipeline.</summary>
 public sealed class OperatorCommandTests : PipelineTest
 {
-    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan Timeout = Eventually.Patience;
     /// <summary>A backup made by an older tool: host folders, nested folders, awkward names, and a symlink out.</summary>
     string MakeOldBackup(out IReadOnlyList<string> files)
     {
@@ -109,7 +109,7 @@ public sealed class OperatorCommandTests : PipelineTest
             Files.Write(Path.Combine(pipeline.Data, $"q{i}.dat"), 100);
         // A file may be reported twice (its event and the scan): three files, whatever the requests.
         await Eventually.True(async () => (await pipeline.Management.QueuedRequestsAsync(pipeline.Name, queue)).Select(r => r["originPath"]!.GetValue<string>()).Distinct().Count() == 3,
-            TimeSpan.FromSeconds(30), "three files requested");
+            Eventually.Patience, "three files requested");
 
         // The watcher reports the three in one list or more: as many messages wait, one per list.
         var messages = (await pipeline.Management.PeekAsync(pipeline.Name, queue, 10)).Count;
@@ -121,7 +121,7 @@ public sealed class OperatorCommandTests : PipelineTest
         File.Delete(Path.Combine(backup, ReplicaMarker.FileName));
         await pipeline.StartAsync(settings, PipelineServices.Replicator);
         // Each request of a list fails alone, so each lands in the error queue by itself.
-        await Eventually.True(async () => (await PairAsync()).Errors == requests, TimeSpan.FromSeconds(30), $"{requests} requests in the error queue");
+        await Eventually.True(async () => (await PairAsync()).Errors == requests, Eventually.Patience, $"{requests} requests in the error queue");
         pair = await PairAsync();
         Assert.That((pair.Waiting, pair.Consumers), Is.EqualTo((0L, 1L)));
 

@@ -8,7 +8,7 @@ namespace Xtelemdb.Tests.Real;
 /// <summary>Rule 3: a duplicate or stale message changes nothing and never moves a record backwards.</summary>
 public sealed class RecordOrderTests : PipelineTest
 {
-    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan Timeout = Eventually.Patience;
     static readonly DateTime T0 = new(2026, 11, 27, 1, 0, 0, DateTimeKind.Utc);
     IBus bus = null!;
     string backup = null!;

@@ -9,7 +9,7 @@ namespace Xtelemdb.Tests.Real;
 /// <summary>A backup disk that is not mounted gets nothing: the marker at a replica's root says it is there.</summary>
 public sealed class ReplicaMarkerTests : PipelineTest
 {
-    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan Timeout = Eventually.Patience;
 
     [Test]
     public async Task When_the_backup_disk_is_unmounted_mid_flow_Should_write_nothing_say_why_and_catch_up_after_sync()

@@ -10,7 +10,7 @@ namespace Xtelemdb.Tests.Real;
 /// <summary>A replica selects origin hosts and paths; the selection changes at run time.</summary>
 public sealed class ReplicaSelectionTests : PipelineTest
 {
-    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan Timeout = Eventually.Patience;
 
     async Task<JsonElement> ListedAsync(string replica)
     {

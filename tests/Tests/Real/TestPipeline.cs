@@ -213,7 +213,7 @@ public sealed class TestPipeline : IAsyncDisposable
     public Task<ReplicaRow> ReplicatedAsync(string replicaUrl, string path, TimeSpan? timeout = null, string host = Host) =>
         Eventually.Get(() => ReplicaAsync(replicaUrl, path, host),
             row => row is not null && row.SizeBytes == new FileInfo(path).Length && row.Mtime == Microseconds.Truncate(File.GetLastWriteTimeUtc(path)),
-            timeout ?? TimeSpan.FromSeconds(30), $"{path} recorded on {replicaUrl} at its current version");
+            timeout ?? Eventually.Patience, $"{path} recorded on {replicaUrl} at its current version");
 
     public static string TargetOf(string replicaUrl, string path, string host = Host) => replicaUrl + "/" + host + path;
 

@@ -3,6 +3,9 @@ namespace Xtelemdb.Tests.Support;
 /// <summary>Waits for a condition the pipeline reaches asynchronously; fails with a description when it does not.</summary>
 public static class Eventually
 {
+    /// <summary>How long a test waits for a signal that comes in a second or two on a quiet machine: a loaded CI machine took over 30 s.</summary>
+    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+
     public static async Task<T> Get<T>(Func<Task<T?>> probe, Func<T?, bool> done, TimeSpan timeout, string what)
         where T : class
     {

@@ -76,7 +76,7 @@ public sealed class BadInputFaultTests : FaultTest
         Files.Write(after, 2048);
         await pipeline.ReplicatedAsync(backup, after);
         File.Delete(after);
-        await Eventually.True(async () => (await pipeline.OriginAsync(after))!.MissingSince is not null, TimeSpan.FromSeconds(30), "after.dat marked missing");
+        await Eventually.True(async () => (await pipeline.OriginAsync(after))!.MissingSince is not null, Eventually.Patience, "after.dat marked missing");
         var now = await SnapshotAsync();
         Assert.That(now.Split('\n').Where(l => !l.Contains("/after.dat")), Is.EqualTo(before.Split('\n')), "nothing recorded before was changed");
         Assert.That(File.Exists("/etc/shadow.xtelemdb-part") || Directory.Exists(backup + "/etc"), Is.False, "nothing written outside");

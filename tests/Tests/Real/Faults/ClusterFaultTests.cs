@@ -116,7 +116,7 @@ public sealed class ClusterFaultTests : FaultTest
         await management.PublishAsync("/", "amq.default", Queues.FileChanged, "this is not json",
             new Dictionary<string, object> { ["content_type"] = "application/vnd.masstransit+json" });
         await Eventually.Get(async () => await management.PeekAsync("/", Queues.FileChanged + Queues.ErrorSuffix), m => m?.Count == 1,
-            TimeSpan.FromSeconds(30), "the malformed observation in file-changed_error");
+            Eventually.Patience, "the malformed observation in file-changed_error");
 
         var queues = await management.QueuesAsync("/");
         foreach (var queue in queues)
