@@ -16,10 +16,10 @@ namespace Xtelemdb.Hosting;
 /// it is deleted; 'replica_list --queues' names every queue either way. Classic queues: labels are
 /// only words, and a failure to declare them never stops a send (the send declares the queue
 /// itself). Quorum queues: RabbitMQ refuses a declaration without the type, which is what a send to
-/// "queue:…" makes, so the declaration here must succeed and the send goes to the queue's exchange,
-/// mandatory: a queue deleted while the services run leaves its exchange bound to nothing, and
-/// RabbitMQ returns what is sent there instead of dropping it; the queue is declared again and the
-/// send goes again. A queue of the other type stops the service (<see cref="QueueTypeMismatchException"/>).
+/// "queue:…" makes, so the declaration here must succeed and the send goes to the queue's exchange.
+/// Either type, every send is mandatory: a queue deleted while the services run leaves its exchange
+/// bound to nothing, and RabbitMQ returns what is sent there instead of dropping it; the queue is
+/// declared again and the send goes again. A queue of the other type stops the service (<see cref="QueueTypeMismatchException"/>).
 /// </summary>
 public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> logger, IHostApplicationLifetime? lifetime = null) : IHostedService, IAsyncDisposable
 {
@@ -37,7 +37,7 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
 
     bool Quorum => broker?.QueueType == QueueType.Quorum;
 
-    /// <summary>How many times a send goes to a quorum queue's exchange that RabbitMQ returns it from, the queue declared again before each.</summary>
+    /// <summary>How many times a send goes to a queue's exchange that RabbitMQ returns it from, the queue declared again before each.</summary>
     public const int ReturnedAttempts = 3;
 
     /// <summary>The queues this process declared on its connection, with their labels: a queue deleted since is declared with them again.</summary>
@@ -152,7 +152,7 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
     /// <summary>
     /// Sends messages to one of the pipeline's queues, declared first: to the queue itself for classic
     /// queues (a send declares it if missing), to its exchange for quorum queues (declared and bound
-    /// here), mandatory, so that RabbitMQ returns what no queue is bound to take.
+    /// here); mandatory either way, so that RabbitMQ returns what no queue is bound to take.
     /// </summary>
     public async Task SendAsync<T>(ISendEndpointProvider provider, string queue, IReadOnlyCollection<T> messages, string what,
         CancellationToken cancellationToken, Action<SendContext<T>>? configure = null) where T : class
@@ -169,7 +169,7 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
                 await ConfirmedSend.RunAsync(token => endpoint.SendBatch(messages, context => Configure(context, configure), token), what, cancellationToken);
                 return;
             }
-            catch (MessageReturnedException e) when (Quorum)
+            catch (MessageReturnedException e)
             {
                 // A batch may have gone in part: the rest goes again with it, and a duplicate costs nothing.
                 if (attempt == ReturnedAttempts)
@@ -183,7 +183,7 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
 
     void Configure<T>(SendContext<T> context, Action<SendContext<T>>? configure) where T : class
     {
-        if (Quorum && context.TryGetPayload(out RabbitMqSendContext? rabbit))
+        if (context.TryGetPayload(out RabbitMqSendContext? rabbit))
             rabbit.Mandatory = true;
         configure?.Invoke(context);
     }

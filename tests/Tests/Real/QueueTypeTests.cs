@@ -9,7 +9,7 @@ public sealed class QueueTypeTests : PipelineTest
     [Test]
     public async Task When_queue_type_is_quorum_Should_replicate_through_quorum_queues()
     {
-        await StartQuorumAndReplicateAsync("through-quorum.dat");
+        await StartAndReplicateAsync("quorum", "through-quorum.dat");
 
         var queues = await pipeline.Management.QueuesAsync(pipeline.Name);
         var types = queues.ToDictionary(q => q["name"]!.GetValue<string>(), q => q["type"]!.GetValue<string>());
@@ -18,10 +18,11 @@ public sealed class QueueTypeTests : PipelineTest
         Assert.That(types.Where(t => t.Value != "quorum"), Is.Empty, "every queue is a quorum queue");
     }
 
-    [Test]
-    public async Task When_a_quorum_replicate_queue_is_deleted_while_the_services_run_Should_declare_it_again_and_copy_the_next_file()
+    [TestCase("quorum", TestName = "When_a_quorum_replicate_queue_is_deleted_while_the_services_run_Should_declare_it_again_and_copy_the_next_file")]
+    [TestCase("classic", TestName = "When_a_classic_replicate_queue_is_deleted_while_the_services_run_Should_declare_it_again_and_copy_the_next_file")]
+    public async Task When_a_replicate_queue_is_deleted_while_the_services_run(string type)
     {
-        var backup = await StartQuorumAndReplicateAsync("before-delete.dat");
+        var backup = await StartAndReplicateAsync(type, "before-delete.dat");
 
         var replicate = (await pipeline.Management.QueuesAsync(pipeline.Name)).Select(q => q["name"]!.GetValue<string>())
             .Single(name => name.StartsWith("replicate-", StringComparison.Ordinal) && !name.EndsWith(Queues.ErrorSuffix, StringComparison.Ordinal));
@@ -32,14 +33,14 @@ public sealed class QueueTypeTests : PipelineTest
         Files.Write(second, 4096);
         await pipeline.ReplicatedAsync(backup, second, TimeSpan.FromSeconds(60));
         var queues = await pipeline.Management.QueuesAsync(pipeline.Name);
-        Assert.That(queues.Where(q => q["name"]!.GetValue<string>() == replicate).Select(q => q["type"]!.GetValue<string>()), Is.EqualTo(new[] { "quorum" }), "the queue is back, a quorum queue");
+        Assert.That(queues.Where(q => q["name"]!.GetValue<string>() == replicate).Select(q => q["type"]!.GetValue<string>()), Is.EqualTo(new[] { type }), $"the queue is back, a {type} queue");
     }
 
-    /// <summary>Starts every service on quorum queues and waits for a first file's copy; returns the replica.</summary>
-    async Task<string> StartQuorumAndReplicateAsync(string name)
+    /// <summary>Starts every service on queues of the type and waits for a first file's copy; returns the replica.</summary>
+    async Task<string> StartAndReplicateAsync(string type, string name)
     {
         var backup = pipeline.Backup();
-        await pipeline.StartAsync(pipeline.Configure([backup], brokerKeys: "queue_type = \"quorum\""), PipelineServices.All);
+        await pipeline.StartAsync(pipeline.Configure([backup], brokerKeys: $"queue_type = \"{type}\""), PipelineServices.All);
         var path = Path.Combine(pipeline.Data, name);
         Files.Write(path, 4096);
         await pipeline.ReplicatedAsync(backup, path);
