@@ -49,7 +49,8 @@ public static class Output
 
     /// <summary>
     /// Runs long work that reports its progress as a line of text: a live status line on a
-    /// terminal, a plain line every few seconds otherwise.
+    /// terminal, a plain line every few seconds otherwise, on standard error: standard output
+    /// holds the results alone, which a script reads (--json).
     /// </summary>
     public static async Task<T> WithProgressAsync<T>(string title, Func<Action<string>, Task<T>> work)
     {
@@ -65,7 +66,7 @@ public static class Output
             if (last is { } shown && clock.Elapsed - shown < TimeSpan.FromSeconds(5))
                 return;
             last = clock.Elapsed;
-            Console.WriteLine($"{title}: {text}");
+            Console.Error.WriteLine($"{title}: {text}");
         });
     }
 

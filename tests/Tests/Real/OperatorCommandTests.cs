@@ -47,9 +47,9 @@ public sealed class OperatorCommandTests : PipelineTest
             """);
         Assert.That(sample, Is.EqualTo(1), "the origin path is the backup path with <prefix>/<host> replaced by /");
 
-        (exit, output) = await pipeline.RunAsync("add-replica", "--prefix", backup, "--import-origins", "--json");
-        Assert.That(exit, Is.Zero, output);
-        using (var json = JsonDocument.Parse(output[output.IndexOf('{')..]))
+        var imported = await pipeline.RunAsync("add-replica", "--prefix", backup, "--import-origins", "--json");
+        Assert.That(imported.ExitCode, Is.Zero, imported.Output);
+        using (var json = JsonDocument.Parse(imported.StandardOutput))
         {
             Assert.That(json.RootElement.GetProperty("added").GetBoolean(), Is.False);
             Assert.That(json.RootElement.GetProperty("imported").GetProperty("originsAdded").GetInt64(), Is.Zero);
@@ -61,9 +61,9 @@ public sealed class OperatorCommandTests : PipelineTest
         Assert.That(output, Does.Contain("In sync: 0 files copied."));
         Assert.That(host.Services.GetRequiredService<ReplicaCopier>().Copies, Is.Zero, "nothing already backed up is copied again");
 
-        (exit, output) = await pipeline.RunAsync("replica_list", "--json");
-        Assert.That(exit, Is.Zero, output);
-        using (var json = JsonDocument.Parse(output[output.IndexOf('[')..]))
+        var listed = await pipeline.RunAsync("replica_list", "--json");
+        Assert.That(listed.ExitCode, Is.Zero, listed.Output);
+        using (var json = JsonDocument.Parse(listed.StandardOutput))
         {
             var row = json.RootElement.EnumerateArray().Single(r => r.GetProperty("url").GetString() == backup);
             Assert.That(row.GetProperty("filesInSync").GetInt64(), Is.EqualTo(120));
@@ -134,9 +134,9 @@ public sealed class OperatorCommandTests : PipelineTest
 
         async Task<(string Queue, long Waiting, long Consumers, long Errors, long FilesBehind)> PairAsync()
         {
-            var (exit, output) = await pipeline.RunAsync("replica_list", "--queues", "--json");
-            Assert.That(exit, Is.Zero, output);
-            using var json = JsonDocument.Parse(output[output.IndexOf('{')..]);
+            var listed = await pipeline.RunAsync("replica_list", "--queues", "--json");
+            Assert.That(listed.ExitCode, Is.Zero, listed.Output);
+            using var json = JsonDocument.Parse(listed.StandardOutput);
             Assert.That(json.RootElement.GetProperty("virtualHost").GetString(), Is.EqualTo(pipeline.Name));
             var row = json.RootElement.GetProperty("pairs").EnumerateArray().Single();
             return (row.GetProperty("queue").GetString()!, row.GetProperty("waiting").GetInt64(), row.GetProperty("consumers").GetInt64(),
@@ -186,9 +186,9 @@ public sealed class OperatorCommandTests : PipelineTest
         Assert.That(output, Does.Contain("3 copies requested"));
         await Eventually.True(() => File.Exists(deleted) && new FileInfo(truncated).Length == 8192 && Files.Checksum(corrupted) == Files.Checksum(paths[1]),
             Timeout, "the three copies restored");
-        (exit, output) = await pipeline.RunAsync("verify", $"replica={backup}", "checksum=true", "--json");
-        Assert.That(exit, Is.EqualTo(1), "the unrecorded file stays: backups never delete");
-        using var json = JsonDocument.Parse(output[output.IndexOf('[')..]);
+        var verified = await pipeline.RunAsync("verify", $"replica={backup}", "checksum=true", "--json");
+        Assert.That(verified.ExitCode, Is.EqualTo(1), "the unrecorded file stays: backups never delete");
+        using var json = JsonDocument.Parse(verified.StandardOutput);
         var report = json.RootElement[0];
         Assert.That((report.GetProperty("missing").GetInt64(), report.GetProperty("different").GetInt64(), report.GetProperty("unrecorded").GetInt64()),
             Is.EqualTo((0L, 0L, 1L)));

@@ -14,9 +14,9 @@ public sealed class ReplicaSelectionTests : PipelineTest
 
     async Task<JsonElement> ListedAsync(string replica)
     {
-        var (exit, output) = await pipeline.RunAsync("replica_list", "--json");
-        Assert.That(exit, Is.Zero, output);
-        using var json = JsonDocument.Parse(output[output.IndexOf('[')..]);
+        var listed = await pipeline.RunAsync("replica_list", "--json");
+        Assert.That(listed.ExitCode, Is.Zero, listed.Output);
+        using var json = JsonDocument.Parse(listed.StandardOutput);
         return json.RootElement.EnumerateArray().Single(r => r.GetProperty("url").GetString() == replica).Clone();
     }
 

@@ -15,26 +15,39 @@ public sealed record OriginRow(string OriginHost, string OriginPath, DateTime Mt
 public sealed class XtelemdbProcess
 {
     readonly System.Collections.Concurrent.ConcurrentQueue<string> lines = new();
+    readonly System.Collections.Concurrent.ConcurrentQueue<string> standardOutput = new();
 
     public XtelemdbProcess(Process process)
     {
         Process = process;
-        process.OutputDataReceived += (_, e) => Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        process.OutputDataReceived += (_, e) => Keep(e.Data, standardOutput);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data, null);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
     }
 
     public Process Process { get; }
+
+    /// <summary>Everything it printed, both streams, in the order it came.</summary>
     public string Output => string.Join("\n", lines);
 
-    void Keep(string? line)
+    /// <summary>What it printed on standard output alone: what a script reads, such as --json.</summary>
+    public string StandardOutput => string.Join("\n", standardOutput);
+
+    void Keep(string? line, System.Collections.Concurrent.ConcurrentQueue<string>? stream)
     {
         if (line is null)
             return;
         lines.Enqueue(line);
+        stream?.Enqueue(line);
         TestContext.Progress.WriteLine("[xtelemdb] " + line);
     }
+}
+
+/// <summary>A command run to its end: its exit code, everything it printed, and its standard output alone.</summary>
+public sealed record CommandRun(int ExitCode, string Output, string StandardOutput)
+{
+    public void Deconstruct(out int exitCode, out string output) => (exitCode, output) = (ExitCode, Output);
 }
 
 public sealed record ReplicaRow(string OriginPath, DateTime Mtime, long SizeBytes, string ReplicaPath, string? Checksum, DateTime CopiedAt);
@@ -174,15 +187,15 @@ public sealed class TestPipeline : IAsyncDisposable
     }
 
     /// <summary>Runs an xtelemdb command to its end; returns its exit code and everything it printed.</summary>
-    public Task<(int ExitCode, string Output)> RunAsync(params string[] arguments) => RunAsync(null, arguments);
+    public Task<CommandRun> RunAsync(params string[] arguments) => RunAsync(null, arguments);
 
-    public async Task<(int ExitCode, string Output)> RunAsync(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+    public async Task<CommandRun> RunAsync(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         var run = StartProcess(environment, arguments);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         await run.Process.WaitForExitAsync(timeout.Token);
         run.Process.WaitForExit(); // the output readers finish
-        return (run.Process.ExitCode, run.Output);
+        return new CommandRun(run.Process.ExitCode, run.Output, run.StandardOutput);
     }
 
     public async Task<OriginRow?> OriginAsync(string path)
