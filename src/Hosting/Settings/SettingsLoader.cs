@@ -48,8 +48,8 @@ public static class SettingsLoader
 
         foreach (var table in tables)
         {
-            if (table.Name is not (["database"] or ["broker"] or ["watch"] or ["replicator"] or ["monitoring"] or ["replicas"] or ["replicas", _] or ["origins"] or ["origins", _]))
-                throw reader.Error(table.Line, $"[{TomlEntries.Format(table.Name)}]", "unknown table; expected [database], [broker], [watch], [replicator], [monitoring], [replicas.\"URL\"] or [origins.\"HOST\"]");
+            if (table.Name is not (["database"] or ["broker"] or ["watch"] or ["replicator"] or ["inventory"] or ["monitoring"] or ["replicas"] or ["replicas", _] or ["origins"] or ["origins", _]))
+                throw reader.Error(table.Line, $"[{TomlEntries.Format(table.Name)}]", "unknown table; expected [database], [broker], [watch], [replicator], [inventory], [monitoring], [replicas.\"URL\"] or [origins.\"HOST\"]");
         }
 
         string host = Environment.MachineName;
@@ -61,6 +61,7 @@ public static class SettingsLoader
         TimeSpan poll = TimeSpan.FromMinutes(5), settle = TimeSpan.FromSeconds(2), maxInterval = TimeSpan.FromMinutes(1);
         int concurrency = 8;
         var copyTimeout = ReplicatorSettings.DefaultCopyTimeout;
+        var retryFor = InventorySettings.DefaultRetryFor;
         System.Net.IPEndPoint? listen = null;
         var logFormat = LogFormat.Text;
         var replicaTables = tables.Where(t => t.Name is ["replicas", _]).ToDictionary(t => t.Name[1], t => (t.Line, Entries: new List<TomlEntry>()));
@@ -116,6 +117,11 @@ public static class SettingsLoader
                 case (["replicator"], "copy_timeout"):
                     copyTimeout = reader.Duration(e);
                     break;
+                case (["inventory"], "retry_for"):
+                    retryFor = reader.Duration(e);
+                    if (retryFor > InventorySettings.LongestRetryFor)
+                        throw reader.Error(e, $"expected at most \"10m\": a message is held unacknowledged while it is retried, below RabbitMQ's consumer_timeout; got \"{reader.String(e)}\"");
+                    break;
                 case (["monitoring"], "listen"):
                     listen = reader.Listen(e);
                     break;
@@ -153,6 +159,7 @@ public static class SettingsLoader
             Broker = new BrokerSettings(brokerUri) { ClusterNodes = brokerNodes, QueueType = queueType },
             Watch = new WatchSettings(roots, poll, settle, maxInterval),
             Replicator = new ReplicatorSettings(concurrency, copyTimeout),
+            Inventory = new InventorySettings(retryFor),
             Monitoring = new MonitoringSettings(listen, logFormat),
             Replicas = replicas,
             Origins = origins,
@@ -184,6 +191,7 @@ public static class SettingsLoader
         ["broker"] => "; expected uri, nodes or queue_type",
         ["watch"] => "; expected roots, poll_interval, settle or max_interval",
         ["replicator"] => "; expected concurrency or copy_timeout",
+        ["inventory"] => "; expected retry_for",
         ["monitoring"] => "; expected listen or log_format",
         ["replicas", _] => "; expected local, enabled, hosts, include, exclude, fixity_period, fixity_rate, and for ssh:// replicas user, port, identity_file, known_hosts, passphrase_env, concurrency, connections or bandwidth_limit",
         ["origins", _] => "; expected mount",

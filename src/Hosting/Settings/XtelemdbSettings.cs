@@ -14,6 +14,7 @@ public sealed record XtelemdbSettings
     public required WatchSettings Watch { get; init; }
     public required ReplicatorSettings Replicator { get; init; }
     public MonitoringSettings Monitoring { get; init; } = new(null, LogFormat.Text);
+    public InventorySettings Inventory { get; init; } = new(InventorySettings.DefaultRetryFor);
     public required IReadOnlyList<ReplicaSettings> Replicas { get; init; }
     /// <summary>
     /// Other hosts' files this machine reads through a mount ([origins."rtc"] mount = "/srv/rtc"):
@@ -100,6 +101,19 @@ public sealed record WatchSettings(IReadOnlyList<string> Roots, TimeSpan PollInt
 public sealed record ReplicatorSettings(int Concurrency, TimeSpan CopyTimeout)
 {
     public static readonly TimeSpan DefaultCopyTimeout = TimeSpan.FromMinutes(25);
+}
+
+/// <param name="RetryFor">
+/// About how long the inventory retries a message it cannot process, with growing waits, before it
+/// moves it to its _error queue; a database away is waited out for five minutes whatever this says.
+/// </param>
+public sealed record InventorySettings(TimeSpan RetryFor)
+{
+    /// <summary>Eight retries, 0.7 s to 20 s apart: a broker hiccup or a lock passes within it.</summary>
+    public static readonly TimeSpan DefaultRetryFor = TimeSpan.FromMinutes(1);
+
+    /// <summary>A message retried is held unacknowledged: well below RabbitMQ's consumer_timeout (30 min by default).</summary>
+    public static readonly TimeSpan LongestRetryFor = TimeSpan.FromMinutes(10);
 }
 
 /// <param name="Listen">Where /health and /metrics are served; null: not served.</param>

@@ -24,7 +24,7 @@ public sealed class BackfillReplicaConsumerDefinition : ConsumerDefinition<Backf
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
         IConsumerConfigurator<BackfillReplicaConsumer> consumer, IRegistrationContext context)
     {
-        endpoint.UseRetryThroughDatabaseOutages(InventoryRetry.Configure);
+        endpoint.UseRetryThroughDatabaseOutages(InventoryRetry.Of(context));
         QueueLabels.Apply(endpoint, Queues.Labels(Queues.BackfillReplica));
     }
 }

@@ -77,7 +77,7 @@ public sealed class RecordReplicaConsumerDefinition : ConsumerDefinition<RecordR
         IConsumerConfigurator<RecordReplicaConsumer> consumer, IRegistrationContext context)
     {
         // The queue's retry, once for every consumer on it: single reports and lists.
-        endpoint.UseRetryThroughDatabaseOutages(InventoryRetry.Configure);
+        endpoint.UseRetryThroughDatabaseOutages(InventoryRetry.Of(context));
         QueueLabels.Apply(endpoint, Queues.Labels(Queues.ReplicaUpdated));
     }
 }

@@ -11,14 +11,17 @@ namespace Xtelemdb.Tests.Real;
 /// </summary>
 public sealed class FaultedObservationTests : PipelineTest
 {
-    /// <param name="faults">How many times the list faults before the cause is mended: each fault is reported again, a minute apart (the slow tier waits for two).</param>
+    const string RetryFor = "5s";
+
+    /// <param name="faults">How many times the list faults before the cause is mended: each fault is reported again, a retry_for apart (the slow tier waits for two).</param>
     [TestCase(1)]
     [TestCase(2, Category = "Faults")]
     public async Task When_a_list_faults_for_good_then_the_cause_is_mended_Should_record_and_copy_the_file_without_a_change_or_a_restart(int faults)
     {
         var backup = pipeline.Backup();
-        // An hour's poll: only the watcher's re-check can report the file again within the test.
-        await pipeline.StartAsync(pipeline.Configure([backup], pollInterval: "1h"), PipelineServices.All);
+        // An hour's poll: only the watcher's re-check can report the file again within the test. The
+        // inventory's retries are what the fault waits for, not what the test checks: 5 s of them, not a minute.
+        await pipeline.StartAsync(pipeline.Configure([backup], pollInterval: "1h", retryFor: RetryFor), PipelineServices.All);
         var path = Path.Combine(pipeline.Data, "night", "refused.dat");
 
         // The database refuses the file's row (an error no retry mends) until the test lets it in.
@@ -41,13 +44,15 @@ public sealed class FaultedObservationTests : PipelineTest
         var mtime = File.GetLastWriteTimeUtc(path);
         var clock = System.Diagnostics.Stopwatch.StartNew();
 
-        // The inventory's retries (about a minute) run out: the list goes to the error queue.
+        // The inventory's retries (about retry_for) run out: the list goes to the error queue.
         var errors = await Eventually.Get(async () => await pipeline.Management.PeekAsync(pipeline.Name, "file-changed_error"),
-            m => m?.Count >= faults, TimeSpan.FromMinutes(3 * faults), $"the refused list in file-changed_error {faults} times");
+            m => m?.Count >= faults, TimeSpan.FromMinutes(faults), $"the refused list in file-changed_error {faults} times");
         Assert.That(errors[0]["properties"]!["headers"]!["MT-Fault-Message"]?.ToString(), Does.Contain($"the test refuses {path}"));
         Assert.That(await pipeline.OriginAsync(path), Is.Null, "not recorded while refused");
 
         var faulted = clock.Elapsed;
+        // Each fault came after the retries, not at once: 5.5 s of them at the least, by MassTransit's backoff.
+        Assert.That(faulted, Is.GreaterThan(TimeSpan.FromSeconds(4 * faults)), "the inventory retried the list before giving up");
         await ExecuteAsync("delete from test_refused where path = @Path", path);
 
         var row = await pipeline.ReplicatedAsync(backup, path, TimeSpan.FromMinutes(3));

@@ -11,6 +11,7 @@ namespace Xtelemdb.Tests.Real;
 /// link. exao1 runs the inventory and owns the backup disk; every host writes its own files to
 /// the SFTP replica.
 /// </summary>
+[Order(2)] // a long fixture of the fast tier: started first (Parallelism.cs)
 public sealed class InstrumentNetworkTests : PipelineTest
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(90);

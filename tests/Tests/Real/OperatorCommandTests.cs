@@ -7,6 +7,7 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real;
 
 /// <summary>The operator commands, run as the xtelemdb executable against a running pipeline.</summary>
+[Order(1)] // a long fixture of the fast tier: started first (Parallelism.cs)
 public sealed class OperatorCommandTests : PipelineTest
 {
     static readonly TimeSpan Timeout = Eventually.Patience;

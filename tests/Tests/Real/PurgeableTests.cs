@@ -9,6 +9,7 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real;
 
 /// <summary>xtelemdb purgeable: what the instrument may delete because a local and an SFTP replica hold it.</summary>
+[Order(3)] // a long fixture of the fast tier: started first (Parallelism.cs)
 public sealed class PurgeableTests : PipelineTest
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);

@@ -9,6 +9,7 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real;
 
 /// <summary>SSH replicas over SFTP, against a real OpenSSH server on 127.0.0.1.</summary>
+[Order(4)] // a long fixture of the fast tier: started first (Parallelism.cs)
 public sealed class SftpReplicationTests : PipelineTest
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);

@@ -109,8 +109,9 @@ public sealed class TestPipeline : IAsyncDisposable
     /// <param name="database">Another database than the test's own (a fault test's own server).</param>
     /// <param name="broker">Another broker than the test's virtual host.</param>
     /// <param name="brokerKeys">More lines of the [broker] table, such as queue_type.</param>
+    /// <param name="retryFor">The inventory's [inventory] retry_for; default: the built-in minute.</param>
     public XtelemdbSettings Configure(IEnumerable<string> replicas, string settle = "200ms", string maxInterval = "1s", string pollInterval = "1m",
-        IReadOnlyDictionary<string, string>? tables = null, string? database = null, Uri? broker = null, string brokerKeys = "")
+        IReadOnlyDictionary<string, string>? tables = null, string? database = null, Uri? broker = null, string brokerKeys = "", string? retryFor = null)
     {
         var connection = new NpgsqlConnectionStringBuilder(database ?? Connection) { Password = null };
         var toml = $"""
@@ -133,6 +134,8 @@ public sealed class TestPipeline : IAsyncDisposable
             concurrency = 4
 
             """;
+        if (retryFor is not null)
+            toml += $"[inventory]\nretry_for = \"{retryFor}\"\n\n";
         foreach (var replica in replicas)
             toml += $"[replicas.\"{replica}\"]\n{tables?.GetValueOrDefault(replica) ?? "local = true"}\n\n";
         File.WriteAllText(ConfigPath, toml);

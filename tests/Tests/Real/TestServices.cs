@@ -9,7 +9,12 @@ namespace Xtelemdb.Tests.Real;
 /// the ones named by XTELEMDB_TEST_PG and XTELEMDB_TEST_AMQP when given (scripts/test starts them
 /// natively), else containers started with Testcontainers where a Docker engine answers.
 /// </summary>
+/// <remarks>
+/// Parallelizable itself: NUnit runs a set-up fixture without it in its non-parallel shift, after
+/// every other parallel fixture, so the real tier would wait for the slowest unit or consumer fixture.
+/// </remarks>
 [SetUpFixture]
+[Parallelizable(ParallelScope.Self | ParallelScope.Fixtures)]
 public sealed class TestServices
 {
     /// <summary>An administrative connection string: tests create a database of their own with it.</summary>

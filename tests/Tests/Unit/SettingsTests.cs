@@ -33,6 +33,7 @@ public sealed class SettingsTests
             Assert.That(settings.Watch.PollInterval, Is.EqualTo(TimeSpan.FromMinutes(5)));
             Assert.That(settings.Watch.Settle, Is.EqualTo(TimeSpan.FromSeconds(2)));
             Assert.That(settings.Watch.MaxInterval, Is.EqualTo(TimeSpan.FromMinutes(1)));
+            Assert.That(settings.Inventory.RetryFor, Is.EqualTo(TimeSpan.FromMinutes(1)));
             Assert.That(settings.Monitoring.Listen, Is.Null, "no port is opened unless asked");
             Assert.That(settings.Monitoring.LogFormat, Is.EqualTo(LogFormat.Text));
             Assert.That(settings.Replicas, Is.Empty);
@@ -56,6 +57,8 @@ public sealed class SettingsTests
             [replicator]
             concurrency = 8
             copy_timeout = "2h"
+            [inventory]
+            retry_for = "5s"
             [monitoring]
             listen = "0.0.0.0:9401"
             log_format = "json"
@@ -72,6 +75,7 @@ public sealed class SettingsTests
             Assert.That(settings.Watch.Settle, Is.EqualTo(TimeSpan.FromMilliseconds(250)));
             Assert.That(settings.Replicator.Concurrency, Is.EqualTo(8));
             Assert.That(settings.Replicator.CopyTimeout, Is.EqualTo(TimeSpan.FromHours(2)));
+            Assert.That(settings.Inventory.RetryFor, Is.EqualTo(TimeSpan.FromSeconds(5)));
             Assert.That(settings.Monitoring.Listen, Is.EqualTo(System.Net.IPEndPoint.Parse("0.0.0.0:9401")));
             Assert.That(settings.Monitoring.LogFormat, Is.EqualTo(LogFormat.Json));
             Assert.That(settings.Replicas, Has.Count.EqualTo(1));
@@ -127,6 +131,9 @@ public sealed class SettingsTests
     [TestCase("[database]\nconnection = \"Host=db;Pass Word=secret\"", "[database] connection: no password in the file")]
     [TestCase("[database]\nconnection = \"Host=db;Username\"", "[database] connection: not a connection string such as")]
     [TestCase("[replicator]\nconcurrency = 0", "[replicator] concurrency: expected a number from 1 to 256, got 0")]
+    [TestCase("[inventory]\nretry_for = \"0s\"", "/etc/xtelemdb/test.toml:2: [inventory] retry_for: expected a duration such as \"250ms\", \"2s\", \"5m\" or \"1h\", got \"0s\"")]
+    [TestCase("[inventory]\nretry_for = \"1h\"", "/etc/xtelemdb/test.toml:2: [inventory] retry_for: expected at most \"10m\": a message is held unacknowledged while it is retried, below RabbitMQ's consumer_timeout; got \"1h\"")]
+    [TestCase("[inventory]\nretries = 3", "/etc/xtelemdb/test.toml:2: [inventory] retries: unknown key; expected retry_for")]
     [TestCase("host = \"a/b\"", "/etc/xtelemdb/test.toml:1: host: expected a host name")]
     [TestCase("[replica.\"/mnt/backup\"]", "/etc/xtelemdb/test.toml:1: [replica.\"/mnt/backup\"]: unknown table")]
     [TestCase("[replicas.\"/no/such/folder\"]\nlocal = true", "/etc/xtelemdb/test.toml:1: [replicas.\"/no/such/folder\"]: the replica folder /no/such/folder does not exist")]

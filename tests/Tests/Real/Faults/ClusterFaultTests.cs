@@ -7,6 +7,7 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real.Faults;
 
 /// <summary>The pipeline on a three-node RabbitMQ cluster with quorum queues: a node lost is a node lost, not the pipeline.</summary>
+[Order(1)] // a long fault scenario: started first (Parallelism.cs)
 public sealed class ClusterFaultTests : FaultTest
 {
     const int FileCount = 5_000;

@@ -9,6 +9,7 @@ namespace Xtelemdb.Tests.Real.Faults;
 /// The primary of a primary/standby pair SIGKILLed while files flow, the standby promoted: the
 /// services, given both hosts in one connection string, follow it without a restart.
 /// </summary>
+[Order(4)] // a long fault scenario: started first (Parallelism.cs)
 public sealed class DatabaseFailoverTests : FaultTest
 {
     const int FileCount = 3_000;

@@ -7,6 +7,7 @@ namespace Xtelemdb.Tests.Real.Faults;
 /// One instrument host cut off the network (its veth down) for a minute while it goes on writing;
 /// the other hosts go on being backed up, and when the link returns the host's backlog drains.
 /// </summary>
+[Order(2)] // a long fault scenario: started first (Parallelism.cs)
 public sealed class HostCutOffTests : FaultTest
 {
     /// <summary>A minute; XTELEMDB_CUT_SECONDS sets another length (past the broker's heartbeat timeout, the bus watchdog's grace).</summary>

@@ -4,6 +4,7 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real.Faults;
 
 /// <summary>The replica's side fails: its disk fills up, its SSH host goes down.</summary>
+[Order(6)] // a long fault scenario: started first (Parallelism.cs)
 public sealed class ReplicaFaultTests : FaultTest
 {
     [Test]

@@ -6,6 +6,7 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real.Faults;
 
 /// <summary>The broker, then the database, SIGKILLed and restarted while 5,000 files flow; the broker also while the service starts.</summary>
+[Order(3)] // a long fault scenario: started first (Parallelism.cs)
 public sealed class ServerFaultTests : FaultTest
 {
     const int FileCount = 5_000;

@@ -6,6 +6,7 @@ using Xtelemdb.Tests.Support;
 namespace Xtelemdb.Tests.Real.Faults;
 
 /// <summary>The services themselves killed, stopped or starved of events while files flow.</summary>
+[Order(7)] // a long fault scenario: started first (Parallelism.cs)
 public sealed class ServiceFaultTests : FaultTest
 {
     [Test]

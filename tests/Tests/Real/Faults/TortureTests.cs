@@ -16,6 +16,7 @@ namespace Xtelemdb.Tests.Real.Faults;
 /// its seed and the smallest failing sequence found, and XTELEMDB_TORTURE_SEED replays it.
 /// XTELEMDB_TORTURE_SECONDS sets the budget (scripts/soak runs it for hours).
 /// </summary>
+[Order(5)] // a long fault scenario: started first (Parallelism.cs)
 public sealed class TortureTests : FaultTest
 {
     /// <summary>Two minutes in CI: a handful of sequences.</summary>
