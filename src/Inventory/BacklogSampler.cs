@@ -24,6 +24,7 @@ public sealed class BacklogSampler(InventoryStore store, IHostApplicationLifetim
             var started = Stopwatch.StartNew();
             try
             {
+                await store.CompactCountsAsync(stoppingToken);
                 var now = DateTime.UtcNow;
                 var replicas = (await store.ReplicaStatusAsync(stoppingToken)).Where(r => r.Enabled).ToArray();
                 var pairs = await store.PairStatusAsync(stoppingToken);
