@@ -52,28 +52,32 @@ language plpgsql as $$
 begin
     perform 1 from file_origins o join unnest(hosts, paths) as k (h, p) on o.origin_host = k.h and o.origin_path = k.p
       order by o.origin_host collate "C", o.origin_path collate "C" for no key update of o;
+    -- Each (replica, file) asked about, by its keys (the backlog's primary key begins with the replica).
     with k as (select distinct h, p from unnest(hosts, paths) as k (h, p)),
-    wanted as (
-        select r.id as replica_id, o.origin_host, o.origin_path, o.mtime, o.size_bytes
-          from k join file_origins o on o.origin_host = k.h and o.origin_path = k.p
-          join replicas r on replica_selects(r, o.origin_host, o.origin_path) and r.id is distinct from replica_forgotten()
-          left join file_replicas fr on fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
-         where o.missing_since is null and (fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes)
+    asked as (
+        select r.id as replica_id, o.origin_host, o.origin_path, o.mtime, o.size_bytes,
+               o.missing_since is null and replica_selects(r, o.origin_host, o.origin_path) and r.id is distinct from replica_forgotten()
+               and not exists (select 1 from file_replicas fr
+                                where fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
+                                  and fr.mtime = o.mtime and fr.size_bytes = o.size_bytes) as behind
+          from k join file_origins o on o.origin_host = k.h and o.origin_path = k.p cross join replicas r
     ), gone as (
-        delete from replica_backlog b using k
-         where b.origin_host = k.h and b.origin_path = k.p
-           and not exists (select 1 from wanted w where w.replica_id = b.replica_id and w.origin_host = b.origin_host and w.origin_path = b.origin_path)
+        delete from replica_backlog b using asked a
+         where not a.behind and b.replica_id = a.replica_id and b.origin_host = a.origin_host and b.origin_path = a.origin_path
     )
-    insert into replica_backlog as b select * from wanted
+    insert into replica_backlog as b select replica_id, origin_host, origin_path, mtime, size_bytes from asked where behind
     on conflict (replica_id, origin_host, origin_path) do update set mtime = excluded.mtime, size_bytes = excluded.size_bytes
      where (b.mtime, b.size_bytes) is distinct from (excluded.mtime, excluded.size_bytes);
 end $$;
 
--- New origin files: the replicas that select them lack them.
+-- New origin files: the replicas that select them lack them (no copy can be recorded before its origin).
 create function origins_added() returns trigger
 language plpgsql as $$
 begin
-    perform refresh_replica_backlog(array_agg(origin_host), array_agg(origin_path)) from added having count(*) > 0;
+    insert into replica_backlog (replica_id, origin_host, origin_path, mtime, size_bytes)
+    select r.id, a.origin_host, a.origin_path, a.mtime, a.size_bytes
+      from added a join replicas r on replica_selects(r, a.origin_host, a.origin_path)
+     where a.missing_since is null;
     insert into replica_counts (replica_id, origin_host, selected)
     select r.id, a.origin_host, count(*)
       from added a join replicas r on replica_selects(r, a.origin_host, a.origin_path)
