@@ -1141,8 +1141,9 @@ def scale_generate(world, files):
         """ + ("vacuum analyze replica_backlog;\nvacuum analyze replica_counts;\n" if "rebuild_replica" in rebuild else ""), world.name)
 
 
-def scale_quiet(world, timeout=1800):
-    """Until no other back end works in this database (the inventory's start-up counts): twice in a row, a second apart."""
+def scale_quiet(world, timeout=180):
+    """Until no other back end works in this database (the inventory's start-up counts): twice in a row, a
+    second apart; at most timeout seconds (the count before 009 takes minutes at ten million rows here)."""
     quiet, start = 0, time.time()
     while quiet < 2 and time.time() < start + timeout:
         busy = world.count(f"select count(*) from pg_stat_activity where datname = '{world.name}' and state = 'active' and pid <> pg_backend_pid()")
@@ -1247,6 +1248,7 @@ def scale(work, sizes, runs, ingest_count, baseline=None):
                         assert done[0].returncode == 0, done[0].stdout + done[0].stderr
                 record(section, "replica_list", tool, lists["big"], "s")
                 record(section, "replica_list, empty database", tool, lists["empty"], "s")
+                record(section, "replica_list, at scale minus empty, paired per round", tool, [b - e for b, e in zip(lists["big"], lists["empty"])], "s")
                 record(section, "resync: first copy request", tool, scale_first_request(big, build.xt, runs), "s")
                 rates = {"big": [], "empty": []}
                 for _ in range(runs):
