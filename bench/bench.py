@@ -1245,7 +1245,9 @@ def scale(work, sizes, runs, ingest_count, baseline=None):
                     for name, world in (("big", big), ("empty", empty)):
                         done = []
                         lists[name].append(timed(lambda: done.append(world.run("replica_list", xt=build.xt))))
-                        assert done[0].returncode == 0, done[0].stdout + done[0].stderr
+                        if done[0].returncode != 0:
+                            # Before 009 the counting query outlasts Npgsql's 30 s command timeout at ten million rows: said, and timed as it failed.
+                            notes[section] += f"\n\n{tool}: replica_list on the {name} database failed after {lists[name][-1]:.1f} s: {(done[0].stdout + done[0].stderr).strip()[-300:]}"
                 record(section, "replica_list", tool, lists["big"], "s")
                 record(section, "replica_list, empty database", tool, lists["empty"], "s")
                 record(section, "replica_list, at scale minus empty, paired per round", tool, [b - e for b, e in zip(lists["big"], lists["empty"])], "s")
