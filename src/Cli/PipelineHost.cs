@@ -117,6 +117,9 @@ public static class PipelineHost
             {
                 status = e.Value.Status.ToString(),
                 description = e.Value.Description ?? e.Value.Exception?.Message,
+                // The database's host:port and role: what a script watching a failover reads.
+                server = e.Value.Data.GetValueOrDefault("server"),
+                role = e.Value.Data.GetValueOrDefault("role"),
             }),
         };
         return context.Response.WriteAsync(JsonSerializer.Serialize(body, new JsonSerializerOptions { WriteIndented = true }));

@@ -54,6 +54,10 @@ public static class Queues
     public static string OfProcess(string service, string host, string purpose) =>
         $"{service}-{Slug(host, 40)}-{purpose}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
 
+    /// <summary>Whether MassTransit keeps an error queue beside it: a queue a consumer of the pipeline reads.</summary>
+    public static bool HasErrorQueue(string queue) =>
+        queue is FileChanged or ReplicaUpdated or ResyncRequested or BackfillReplica || queue.StartsWith("replicate-", StringComparison.Ordinal);
+
     /// <summary>The arguments a queue is declared with to say what it carries; empty for a queue not ours.</summary>
     public static IReadOnlyDictionary<string, object> Labels(string queue) =>
         Description(queue) is { } description ? new Dictionary<string, object> { [DescriptionArgument] = description } : new Dictionary<string, object>();

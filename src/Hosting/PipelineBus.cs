@@ -16,7 +16,8 @@ public static class PipelineBus
         var parts = Parts(services);
         services.AddHostedService<BusWatchdog>();
         // Before MassTransit's own hosted service: the queues say what they are whoever declares them next.
-        services.AddSingleton(provider => new QueueLabels(settings.Broker, provider.GetRequiredService<ILogger<QueueLabels>>()));
+        services.AddSingleton(provider => new QueueLabels(settings.Broker, provider.GetRequiredService<ILogger<QueueLabels>>(),
+            provider.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()));
         services.AddHostedService(provider => provider.GetRequiredService<QueueLabels>());
         services.AddSingleton<ReplicaNeeds>();
         // MassTransit starts in the background, retrying the broker; BusStartup, after it, holds the
@@ -36,7 +37,15 @@ public static class PipelineBus
                     host.Username(settings.Broker.User);
                     host.Password(settings.Broker.Password);
                     host.ConnectionName($"xtelemdb {settings.Host}");
+                    // Each connection attempt goes to the next node: a node lost sends the bus to another.
+                    if (settings.Broker.Nodes.Count > 1)
+                        host.UseCluster(cluster =>
+                        {
+                            foreach (var node in settings.Broker.Nodes)
+                                cluster.Node(node.ToString());
+                        });
                 });
+                QueueLabels.SetQueueType(rabbit, settings.Broker.QueueType);
                 QueueLabels.LabelErrorQueues(rabbit);
                 ConfigureEndpoints(context, rabbit, parts);
             });

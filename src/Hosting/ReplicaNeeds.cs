@@ -16,14 +16,11 @@ public sealed class ReplicaNeeds(QueueLabels labels)
         await labels.EnsureAsync(queues.Select(q => (q.Key, Queues.ReplicateLabels(q.First().OriginHost, q.First().ReplicaUrl))), cancellationToken);
         foreach (var queue in queues)
         {
-            var endpoint = await provider.GetSendEndpoint(new Uri($"queue:{queue.Key}"));
             var lists = Lists(queue).ToArray();
             var singles = lists.Where(l => l.Count == 1).Select(l => l[0]).ToArray();
             var many = lists.Where(l => l.Count > 1).Select(l => new ReplicasNeeded { Files = l }).ToArray();
-            if (singles.Length > 0)
-                await ConfirmedSend.RunAsync(token => endpoint.SendBatch(singles, token), $"ReplicaNeeded to {queue.Key}", cancellationToken);
-            if (many.Length > 0)
-                await ConfirmedSend.RunAsync(token => endpoint.SendBatch(many, token), $"ReplicasNeeded to {queue.Key}", cancellationToken);
+            await labels.SendAsync(provider, queue.Key, singles, $"ReplicaNeeded to {queue.Key}", cancellationToken);
+            await labels.SendAsync(provider, queue.Key, many, $"ReplicasNeeded to {queue.Key}", cancellationToken);
         }
     }
 

@@ -4,8 +4,9 @@ using Xtelemdb.Storage;
 namespace Xtelemdb.Inventory;
 
 /// <summary>
-/// A database or broker restart is retried with backoff (about a minute in all); a message naming
-/// something unknown is not, and goes straight to the error queue.
+/// What the inventory's consumers retry besides a database away (which DatabaseRetry waits out for
+/// minutes): a broker hiccup or a lock is retried with backoff (about a minute in all); a message
+/// naming something unknown is not, and goes straight to the error queue.
 /// </summary>
 static class InventoryRetry
 {

@@ -21,7 +21,7 @@ public sealed class ResyncAnswers(QueueLabels labels, ILogger<ResyncAnswers> log
         try
         {
             // The queue, its length limit and its binding exist before the first answer is sent to its exchange.
-            await labels.SendReportAsync(request.SendEndpointProvider, Queues.ResyncResults, new Uri($"exchange:{Queues.ResyncResults}"), answer, cancellationToken);
+            await labels.SendReportAsync(request.SendEndpointProvider, Queues.ResyncResults, answer, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

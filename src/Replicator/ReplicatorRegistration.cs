@@ -50,6 +50,11 @@ public static class ReplicatorRegistration
             bus.ReceiveEndpoint(new ProcessEndpointDefinition("replicator", host, "replica-set",
                     $"replicas added, changed or removed, for the replicator process on {host} to serve; deleted when it stops"),
                 KebabCaseEndpointNameFormatter.Instance,
-                endpoint => endpoint.ConfigureConsumer<ReplicaSetConsumer>(context));
+                endpoint =>
+                {
+                    // Rereads the replica set from the database: a failover is waited out, as the copy queues do.
+                    endpoint.UseRetryThroughDatabaseOutages(retry => retry.None());
+                    endpoint.ConfigureConsumer<ReplicaSetConsumer>(context);
+                });
     }
 }

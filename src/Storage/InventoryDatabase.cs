@@ -15,7 +15,9 @@ public static class InventoryDatabase
     /// <summary>
     /// The connection string of the settings, with the password from PGPASSWORD (never from the TOML
     /// file). To a server on this machine, TLS is off unless the string names an SSL Mode: on the
-    /// loopback it protects nothing, and it costs a quarter of the inventory's ingest rate.
+    /// loopback it protects nothing, and it costs a quarter of the inventory's ingest rate. Several
+    /// hosts (a primary and its standbys) without Target Session Attributes connect to the primary:
+    /// every service writes, and Npgsql's default would take whichever host answers first.
     /// </summary>
     public static string ConnectionString(DatabaseSettings settings)
     {
@@ -24,6 +26,9 @@ public static class InventoryDatabase
             builder.Password = password;
         if (!NamesSslMode(settings.Connection) && IsLoopback(builder.Host))
             builder.SslMode = SslMode.Disable;
+        if (builder.Host?.Contains(',') == true && builder.TargetSessionAttributes is null
+            && Environment.GetEnvironmentVariable("PGTARGETSESSIONATTRS") is null or "")
+            builder.TargetSessionAttributes = "primary";
         return builder.ConnectionString;
     }
 

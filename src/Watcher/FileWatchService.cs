@@ -13,7 +13,7 @@ namespace Xtelemdb.Watcher;
 /// and from a full stat poll at start and every poll_interval, the safety net for whatever the
 /// live watcher missed: events in a new folder before its watch exists, an overflow, a silent stop.
 /// </summary>
-public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostApplicationLifetime lifetime, ILogger<FileWatchService> logger)
+public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, QueueLabels labels, IHostApplicationLifetime lifetime, ILogger<FileWatchService> logger)
     : BackgroundService
 {
     /// <summary>Observations per FilesChanged message; a poll sends each list as soon as it is full.</summary>
@@ -208,8 +208,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
             logger.LogInformation("Initial scan of {Roots}: {Files} files in {Elapsed}", string.Join(", ", present), files, DateTime.UtcNow - started);
             // Every present file is reported now: what the inventory holds beyond them was deleted while nobody watched.
             var scan = new ScanCompleted { Host = settings.Host, Roots = present, StartedAt = scanStartedAt!.Value };
-            var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
-            await ConfirmedSend.RunAsync(token => inventory.Send(scan, token), "ScanCompleted", cancellationToken);
+            await labels.SendAsync(bus, Queues.FileChanged, [scan], "ScanCompleted", cancellationToken);
             await SendSkippedAsync(existing, started, cancellationToken);
             return;
         }
@@ -217,6 +216,26 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         MissedByLiveWatcher += missed;
         logger.Log(missed > 0 ? LogLevel.Warning : LogLevel.Information,
             "Poll: {Files} files in {Elapsed}; {Missed} changes the live watcher had missed", files, DateTime.UtcNow - started, missed);
+    }
+
+    /// <summary>
+    /// A list the inventory could not record, past its retries: those of this host's files that
+    /// were not reported again since are reported once they settle, as if the live watcher had
+    /// seen them change. A cause that persists faults them again, one list per inventory retry window.
+    /// </summary>
+    public void Recheck(IEnumerable<FileChanged> files, string reason)
+    {
+        var again = 0;
+        foreach (var file in files.Where(f => f.Host == settings.Host))
+        {
+            if (tree.Forget(file.Path, file.Deleted ? null : new FileVersion(file.Mtime, file.Size)))
+            {
+                tree.Touch(file.Path, DateTime.UtcNow);
+                again++;
+            }
+        }
+        if (again > 0)
+            logger.LogWarning("The inventory could not record {Count} of this host's observations ({Reason}); reporting them again", again, reason);
     }
 
     /// <summary>The poll's complete list of what is not backed up, when it changed: verify lists it.</summary>
@@ -233,8 +252,7 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
         try
         {
             var message = new FilesSkipped { Host = settings.Host, Roots = roots, Files = files, SeenAt = seenAt };
-            var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
-            await ConfirmedSend.RunAsync(token => inventory.Send(message, token), "FilesSkipped", cancellationToken);
+            await labels.SendAsync(bus, Queues.FileChanged, [message], "FilesSkipped", cancellationToken);
             skipped.Sent();
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -260,11 +278,10 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, IHostA
                 ObservedAt = observedAt,
                 Deleted = c.Version is null,
             }).ToArray(),
-        });
-        var inventory = await bus.GetSendEndpoint(new Uri($"queue:{Queues.FileChanged}"));
+        }).ToArray();
         try
         {
-            await ConfirmedSend.RunAsync(token => inventory.SendBatch(lists, token), $"{changes.Count} FileChanged", cancellationToken);
+            await labels.SendAsync(bus, Queues.FileChanged, lists, $"{changes.Count} FileChanged", cancellationToken);
         }
         catch
         {

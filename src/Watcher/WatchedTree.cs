@@ -124,6 +124,24 @@ sealed class WatchedTree
     /// </summary>
     public void MaybePublished(string path) => Published(path, Unknown);
 
+    /// <summary>
+    /// The inventory could not record this observation (its list faulted for good): unless a later
+    /// one was published since, the file counts as known at no version, so that it is reported
+    /// again, its version or its deletion. True when it will be.
+    /// </summary>
+    public bool Forget(string path, FileVersion? version)
+    {
+        lock (gate)
+        {
+            ref var k = ref Find(path);
+            var current = Unsafe.IsNullRef(ref k) ? (FileVersion?)null : k.Version;
+            var superseded = version is { } v ? current is not { } c || !c.SameAs(v) : current is not null;
+            if (!superseded)
+                Published(path, Unknown);
+            return !superseded;
+        }
+    }
+
     /// <summary>Starts a full poll: every file the poll sees is stamped with the new generation.</summary>
     public long BeginPoll()
     {

@@ -83,6 +83,12 @@ public static class XtelemdbCommand
             Output.Error(e.Message);
             return BadUsage;
         }
+        catch (Hosting.QueueTypeMismatchException e)
+        {
+            // The configuration and the broker disagree: a restart would only find it again.
+            Output.Error(e.Message);
+            return BadUsage;
+        }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // An operator reads one line that says what failed; the stack trace helps nobody at a terminal.

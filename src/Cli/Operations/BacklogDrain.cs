@@ -60,7 +60,18 @@ public static class BacklogDrain
             var lastMove = clock.Elapsed;
             while (true)
             {
-                var now = await store.BacklogSizeAsync(replicaId, request.OriginHost, request.PathPrefix, cancellationToken);
+                BacklogSize now;
+                try
+                {
+                    now = await store.BacklogSizeAsync(replicaId, request.OriginHost, request.PathPrefix, cancellationToken);
+                }
+                catch (Exception e) when (DatabaseErrors.IsTransient(e) && clock.Elapsed - lastMove < stallTimeout)
+                {
+                    // A database restarting or failing over: the copies go on meanwhile, and its silence counts towards the stall.
+                    progress($"the database does not answer ({e.Message}); asking again");
+                    await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+                    continue;
+                }
                 var copied = Math.Max(0, start.Files - now.Files);
                 if (now != last)
                     (last, lastMove) = (now, clock.Elapsed);

@@ -1,5 +1,6 @@
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
+using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Settings;
 
 namespace Xtelemdb.Cli.Operations;
@@ -16,8 +17,7 @@ public static class QueueConsumers
     /// <summary>The state of each queue; (0, 0) for a queue that does not exist yet.</summary>
     public static async Task<IReadOnlyDictionary<string, QueueState>> CountAsync(BrokerSettings broker, IEnumerable<string> queues, CancellationToken cancellationToken)
     {
-        var factory = new ConnectionFactory { Uri = broker.Uri, UserName = broker.User, Password = broker.Password, ClientProvidedName = "xtelemdb replica_list" };
-        await using var connection = await factory.CreateConnectionAsync(cancellationToken);
+        await using var connection = await BrokerConnection.OpenAsync(broker, "xtelemdb replica_list", cancellationToken);
         var counts = new Dictionary<string, QueueState>(StringComparer.Ordinal);
         foreach (var queue in queues.Distinct(StringComparer.Ordinal))
         {

@@ -55,6 +55,8 @@ public static class SettingsLoader
         string host = Environment.MachineName;
         string connection = DatabaseSettings.DefaultConnection;
         Uri brokerUri = BrokerSettings.DefaultUri;
+        IReadOnlyList<BrokerNode> brokerNodes = [];
+        var queueType = QueueType.Classic;
         IReadOnlyList<string> roots = WatchSettings.DefaultRoots;
         TimeSpan poll = TimeSpan.FromMinutes(5), settle = TimeSpan.FromSeconds(2), maxInterval = TimeSpan.FromMinutes(1);
         int concurrency = 8;
@@ -88,6 +90,14 @@ public static class SettingsLoader
                 case (["broker"], "uri"):
                     brokerUri = reader.BrokerUri(e);
                     break;
+                case (["broker"], "nodes"):
+                    brokerNodes = reader.Strings(e).Select(node => BrokerNode.TryParse(node, out var parsed)
+                        ? parsed
+                        : throw reader.Error(e, $"expected nodes as host:port, such as [\"rmq1:5672\", \"rmq2:5672\"], got \"{node}\"")).ToArray();
+                    break;
+                case (["broker"], "queue_type"):
+                    queueType = reader.OneOf(e, "\"classic\" (one node) or \"quorum\" (a cluster)", ("classic", QueueType.Classic), ("quorum", QueueType.Quorum));
+                    break;
                 case (["watch"], "roots"):
                     roots = reader.Strings(e).Select(reader.FullPath).ToArray();
                     break;
@@ -110,12 +120,7 @@ public static class SettingsLoader
                     listen = reader.Listen(e);
                     break;
                 case (["monitoring"], "log_format"):
-                    logFormat = reader.String(e) switch
-                    {
-                        "text" => LogFormat.Text,
-                        "json" => LogFormat.Json,
-                        var other => throw reader.Error(e, $"expected \"text\" or \"json\", got \"{other}\""),
-                    };
+                    logFormat = reader.OneOf(e, "\"text\" or \"json\"", ("text", LogFormat.Text), ("json", LogFormat.Json));
                     break;
                 case (["replicas", var url], _) when replicaTables.TryGetValue(url, out var table):
                     table.Entries.Add(e);
@@ -145,7 +150,7 @@ public static class SettingsLoader
             Source = source,
             Host = host,
             Database = new DatabaseSettings(connection),
-            Broker = new BrokerSettings(brokerUri),
+            Broker = new BrokerSettings(brokerUri) { ClusterNodes = brokerNodes, QueueType = queueType },
             Watch = new WatchSettings(roots, poll, settle, maxInterval),
             Replicator = new ReplicatorSettings(concurrency, copyTimeout),
             Monitoring = new MonitoringSettings(listen, logFormat),
@@ -176,7 +181,7 @@ public static class SettingsLoader
     {
         [] => "; expected host, or a table such as [watch]",
         ["database"] => "; expected connection",
-        ["broker"] => "; expected uri",
+        ["broker"] => "; expected uri, nodes or queue_type",
         ["watch"] => "; expected roots, poll_interval, settle or max_interval",
         ["replicator"] => "; expected concurrency or copy_timeout",
         ["monitoring"] => "; expected listen or log_format",
@@ -194,6 +199,15 @@ public static class SettingsLoader
 
         public string String(TomlEntry e) =>
             e.Value is StringValueSyntax s ? s.Value! : throw Error(e, $"expected a string, got {Describe(e.Value)}");
+
+        /// <summary>One of a few words, each meaning a value; the error says which words are allowed.</summary>
+        public T OneOf<T>(TomlEntry e, string expected, params (string Word, T Value)[] choices)
+        {
+            var text = String(e);
+            return choices.FirstOrDefault(c => c.Word == text) is { Word: not null } choice
+                ? choice.Value
+                : throw Error(e, $"expected {expected}, got \"{text}\"");
+        }
 
         public bool Boolean(TomlEntry e) =>
             e.Value is BooleanValueSyntax b ? b.Value : throw Error(e, $"expected true or false, got {Describe(e.Value)}");

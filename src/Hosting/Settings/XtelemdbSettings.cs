@@ -40,9 +40,21 @@ public sealed record DatabaseSettings(string Connection)
 }
 
 /// <summary>The user and password come from XTELEMDB_BROKER_USER and XTELEMDB_BROKER_PASSWORD.</summary>
+/// <param name="Uri">The first node to connect to, and the virtual host (its path).</param>
 public sealed record BrokerSettings(Uri Uri)
 {
     public static readonly Uri DefaultUri = new("amqp://127.0.0.1:5672/");
+
+    /// <summary>The other nodes of a cluster ([broker] nodes), as host:port; empty for one node.</summary>
+    public IReadOnlyList<BrokerNode> ClusterNodes { get; init; } = [];
+
+    /// <summary>The type of every queue the pipeline declares.</summary>
+    public QueueType QueueType { get; init; } = QueueType.Classic;
+
+    /// <summary>Every node a service may connect to, the URI's first: on losing one, a connection goes to the next.</summary>
+    public IReadOnlyList<BrokerNode> Nodes => ClusterNodes.Prepend(new BrokerNode(Uri.Host, Uri.IsDefaultPort ? DefaultPort : Uri.Port)).Distinct().ToArray();
+
+    int DefaultPort => Uri.Scheme == "amqps" ? 5671 : 5672;
 
     public string User => Environment.GetEnvironmentVariable("XTELEMDB_BROKER_USER") is { Length: > 0 } user ? user : "guest";
     public string Password => Environment.GetEnvironmentVariable("XTELEMDB_BROKER_PASSWORD") is { Length: > 0 } password ? password : "guest";
@@ -50,6 +62,30 @@ public sealed record BrokerSettings(Uri Uri)
     /// <summary>The virtual host the stack's queues and exchanges live in: the URI's path, "/" when it has none.</summary>
     public string VirtualHost => Uri.UnescapeDataString(Uri.AbsolutePath.TrimStart('/')) is { Length: > 0 } path ? path : "/";
 }
+
+/// <summary>A RabbitMQ node: "rmq1:5672".</summary>
+public sealed record BrokerNode(string Host, int Port)
+{
+    /// <summary>"rmq1:5672", "10.0.0.5:5672": a host name or IPv4 address and a port (MassTransit's cluster nodes take no IPv6 address).</summary>
+    public static bool TryParse(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out BrokerNode? node)
+    {
+        node = null;
+        var parts = text.Split(':');
+        if (parts is not [var host, var port] || !int.TryParse(port, System.Globalization.NumberStyles.None, null, out var number) || number is < 1 or > 65535
+            || Uri.CheckHostName(host) is not (UriHostNameType.Dns or UriHostNameType.IPv4))
+            return false;
+        node = new BrokerNode(host, number);
+        return true;
+    }
+
+    public override string ToString() => $"{Host}:{Port}";
+}
+
+/// <summary>
+/// Classic on one node; quorum on a cluster, where each queue is replicated on a majority of the
+/// nodes and survives the loss of a minority. RabbitMQ cannot change the type of an existing queue.
+/// </summary>
+public enum QueueType { Classic, Quorum }
 
 public sealed record WatchSettings(IReadOnlyList<string> Roots, TimeSpan PollInterval, TimeSpan Settle, TimeSpan MaxInterval)
 {

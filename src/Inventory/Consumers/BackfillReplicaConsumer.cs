@@ -24,7 +24,7 @@ public sealed class BackfillReplicaConsumerDefinition : ConsumerDefinition<Backf
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
         IConsumerConfigurator<BackfillReplicaConsumer> consumer, IRegistrationContext context)
     {
-        endpoint.UseMessageRetry(InventoryRetry.Configure);
+        endpoint.UseRetryThroughDatabaseOutages(InventoryRetry.Configure);
         QueueLabels.Apply(endpoint, Queues.Labels(Queues.BackfillReplica));
     }
 }

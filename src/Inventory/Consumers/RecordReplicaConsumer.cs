@@ -19,7 +19,7 @@ public sealed class RecordReplicaConsumer(CopyRecorder recorder, ReplicaNeeds re
 /// The same for a replicator's list of copies. A copy that names something unknown is sent back to
 /// the queue alone, to fail there by itself (and land in the error queue) while the rest are recorded.
 /// </summary>
-public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeeds replicaNeeds, ILogger<RecordReplicaListConsumer> logger)
+public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeeds replicaNeeds, QueueLabels labels, ILogger<RecordReplicaListConsumer> logger)
     : IConsumer<ReplicasUpdated>
 {
     public async Task Consume(ConsumeContext<ReplicasUpdated> context)
@@ -34,7 +34,6 @@ public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeed
         {
         }
         var needs = new List<ReplicaNeeded>();
-        var inventory = await context.GetSendEndpoint(new Uri($"queue:{Queues.ReplicaUpdated}"));
         for (var i = 0; i < copies.Count; i++)
         {
             if (recorded[i].IsCompletedSuccessfully)
@@ -45,7 +44,7 @@ public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeed
             logger.LogWarning("A copy in a list cannot be recorded ({Error}); it is sent alone to {Queue}, for its error queue",
                 recorded[i].Exception!.InnerException!.Message, Queues.ReplicaUpdated);
             var copy = copies[i];
-            await ConfirmedSend.RunAsync(token => inventory.Send(copy, token), "ReplicaUpdated", context.CancellationToken);
+            await labels.SendAsync(context, Queues.ReplicaUpdated, [copy], "ReplicaUpdated", context.CancellationToken);
         }
         await replicaNeeds.SendAsync(context, needs, context.CancellationToken);
     }
@@ -78,7 +77,7 @@ public sealed class RecordReplicaConsumerDefinition : ConsumerDefinition<RecordR
         IConsumerConfigurator<RecordReplicaConsumer> consumer, IRegistrationContext context)
     {
         // The queue's retry, once for every consumer on it: single reports and lists.
-        endpoint.UseMessageRetry(InventoryRetry.Configure);
+        endpoint.UseRetryThroughDatabaseOutages(InventoryRetry.Configure);
         QueueLabels.Apply(endpoint, Queues.Labels(Queues.ReplicaUpdated));
     }
 }

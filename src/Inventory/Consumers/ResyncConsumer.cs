@@ -99,7 +99,7 @@ public sealed class ResyncConsumerDefinition : ConsumerDefinition<ResyncConsumer
     {
         // Operators publish this from the management UI as plain JSON, without MassTransit's envelope.
         endpoint.UseRawJsonDeserializer(RawSerializerOptions.AnyMessageType, isDefault: true);
-        endpoint.UseMessageRetry(InventoryRetry.Configure);
+        endpoint.UseRetryThroughDatabaseOutages(InventoryRetry.Configure);
         QueueLabels.Apply(endpoint, Queues.Labels(Queues.ResyncRequested));
         // A refused resync (not JSON, an unknown replica, retries spent) is moved to the error queue as
         // usual, then answered: the operator reads why in resync-results, not only in a header.

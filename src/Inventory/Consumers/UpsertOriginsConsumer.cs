@@ -70,7 +70,7 @@ public sealed class UpsertOriginsConsumerDefinition : ConsumerDefinition<UpsertO
         IConsumerConfigurator<UpsertOriginsConsumer> consumer, IRegistrationContext context)
     {
         // The queue's retry, once for every consumer on it: lists, single observations, ScanCompleted.
-        endpoint.UseMessageRetry(InventoryRetry.Configure);
+        endpoint.UseRetryThroughDatabaseOutages(InventoryRetry.Configure);
         QueueLabels.Apply(endpoint, Queues.Labels(Queues.FileChanged));
         consumer.Options<BatchOptions>(batch => batch
             .SetMessageLimit(BatchLimit)

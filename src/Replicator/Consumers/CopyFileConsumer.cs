@@ -4,11 +4,12 @@ using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Replicator.Copying;
 using Xtelemdb.Replicator.ReplicaSet;
+using Xtelemdb.Storage;
 
 namespace Xtelemdb.Replicator.Consumers;
 
 /// <summary>Copies an origin file to a replica and reports the version the replica now holds.</summary>
-public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, ILogger<CopyFileConsumer> logger) : IConsumer<ReplicaNeeded>
+public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, QueueLabels labels, ILogger<CopyFileConsumer> logger) : IConsumer<ReplicaNeeded>
 {
     public async Task Consume(ConsumeContext<ReplicaNeeded> context)
     {
@@ -16,7 +17,7 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, ILog
         using (await slots.AcquireAsync(context.ReceiveContext.InputAddress, context.CancellationToken))
             update = await CopyAsync(copier, logger, context.Message, context.ReceiveContext.ElapsedTime, context.CancellationToken);
         if (update is not null)
-            await ReportAsync(context, [update]);
+            await ReportAsync(context, labels, [update]);
     }
 
     /// <summary>Copies one file; returns the report for the inventory, or null where there is nothing to record.</summary>
@@ -50,13 +51,12 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, ILog
     }
 
     /// <summary>Reports copies to the inventory: one alone, several as a list.</summary>
-    internal static async Task ReportAsync(ConsumeContext context, IReadOnlyList<ReplicaUpdated> updates)
+    internal static async Task ReportAsync(ConsumeContext context, QueueLabels labels, IReadOnlyList<ReplicaUpdated> updates)
     {
-        var inventory = await context.GetSendEndpoint(new Uri($"queue:{Queues.ReplicaUpdated}"));
         if (updates.Count == 1)
-            await ConfirmedSend.RunAsync(token => inventory.Send(updates[0], token), "ReplicaUpdated", context.CancellationToken);
+            await labels.SendAsync(context, Queues.ReplicaUpdated, updates, "ReplicaUpdated", context.CancellationToken);
         else if (updates.Count > 1)
-            await ConfirmedSend.RunAsync(token => inventory.Send(new ReplicasUpdated { Files = updates }, token), "ReplicasUpdated", context.CancellationToken);
+            await labels.SendAsync(context, Queues.ReplicaUpdated, [new ReplicasUpdated { Files = updates }], "ReplicasUpdated", context.CancellationToken);
     }
 }
 
@@ -65,7 +65,7 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, ILog
 /// flush for many: see FlushGroup), then reports them in one list. A file that fails is sent back
 /// to the queue alone, where it is retried and, failing for good, lands in the error queue by itself.
 /// </summary>
-public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, ILogger<CopyFilesConsumer> logger) : IConsumer<ReplicasNeeded>
+public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, QueueLabels labels, ILogger<CopyFilesConsumer> logger) : IConsumer<ReplicasNeeded>
 {
     const int LocalFilesAtOnce = 64;
 
@@ -76,7 +76,7 @@ public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, ILo
             using (await slots.AcquireAsync(context.ReceiveContext.InputAddress, context.CancellationToken))
                 return await CopyOrSendAloneAsync(context, need);
         })));
-        await CopyFileConsumer.ReportAsync(context, outcomes.OfType<ReplicaUpdated>().ToArray());
+        await CopyFileConsumer.ReportAsync(context, labels, outcomes.OfType<ReplicaUpdated>().ToArray());
     }
 
     /// <summary>
@@ -100,8 +100,7 @@ public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, ILo
         {
             logger.LogInformation("{Host}:{Path} was not copied to {Replica} with its list ({Error}); it is sent alone to {Queue}, to be retried there",
                 need.OriginHost, need.OriginPath, need.ReplicaUrl, e.Message, context.ReceiveContext.InputAddress);
-            var queue = await context.GetSendEndpoint(context.ReceiveContext.InputAddress);
-            await ConfirmedSend.RunAsync(token => queue.Send(need, token), "ReplicaNeeded", context.CancellationToken);
+            await labels.SendAsync(context, context.ReceiveContext.InputAddress.AbsolutePath.Split('/')[^1], [need], "ReplicaNeeded", context.CancellationToken);
             return null;
         }
     }
@@ -118,7 +117,8 @@ public sealed class CopyFileConsumerDefinition : ConsumerDefinition<CopyFileCons
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
         IConsumerConfigurator<CopyFileConsumer> consumer, IRegistrationContext context) =>
         // The queue's retry, once for every consumer on it: single requests and lists (whose failed files come back alone).
-        endpoint.UseMessageRetry(retry =>
+        // A copy asks the database little (a deselected file, an SFTP quick check, a move), but waits it out like the inventory.
+        endpoint.UseRetryThroughDatabaseOutages(retry =>
         {
             // A locked file or a busy disk clears up; a full disk goes straight to the error queue
             // (then: make room, and resync), so the requests behind it still reach the other files.

@@ -111,7 +111,7 @@ public sealed class FixityCheck(XtelemdbSettings settings, FixityStore fixity, I
     {
         try
         {
-            await labels.SendReportAsync(bus, Queues.FixityDamaged, new Uri($"queue:{Queues.FixityDamaged}"), damaged, cancellationToken);
+            await labels.SendReportAsync(bus, Queues.FixityDamaged, damaged, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

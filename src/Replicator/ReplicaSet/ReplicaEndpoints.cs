@@ -13,7 +13,7 @@ namespace Xtelemdb.Replicator.ReplicaSet;
 /// replicator serves: an origin host whose files it reads (its own, or mounted) that the replica
 /// selects, and a replica it writes.
 /// </summary>
-public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpointConnector connector, CopySlots slots, ILogger<ReplicaEndpoints> logger)
+public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpointConnector connector, CopySlots slots, QueueLabels labels, ILogger<ReplicaEndpoints> logger)
 {
     readonly ConcurrentDictionary<string, HostReceiveEndpointHandle> handles = new(StringComparer.Ordinal);
 
@@ -45,6 +45,8 @@ public sealed class ReplicaEndpoints(XtelemdbSettings settings, IReceiveEndpoint
             // A local copy holds a thread while it copies; an SFTP copy awaits its replies (its sessions reserve
             // the threads they hold) and holds one only to read and hash its source here, a few at a time.
             var threads = replica.OverSftpFrom(settings.Host) ? Math.Min(concurrency, 8) : filesAtOnce;
+            // Declared first: a queue of the other type stops the service here, where the bus would retry it for ever.
+            await labels.EnsureAsync([(queue, Xtelemdb.Queues.ReplicateLabels(origin, replica.Name))], cancellationToken);
             var handle = connector.ConnectReceiveEndpoint(queue, (context, endpoint) =>
             {
                 CopyThreads.Reserve(threads);

@@ -32,7 +32,7 @@ public sealed class CopyFileConsumerTests
             .AddPipelineTestHarness()
             .BuildServiceProvider(validateScopes: true);
         harness = provider.GetRequiredService<ITestHarness>();
-        harness.TestInactivityTimeout = TimeSpan.FromSeconds(2);
+        harness.TestInactivityTimeout = TimeSpan.FromSeconds(10); // a copy on a loaded machine may be quiet for seconds
         await harness.Start();
         // What add_replica and ReplicaSetLoader do once a real host has started the bus.
         File.WriteAllText(Path.Combine(backup, Replicator.Copying.ReplicaMarker.FileName), "test");

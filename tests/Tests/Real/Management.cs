@@ -40,6 +40,9 @@ public sealed class Management : IDisposable
             throw new InvalidOperationException($"the message to exchange \"{exchange}\" was not routed to any queue");
     }
 
+    /// <summary>Why a message in an error queue failed: MassTransit's MT-Fault-Message header, as PeekAsync reads it.</summary>
+    public static string FaultReason(JsonObject message) => message["properties"]!["headers"]!["MT-Fault-Message"]!.GetValue<string>();
+
     /// <summary>Reads up to <paramref name="count"/> messages of a queue and puts them back (the UI's "Get messages").</summary>
     public async Task<IReadOnlyList<JsonObject>> PeekAsync(string vhost, string queue, int count = 10)
     {
@@ -74,6 +77,10 @@ public sealed class Management : IDisposable
     /// <summary>Empties a queue, as if its messages were lost in flight.</summary>
     public async Task PurgeAsync(string vhost, string queue) =>
         (await http.DeleteAsync($"queues/{E(vhost)}/{E(queue)}/contents")).EnsureSuccessStatusCode();
+
+    /// <summary>Deletes a queue, as an operator does with the management UI's "Delete Queue".</summary>
+    public async Task DeleteQueueAsync(string vhost, string queue) =>
+        (await http.DeleteAsync($"queues/{E(vhost)}/{E(queue)}")).EnsureSuccessStatusCode();
 
 
 

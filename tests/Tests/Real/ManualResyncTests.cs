@@ -146,8 +146,9 @@ public sealed class ManualResyncTests : PipelineTest
         Assert.That((arguments["xtelemdb.origin-host"]!.GetValue<string>(), arguments["xtelemdb.replica"]!.GetValue<string>()), Is.EqualTo((TestPipeline.Host, TestPipeline.Named(backup))));
         var results = queues.Single(q => q["name"]!.GetValue<string>() == Queues.ResyncResults)["arguments"]!;
         Assert.That(results["x-max-length"]!.GetValue<int>(), Is.EqualTo(Queues.ResyncResultsKept), "the answers never grow past their bound");
-        // The replicator's own queue, which lives as long as it does, is named for its host and purpose.
+        // The replicator's and the watcher's own queues, which live as long as they do, are named for their host and purpose.
         Assert.That(described.Keys, Has.One.Match($"^replicator-{TestPipeline.Host}-replica-set-[0-9a-f]{{6}}$"));
+        Assert.That(described.Keys, Has.One.Match($"^watcher-{TestPipeline.Host}-faults-[0-9a-f]{{6}}$"));
     }
 
     /// <summary>The answers in resync-results once there are this many, oldest first, as "Get messages" shows them.</summary>

@@ -72,13 +72,14 @@ public sealed class MonitoringTests : PipelineTest
         Assert.That(output, Does.Contain($"http://{nobody}/health"));
     }
 
-    [Test]
-    public async Task When_the_database_is_not_there_Should_the_check_say_which_database()
+    [TestCase("Host=127.0.0.1;Port=1", "127.0.0.1:1")]
+    [TestCase("Host=127.0.0.1:1,127.0.0.1;Port=2;Target Session Attributes=primary", "127.0.0.1:1,127.0.0.1:2")]
+    public async Task When_the_database_is_not_there_Should_the_check_say_which_database_and_servers(string servers, string named)
     {
-        await using var nowhere = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Database=xtelem;Username=xtelem;Timeout=3");
+        await using var nowhere = NpgsqlDataSource.Create($"{servers};Database=xtelem;Username=xtelem;Timeout=3");
         var result = await new DatabaseHealthCheck(nowhere).CheckHealthAsync(new());
         Assert.That(result.Status, Is.EqualTo(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy));
-        Assert.That(result.Description, Does.StartWith("database xtelem on 127.0.0.1:1: "));
+        Assert.That(result.Description, Does.StartWith($"database xtelem on {named}: "));
     }
 
     [Test]

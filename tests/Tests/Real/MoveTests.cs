@@ -85,8 +85,13 @@ public sealed class MoveTests : PipelineTest
     {
         Assert.That((copier.Moves, copier.Copies), Is.EqualTo((0L, 2L)), why);
         Assert.That(File.Exists(first.ReplicaPath), Is.True, "the old copy stays where it was");
-        Assert.That((await pipeline.ReplicaAsync(replica, path))?.CopiedAt, Is.EqualTo(first.CopiedAt), "and so does its record");
+        // The version it records, not when: the start-up scan and the replica's back-fill may both ask for
+        // the first copy, and the later request, found current, records the same copy again.
+        Assert.That(await pipeline.ReplicaAsync(replica, path), Is.EqualTo(first).Using<ReplicaRow>(SameVersion),
+            "and so does its record");
     }
+
+    static bool SameVersion(ReplicaRow? a, ReplicaRow? b) => a is not null && b is not null && a with { CopiedAt = default } == b with { CopiedAt = default };
 
     Task AuditPassesAsync(string replicaName, string folder) =>
         new Audit(pipeline.Connection).PassesAsync(Origins, new Dictionary<string, string> { [replicaName] = folder }, Timeout);

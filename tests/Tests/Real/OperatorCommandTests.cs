@@ -324,14 +324,21 @@ public sealed class OperatorCommandTests : PipelineTest
     {
         var backup = pipeline.Backup();
         var settings = pipeline.Configure([backup]);
-        await pipeline.StartAsync(settings, PipelineServices.Watcher | PipelineServices.Inventory);
+        var senders = await pipeline.StartAsync(settings, PipelineServices.Watcher | PipelineServices.Inventory);
         var path = Path.Combine(pipeline.Data, "telem", "r.bintel");
         Files.Write(path, 4000);
-        // The request is sent after the origin row is written: wait until the queue holds it, then lose it.
+        // Lose every request in flight: once the file is recorded, its request queued and the replica's back-fill
+        // announced, stop the services that send requests and empty every queue. Only a resync can then ask for the copy
+        // (the watcher's scan, its live events and the back-fill may each have asked for it, in any order).
         var queue = Queues.Replicate(TestPipeline.Host, TestPipeline.Named(backup));
-        await Eventually.True(async () => (await pipeline.Management.PeekAsync(pipeline.Name, queue)).Count == 1, Timeout, "the request queued");
-        await pipeline.Management.PurgeAsync(pipeline.Name, queue);
-        await pipeline.StartAsync(settings, PipelineServices.Replicator);
+        await Eventually.True(async () => (await pipeline.OriginAsync(path))?.SizeBytes == 4000, Timeout, "the file recorded");
+        await Eventually.True(async () => (await pipeline.Management.PeekAsync(pipeline.Name, queue)).Count > 0, Timeout, "the request queued");
+        await Eventually.True(async () => await pipeline.CountAsync("select count(*) from replicas where backfill_pending") == 0, Timeout, "the back-fill announced");
+        await pipeline.StopAsync(senders);
+        foreach (var each in await pipeline.Management.QueuesAsync(pipeline.Name))
+            await pipeline.Management.PurgeAsync(pipeline.Name, each["name"]!.GetValue<string>());
+        Assert.That(await pipeline.Management.PeekAsync(pipeline.Name, queue), Is.Empty, "the request lost");
+        await pipeline.StartAsync(settings, PipelineServices.Inventory | PipelineServices.Replicator);
 
         var (exit, output) = await pipeline.RunAsync("resync", $"replica={backup}", $"prefix={pipeline.Data}/telem");
         Assert.That(exit, Is.Zero, output);

@@ -32,7 +32,7 @@ public sealed class ReplicaMarkerTests : PipelineTest
             Files.Write(first, 5000);
             var queue = Queues.Replicate(TestPipeline.Host, TestPipeline.Named(mountPoint));
             var errors = await ErrorsAsync(queue + "_error", 1);
-            Assert.That(Reason(errors[0]), Does.Contain($"replica {TestPipeline.Named(mountPoint)} is not available: its marker {mountPoint}/.xtelemdb-replica is missing")
+            Assert.That(Management.FaultReason(errors[0]), Does.Contain($"replica {TestPipeline.Named(mountPoint)} is not available: its marker {mountPoint}/.xtelemdb-replica is missing")
                 .And.Contain($"run 'xtelemdb add_replica prefix={mountPoint}' once on {TestPipeline.Host}"));
             Assert.That(Directory.EnumerateFileSystemEntries(mountPoint), Is.Empty, "nothing written before add_replica");
 
@@ -48,7 +48,7 @@ public sealed class ReplicaMarkerTests : PipelineTest
             var second = Path.Combine(pipeline.Data, "second.dat");
             Files.Write(second, 7000);
             errors = await ErrorsAsync(queue + "_error", 1);
-            Assert.That(Reason(errors[0]), Does.Contain($"its marker {mountPoint}/.xtelemdb-replica is missing (a backup disk not mounted?), so nothing was written"));
+            Assert.That(Management.FaultReason(errors[0]), Does.Contain($"its marker {mountPoint}/.xtelemdb-replica is missing (a backup disk not mounted?), so nothing was written"));
             Assert.That(Directory.EnumerateFileSystemEntries(mountPoint), Is.Empty, "nothing written below the bare mount point");
 
             using var http = new HttpClient();
@@ -87,8 +87,6 @@ public sealed class ReplicaMarkerTests : PipelineTest
                 Shell.Run("umount", "-l", mountPoint);
         }
     }
-
-    static string Reason(System.Text.Json.Nodes.JsonObject message) => message["properties"]!["headers"]!["MT-Fault-Message"]!.GetValue<string>();
 
     Task<IReadOnlyList<System.Text.Json.Nodes.JsonObject>> ErrorsAsync(string queue, int count) =>
         Eventually.Get(async () => await pipeline.Management.PeekAsync(pipeline.Name, queue, 10), m => m?.Count >= count, Timeout, $"{count} messages in {queue}");

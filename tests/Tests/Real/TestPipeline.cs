@@ -95,8 +95,9 @@ public sealed class TestPipeline : IAsyncDisposable
     /// <param name="tables">The body of a replica's [replicas."URL"] table, where it needs more than local = true.</param>
     /// <param name="database">Another database than the test's own (a fault test's own server).</param>
     /// <param name="broker">Another broker than the test's virtual host.</param>
+    /// <param name="brokerKeys">More lines of the [broker] table, such as queue_type.</param>
     public XtelemdbSettings Configure(IEnumerable<string> replicas, string settle = "200ms", string maxInterval = "1s", string pollInterval = "1m",
-        IReadOnlyDictionary<string, string>? tables = null, string? database = null, Uri? broker = null)
+        IReadOnlyDictionary<string, string>? tables = null, string? database = null, Uri? broker = null, string brokerKeys = "")
     {
         var connection = new NpgsqlConnectionStringBuilder(database ?? Connection) { Password = null };
         var toml = $"""
@@ -107,6 +108,7 @@ public sealed class TestPipeline : IAsyncDisposable
 
             [broker]
             uri = "{broker?.ToString() ?? $"amqp://{TestServices.Amqp.Host}:{TestServices.Amqp.Port}/{Name}"}"
+            {brokerKeys}
 
             [watch]
             roots = ["{Data}"]

@@ -80,12 +80,47 @@ public sealed class SettingsTests
         });
     }
 
+    [Test]
+    public void When_a_cluster_is_named_Should_connect_to_the_uris_node_first_then_each_other_node_once()
+    {
+        var settings = Parse("""
+            [broker]
+            uri = "amqp://rmq1:5672/magaox"
+            nodes = ["rmq1:5672", "rmq2:5672", "10.0.0.3:5673"]
+            queue_type = "quorum"
+            """);
+        Assert.Multiple(() =>
+        {
+            Assert.That(settings.Broker.Nodes.Select(n => n.ToString()), Is.EqualTo(new[] { "rmq1:5672", "rmq2:5672", "10.0.0.3:5673" }));
+            Assert.That(settings.Broker.QueueType, Is.EqualTo(QueueType.Quorum));
+            Assert.That(settings.Broker.VirtualHost, Is.EqualTo("magaox"));
+        });
+    }
+
+    [Test]
+    public void When_no_cluster_is_named_Should_use_the_uris_node_and_classic_queues()
+    {
+        var settings = Parse("[broker]\nuri = \"amqp://broker/\"");
+        Assert.Multiple(() =>
+        {
+            Assert.That(settings.Broker.Nodes, Is.EqualTo(new[] { new BrokerNode("broker", 5672) }));
+            Assert.That(settings.Broker.QueueType, Is.EqualTo(QueueType.Classic));
+        });
+    }
+
     [TestCase("[watch]\nsetle = \"2s\"", "/etc/xtelemdb/test.toml:2: [watch] setle: unknown key; expected roots, poll_interval, settle or max_interval")]
     [TestCase("\n\n[watch]\nsettle = 2", "/etc/xtelemdb/test.toml:4: [watch] settle: expected a string, got the number 2")]
     [TestCase("[watch]\nsettle = \"two seconds\"", "/etc/xtelemdb/test.toml:2: [watch] settle: expected a duration such as \"250ms\", \"2s\", \"5m\" or \"1h\", got \"two seconds\"")]
     [TestCase("[watch]\nroots = \"/opt\"", "/etc/xtelemdb/test.toml:2: [watch] roots: expected an array of strings")]
     [TestCase("[broker]\nuri = \"http://broker/\"", "/etc/xtelemdb/test.toml:2: [broker] uri: expected a URI such as \"amqp://127.0.0.1:5672/\", got \"http://broker/\"")]
     [TestCase("[broker]\nuri = \"amqp://user:secret@broker/\"", "[broker] uri: no password in the file")]
+    [TestCase("[broker]\nqueue_type = \"mirrored\"", "/etc/xtelemdb/test.toml:2: [broker] queue_type: expected \"classic\" (one node) or \"quorum\" (a cluster), got \"mirrored\"")]
+    [TestCase("[broker]\nqueue_type = 1", "/etc/xtelemdb/test.toml:2: [broker] queue_type: expected a string, got the number 1")]
+    [TestCase("[broker]\nnodes = [\"rmq1:5672\", \"rmq2\"]", "/etc/xtelemdb/test.toml:2: [broker] nodes: expected nodes as host:port, such as [\"rmq1:5672\", \"rmq2:5672\"], got \"rmq2\"")]
+    [TestCase("[broker]\nnodes = [\"rmq1:99999\"]", "[broker] nodes: expected nodes as host:port, such as [\"rmq1:5672\", \"rmq2:5672\"], got \"rmq1:99999\"")]
+    [TestCase("[broker]\nnodes = [\"amqp://rmq1:5672\"]", "[broker] nodes: expected nodes as host:port, such as [\"rmq1:5672\", \"rmq2:5672\"], got \"amqp://rmq1:5672\"")]
+    [TestCase("[broker]\nnodes = [\"[fd00::3]:5672\"]", "[broker] nodes: expected nodes as host:port, such as [\"rmq1:5672\", \"rmq2:5672\"], got \"[fd00::3]:5672\"")]
+    [TestCase("[broker]\nnodes = \"rmq1:5672\"", "/etc/xtelemdb/test.toml:2: [broker] nodes: expected an array of strings")]
     [TestCase("[database]\nconnection = \"Host=db;Password=secret\"", "/etc/xtelemdb/test.toml:2: [database] connection: no password in the file: set the PGPASSWORD environment variable")]
     [TestCase("[database]\nconnection = \"Host=db;Pwd=secret\"", "[database] connection: no password in the file")]
     [TestCase("[database]\nconnection = \"Host=db; PSW = secret\"", "[database] connection: no password in the file")]
@@ -138,5 +173,23 @@ public sealed class SettingsTests
         {
             Environment.CurrentDirectory = previous;
         }
+    }
+
+    [Test]
+    public void When_the_other_hosts_files_of_deploy_are_read_Should_load_as_the_README_describes_them()
+    {
+        // The compose stack's file names its container's folders: ComposeStackTests runs it.
+        var deploy = Path.Combine(Support.Repository.Root(), "deploy");
+        var remote = Path.Combine(deploy, "xtelemdb.remote.toml");
+        Assert.That(SettingsLoader.Parse(File.ReadAllText(remote), remote, folder).Host, Is.EqualTo("exao2"));
+
+        var ha = Path.Combine(deploy, "xtelemdb.ha.toml");
+        var settings = SettingsLoader.Parse(File.ReadAllText(ha), ha, folder);
+        Assert.Multiple(() =>
+        {
+            Assert.That(settings.Broker.Nodes.Select(n => n.ToString()), Is.EqualTo(new[] { "exao1:5672", "exao2:5672", "backup-host:5672" }));
+            Assert.That(settings.Broker.QueueType, Is.EqualTo(QueueType.Quorum));
+            Assert.That(new Npgsql.NpgsqlConnectionStringBuilder(settings.Database.Connection).Host, Is.EqualTo("exao1,backup-host"));
+        });
     }
 }

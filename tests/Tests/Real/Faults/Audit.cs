@@ -31,8 +31,9 @@ public sealed class Audit(string connection)
     /// <param name="origins">Each host's data folders, as the watcher of that host sees them.</param>
     /// <param name="replicas">Replica name ("host:/path", or the ssh:// URL) and the local folder its copies are in.</param>
     /// <param name="audited">Which regular files to audit (default: all); a FIFO, a symlink or a name .NET cannot open is never audited.</param>
+    /// <param name="watchedAs">Where a host's watcher sees its folder, when the test reads it elsewhere (a host in a mount namespace of its own).</param>
     public async Task<AuditReport> RunAsync(IReadOnlyDictionary<string, string> origins, IReadOnlyDictionary<string, string> replicas,
-        Func<string, bool>? audited = null)
+        Func<string, bool>? audited = null, IReadOnlyDictionary<string, string>? watchedAs = null)
     {
         var problems = new List<string>();
         IReadOnlyList<Recorded> recorded;
@@ -48,14 +49,15 @@ public sealed class Audit(string connection)
         var files = 0;
         foreach (var (host, folder) in origins)
         {
-            foreach (var path in Directory.EnumerateFiles(folder, "*", WithoutLinks))
+            foreach (var file in Directory.EnumerateFiles(folder, "*", WithoutLinks))
             {
-                if (Hosting.FileKinds.Of(path) != Hosting.FileKind.Regular || audited?.Invoke(path) == false)
+                if (Hosting.FileKinds.Of(file) != Hosting.FileKind.Regular || audited?.Invoke(file) == false)
                     continue;
                 files++;
-                var source = new FileInfo(path);
+                var source = new FileInfo(file);
+                var path = watchedAs?.GetValueOrDefault(host) is { } watched ? watched + file[folder.Length..] : file;
                 var mtime = Microseconds.Truncate(source.LastWriteTimeUtc);
-                var sourceBytes = new Lazy<byte[]>(() => File.ReadAllBytes(path));
+                var sourceBytes = new Lazy<byte[]>(() => File.ReadAllBytes(file));
                 foreach (var (url, local) in replicas)
                 {
                     var copy = new FileInfo(local + "/" + host + path);
@@ -105,11 +107,11 @@ public sealed class Audit(string connection)
 
     /// <summary>Waits for the pipeline to converge, then asserts a clean audit (FaultTest.AuditAsync runs verify after it).</summary>
     public async Task<AuditReport> PassesAsync(IReadOnlyDictionary<string, string> origins, IReadOnlyDictionary<string, string> replicas, TimeSpan timeout,
-        Func<string, bool>? audited = null)
+        Func<string, bool>? audited = null, IReadOnlyDictionary<string, string>? watchedAs = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         AuditReport report;
-        while (!(report = await RunAsync(origins, replicas, audited)).Clean && DateTime.UtcNow < deadline)
+        while (!(report = await RunAsync(origins, replicas, audited, watchedAs)).Clean && DateTime.UtcNow < deadline)
         {
             TestContext.Progress.WriteLine($"audit: {report.Problems.Count} problems left; first: {report.Problems[0]}");
             await Task.Delay(TimeSpan.FromSeconds(2));

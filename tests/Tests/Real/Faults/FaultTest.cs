@@ -47,6 +47,21 @@ public abstract class FaultTest : PipelineTest
         return report.Files;
     }
 
+    /// <summary>Copies this incarnation of a service process made, from its /metrics.</summary>
+    protected static async Task<double> CopiesAsync(string listen)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            var metrics = await http.GetStringAsync($"http://{listen}/metrics");
+            return PrometheusText.Sum(metrics, "xtelemdb_replicator_copies_total", "result=\"copied\"");
+        }
+        catch (HttpRequestException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>Called after the audit passed, so no file was lost. Copies are known where the replicator ran in this process.</summary>
     protected static void Record(string scenario, int files, string faults, long? copies, int versions) =>
         TestContext.Progress.WriteLine($"fault-audit | {scenario} | {files} | {faults} | 0 | {(copies is { } c ? Math.Max(0, c - versions).ToString() : "not counted")}");

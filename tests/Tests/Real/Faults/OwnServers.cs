@@ -94,10 +94,12 @@ public sealed class OwnBroker : OwnServer
     readonly string node = $"xtfault{Guid.NewGuid():N}"[..20] + "@localhost";
     readonly int distributionPort = Ports.FreeLoopback();
 
-    public OwnBroker(string root) : base(root)
+    /// <param name="managementPort">Where its management API listens; none when null.</param>
+    public OwnBroker(string root, int? managementPort = null) : base(root)
     {
         RequireProgram(Server);
-        File.WriteAllText(Path.Combine(root, "enabled_plugins"), "[].\n");
+        ManagementPort = managementPort;
+        File.WriteAllText(Path.Combine(root, "enabled_plugins"), managementPort is null ? "[].\n" : "[rabbitmq_management].\n");
         // The user and password the services read from the environment, as for the shared broker.
         File.WriteAllText(Path.Combine(root, "rabbitmq.conf"), $"""
             listeners.tcp.default = 127.0.0.1:{Port}
@@ -105,12 +107,16 @@ public sealed class OwnBroker : OwnServer
             default_user = {Environment.GetEnvironmentVariable("XTELEMDB_BROKER_USER")}
             default_pass = {Environment.GetEnvironmentVariable("XTELEMDB_BROKER_PASSWORD")}
 
-            """);
+            """ + (managementPort is null ? "" : $"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {managementPort}\n"));
         // Debian's rabbitmq-server runs the node as the rabbitmq user.
         Shell.Run("chown", "-R", "rabbitmq", root);
     }
 
     public Uri Uri => new($"amqp://127.0.0.1:{Port}/");
+    public int? ManagementPort { get; }
+
+    /// <summary>The Erlang node name, for rabbitmqctl -n.</summary>
+    public string Node => node;
     protected override string Name => "rabbitmq " + node;
 
     protected override ProcessStartInfo StartInfo()
@@ -131,21 +137,31 @@ public sealed class OwnBroker : OwnServer
 }
 
 /// <summary>A PostgreSQL cluster of its own (initdb into the test's folder), run as the postgres user, trust on loopback.</summary>
-public sealed class OwnDatabase : OwnServer
+public class OwnDatabase : OwnServer
 {
     /// <summary>The newest PostgreSQL Debian installed (15 on bookworm, newer elsewhere).</summary>
-    static readonly string Bin = Directory.Exists("/usr/lib/postgresql")
+    internal static readonly string Bin = Directory.Exists("/usr/lib/postgresql")
         ? Path.Combine(Directory.GetDirectories("/usr/lib/postgresql").MaxBy(v => int.TryParse(Path.GetFileName(v), out var n) ? n : 0) ?? "/usr/lib/postgresql/15", "bin")
         : "/usr/lib/postgresql/15/bin";
 
-    public OwnDatabase(string root) : base(root)
+    readonly string[] settings;
+
+    /// <param name="settings">More server settings ("name=value"), given on its command line.</param>
+    public OwnDatabase(string root, params string[] settings) : this(root, settings, initialize: true)
     {
-        RequireProgram(Path.Combine(Bin, "initdb"));
-        Shell.Run("chown", "postgres", root);
-        Shell.Run("runuser", "-u", "postgres", "--", Path.Combine(Bin, "initdb"), "-D", DataFolder, "-U", "xtelem", "--auth=trust", "-E", "UTF8", "--no-sync");
     }
 
-    string DataFolder => Path.Combine(Root, "data");
+    /// <param name="initialize">false: the data folder is made otherwise (a standby's, by pg_basebackup).</param>
+    protected OwnDatabase(string root, string[] settings, bool initialize) : base(root)
+    {
+        this.settings = settings;
+        RequireProgram(Path.Combine(Bin, "initdb"));
+        Shell.Run("chown", "postgres", root);
+        if (initialize)
+            Shell.Run("runuser", "-u", "postgres", "--", Path.Combine(Bin, "initdb"), "-D", DataFolder, "-U", "xtelem", "--auth=trust", "-E", "UTF8", "--no-sync");
+    }
+
+    protected string DataFolder => Path.Combine(Root, "data");
     public string Connection => $"Host=127.0.0.1;Port={Port};Database=postgres;Username=xtelem";
     protected override string Name => $"postgres :{Port}";
 
@@ -171,5 +187,6 @@ public sealed class OwnDatabase : OwnServer
 
     protected override ProcessStartInfo StartInfo() => new("runuser",
         ["-u", "postgres", "--", Path.Combine(Bin, "postgres"), "-D", DataFolder, "-p", Port.ToString(),
-         "-c", "listen_addresses=127.0.0.1", "-c", $"unix_socket_directories={Root}", "-c", "max_connections=200"]);
+         "-c", "listen_addresses=127.0.0.1", "-c", $"unix_socket_directories={Root}", "-c", "max_connections=200",
+         .. settings.SelectMany(setting => new[] { "-c", setting })]);
 }

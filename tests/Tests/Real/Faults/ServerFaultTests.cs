@@ -81,21 +81,6 @@ public sealed class ServerFaultTests : FaultTest
         await broker.StartAsync();
     }
 
-    /// <summary>Copies this incarnation of the service made, from its /metrics.</summary>
-    static async Task<double> CopiesAsync(string listen)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        try
-        {
-            var metrics = await http.GetStringAsync($"http://{listen}/metrics");
-            return PrometheusText.Sum(metrics, "xtelemdb_replicator_copies_total", "result=\"copied\"");
-        }
-        catch (HttpRequestException)
-        {
-            return 0;
-        }
-    }
-
     [Test]
     public async Task When_the_database_is_killed_and_restarted_while_files_flow_Should_lose_nothing()
     {

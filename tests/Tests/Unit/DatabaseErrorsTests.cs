@@ -1,0 +1,64 @@
+using System.Net.Sockets;
+using Npgsql;
+using Xtelemdb.Storage;
+
+namespace Xtelemdb.Tests.Unit;
+
+/// <summary>Which database errors a consumer waits out (a restart, a failover) and which go to the error queue as before.</summary>
+public sealed class DatabaseErrorsTests
+{
+    static PostgresException Postgres(string sqlState) => new("server says no", "ERROR", "ERROR", sqlState);
+
+    [TestCase("25006", TestName = "25006 a write on a read-only server (a standby, or one not promoted yet)")]
+    [TestCase("57P01", TestName = "57P01 admin shutdown (a fast stop, or a connection ended by the promotion)")]
+    [TestCase("57P02", TestName = "57P02 crash shutdown (a sibling backend crashed)")]
+    [TestCase("57P03", TestName = "57P03 cannot connect now (starting up, replaying WAL)")]
+    [TestCase("08006", TestName = "08006 connection failure")]
+    [TestCase("53300", TestName = "53300 too many connections")]
+    public void When_the_server_is_away_or_read_only_Should_be_transient(string sqlState) =>
+        Assert.That(DatabaseErrors.IsTransient(Postgres(sqlState)), Is.True);
+
+    [TestCase("23503", TestName = "23503 foreign key violation")]
+    [TestCase("22021", TestName = "22021 a byte sequence not valid in the encoding")]
+    [TestCase("42P01", TestName = "42P01 a table that does not exist")]
+    [TestCase("28000", TestName = "28000 authentication refused")]
+    public void When_the_request_itself_is_wrong_Should_not_be_transient(string sqlState) =>
+        Assert.That(DatabaseErrors.IsTransient(Postgres(sqlState)), Is.False);
+
+    [Test]
+    public void When_a_pooled_connection_was_reset_or_refused_Should_be_transient()
+    {
+        Assert.That(DatabaseErrors.IsTransient(new NpgsqlException("Exception while reading from stream", new EndOfStreamException())), Is.True);
+        Assert.That(DatabaseErrors.IsTransient(new NpgsqlException("Exception while connecting", new SocketException((int)SocketError.ConnectionRefused))), Is.True);
+        Assert.That(DatabaseErrors.IsTransient(new NpgsqlException("Exception while writing to stream", new IOException("Connection reset by peer"))), Is.True);
+    }
+
+    [Test]
+    public void When_no_host_of_several_is_a_primary_yet_Should_be_transient()
+    {
+        Assert.That(DatabaseErrors.IsTransient(new NpgsqlException("No suitable host was found.")), Is.True);
+        var everyHost = new AggregateException(
+            new NpgsqlException("Exception while connecting", new SocketException((int)SocketError.ConnectionRefused)),
+            Postgres("57P03"));
+        Assert.That(DatabaseErrors.IsTransient(new NpgsqlException("Unable to connect to a suitable host. Check inner exception for more details.", everyHost)), Is.True);
+    }
+
+    [Test]
+    public void When_one_host_of_several_refuses_the_login_Should_not_be_transient()
+    {
+        var hosts = new AggregateException(new NpgsqlException("Exception while connecting", new SocketException((int)SocketError.ConnectionRefused)), Postgres("28P01"));
+        Assert.That(DatabaseErrors.IsTransient(new NpgsqlException("Unable to connect to a suitable host. Check inner exception for more details.", hosts)), Is.False);
+    }
+
+    [Test]
+    public void When_a_migration_failed_on_a_lost_connection_Should_look_inside_it() =>
+        Assert.That(DatabaseErrors.IsTransient(new InvalidOperationException("database migration failed: …", Postgres("57P01"))), Is.True);
+
+    [Test]
+    public void When_the_error_is_not_the_database_s_Should_not_be_transient()
+    {
+        Assert.That(DatabaseErrors.IsTransient(new UnknownRecordException("ReplicaUpdated names replica 7, which is not registered")), Is.False);
+        Assert.That(DatabaseErrors.IsTransient(new IOException("No space left on device")), Is.False, "a replica's disk, not the database");
+        Assert.That(DatabaseErrors.IsTransient(new NpgsqlException("No password has been provided")), Is.False);
+    }
+}
