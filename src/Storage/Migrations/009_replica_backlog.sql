@@ -44,23 +44,24 @@ $$;
 create function replica_forgotten() returns integer
 language sql stable as $$ select nullif(current_setting('xtelemdb.forgetting_replica', true), '')::integer $$;
 
--- Sets what every replica lacks of these origin files from the tables as they are now. The origin
--- rows are locked first (in the order of their bytes, as the inventory sorts what it writes): a copy recorded while its origin moves on waits for the other
--- transaction to commit and then sees both, where two snapshots would each decide from half the truth.
-create function refresh_replica_backlog(hosts text[], paths text[]) returns void
+-- Sets what every replica lacks of these origin files, given as they are now (each once, its row
+-- locked by this transaction, so that no other can change it or record a copy of it meanwhile).
+create function refresh_replica_backlog(hosts text[], paths text[], mtimes timestamptz[], sizes bigint[], present boolean[]) returns void
 language plpgsql as $$
+declare
+    forgotten constant integer := replica_forgotten();
 begin
-    perform 1 from file_origins o join unnest(hosts, paths) as k (h, p) on o.origin_host = k.h and o.origin_path = k.p
-      order by o.origin_host collate "C", o.origin_path collate "C" for no key update of o;
-    -- Each (replica, file) asked about, by its keys (the backlog's primary key begins with the replica).
-    with k as (select distinct h, p from unnest(hosts, paths) as k (h, p)),
-    asked as (
+    -- Each (replica, file) asked about, looked up by its keys (the backlog's primary key begins with
+    -- the replica); the replicas holding a file at its version are read once for all of them.
+    with asked as (
         select r.id as replica_id, o.origin_host, o.origin_path, o.mtime, o.size_bytes,
-               o.missing_since is null and replica_selects(r, o.origin_host, o.origin_path) and r.id is distinct from replica_forgotten()
-               and not exists (select 1 from file_replicas fr
-                                where fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
-                                  and fr.mtime = o.mtime and fr.size_bytes = o.size_bytes) as behind
-          from k join file_origins o on o.origin_host = k.h and o.origin_path = k.p cross join replicas r
+               o.present and replica_selects(r, o.origin_host, o.origin_path) and r.id is distinct from forgotten
+               and r.id <> all(held.replicas) as behind
+          from unnest(hosts, paths, mtimes, sizes, present) as o (origin_host, origin_path, mtime, size_bytes, present)
+          cross join lateral (select coalesce(array_agg(fr.replica_id), '{}') as replicas from file_replicas fr
+                               where fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
+                                 and fr.mtime = o.mtime and fr.size_bytes = o.size_bytes) held
+          cross join replicas r
     ), gone as (
         delete from replica_backlog b using asked a
          where not a.behind and b.replica_id = a.replica_id and b.origin_host = a.origin_host and b.origin_path = a.origin_path
@@ -70,27 +71,45 @@ begin
      where (b.mtime, b.size_bytes) is distinct from (excluded.mtime, excluded.size_bytes);
 end $$;
 
--- New origin files: the replicas that select them lack them (no copy can be recorded before its origin).
+-- The same for origin files named by their keys, whose copies changed: their rows are locked first
+-- (in the order of their bytes, as the inventory sorts what it writes) and read as they are then. A
+-- copy recorded while its origin moves on waits for the other transaction to commit and then sees
+-- both, where two snapshots would each decide from half the truth.
+create function refresh_replica_backlog(hosts text[], paths text[]) returns void
+language plpgsql as $$
+begin
+    perform refresh_replica_backlog(array_agg(origin_host), array_agg(origin_path), array_agg(mtime), array_agg(size_bytes), array_agg(missing_since is null))
+       from (select o.origin_host, o.origin_path, o.mtime, o.size_bytes, o.missing_since
+               from file_origins o join (select distinct h, p from unnest(hosts, paths) as k (h, p)) k on o.origin_host = k.h and o.origin_path = k.p
+              order by o.origin_host collate "C", o.origin_path collate "C" for no key update of o) locked
+     having count(*) > 0;
+end $$;
+
+-- New origin files: the replicas that select them lack them (no copy can be recorded before its
+-- origin). Each (file, replica) selected once, for the backlog and the count.
 create function origins_added() returns trigger
 language plpgsql as $$
 begin
-    insert into replica_backlog (replica_id, origin_host, origin_path, mtime, size_bytes)
-    select r.id, a.origin_host, a.origin_path, a.mtime, a.size_bytes
-      from added a join replicas r on replica_selects(r, a.origin_host, a.origin_path)
-     where a.missing_since is null;
+    with selected as materialized (
+        select r.id as replica_id, a.origin_host, a.origin_path, a.mtime, a.size_bytes
+          from added a join replicas r on replica_selects(r, a.origin_host, a.origin_path)
+         where a.missing_since is null
+    ), lacking as (
+        insert into replica_backlog (replica_id, origin_host, origin_path, mtime, size_bytes) select * from selected
+    )
     insert into replica_counts (replica_id, origin_host, selected)
-    select r.id, a.origin_host, count(*)
-      from added a join replicas r on replica_selects(r, a.origin_host, a.origin_path)
-     where a.missing_since is null
-     group by r.id, a.origin_host;
+    select replica_id, origin_host, count(*) from selected group by replica_id, origin_host;
     return null;
 end $$;
 
--- A new version, a file gone missing or back; an observation that changes neither (seen_at) changes nothing here.
+-- A new version, a file gone missing or back; an observation that changes neither (seen_at) changes
+-- nothing here. The rows this statement updated are locked by it and read from its transition table:
+-- neither locked nor looked up again.
 create function origins_changed() returns trigger
 language plpgsql as $$
 begin
-    perform refresh_replica_backlog(array_agg(n.origin_host), array_agg(n.origin_path))
+    perform refresh_replica_backlog(array_agg(n.origin_host), array_agg(n.origin_path), array_agg(n.mtime), array_agg(n.size_bytes),
+                                    array_agg(n.missing_since is null))
        from after_rows n join before_rows o on o.origin_host = n.origin_host and o.origin_path = n.origin_path
       where (o.mtime, o.size_bytes, o.missing_since is null) is distinct from (n.mtime, n.size_bytes, n.missing_since is null)
      having count(*) > 0;
