@@ -1079,6 +1079,191 @@ def sustained(work, minutes):
     print("  " + ("generator fell behind: " + "; ".join(fell_behind) if fell_behind else "the generator kept its schedule"), flush=True)
 
 
+SCALE_HOSTS = ["aoc", "rtc", "icc"]
+SCALE_OFFSITE = "ssh://popeye/ceph/magao-x"  # selects telem and logs; a ssh:// replica's name is its URL
+
+
+def psql_script(sql, db):
+    """Statements one after another, each in its own transaction (VACUUM needs that), stopping at the first error."""
+    return sh("psql", "-qtA", "-v", "ON_ERROR_STOP=1", "-h", PG["host"], "-U", PG["user"], "-d", db, input=sql).stdout.strip()
+
+
+def scale_generate(world, files):
+    """files origin rows shaped like MagAO-X's (three hosts; telem/<device>/, rawimages/<camera>/ and
+    logs/<device>/, each in day folders of files named device_YYYYMMDDHHMMSSNNNNNNNNN; half a year of
+    mtimes; 2% missing) and two replicas: the backup holds all but the newest 0.1% and a few older
+    versions, the offsite copy selects telem and logs and holds 70% of them. Written by SQL alone:
+    the keys and indexes are dropped, the rows inserted, then the indexes built and the keys checked
+    once, which takes minutes at ten million where row-by-row checks take far longer."""
+    tables = "'file_origins'::regclass, 'file_replicas'::regclass"
+    keys = world.rows(f"select format('alter table %s add constraint %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid)) "
+                      f"from pg_constraint where conrelid in ({tables}) and contype in ('p', 'f') order by contype desc, conrelid")
+    standalone = f"from pg_index where indrelid in ({tables}) and indexrelid not in (select conindid from pg_constraint where conrelid in ({tables})) order by indexrelid"
+    indexes = world.rows(f"select pg_get_indexdef(indexrelid) {standalone}")
+    drops = world.rows(f"select format('alter table %s drop constraint %I', conrelid::regclass, conname) "
+                       f"from pg_constraint where conrelid in ({tables}) and contype in ('p', 'f') order by contype, conrelid")
+    drops += world.rows(f"select format('drop index %s', indexrelid::regclass) {standalone}")
+    # Migration 009's triggers (where the schema has them) would recount each row: the backlog is rebuilt once at the end instead.
+    triggers = "alter table file_origins {0} trigger user; alter table file_replicas {0} trigger user; alter table replicas {0} trigger user"
+    rebuild = "select rebuild_replica_backlog(id) from replicas" if world.count("select count(*) from pg_proc where proname = 'rebuild_replica_backlog'") > 0 else "select 1"
+    psql_script(";\n".join([triggers.format("disable")] + drops) + ";\n" + f"""
+        insert into replicas (url, kind, host, include, include_regex)
+        values ('/backup', 'local', '{HOST}', '{{}}', null),
+               ('{SCALE_OFFSITE}', 'ssh', 'popeye', '{{/opt/MagAOX/telem/**,/opt/MagAOX/logs/**}}', '^/opt/MagAOX/(telem|logs)/');
+        create unlogged table scale_rows as
+        select i, (array['aoc', 'rtc', 'icc'])[i % 3 + 1] as host,
+               '/opt/MagAOX/' || folder || '/' || device || '/' || to_char(t, 'YYYY_MM_DD') || '/' || device || '_'
+                 || to_char(t, 'YYYYMMDDHH24MISS') || lpad((i % 1000000000)::text, 9, '0') || ext as path,
+               date_trunc('milliseconds', t) as mtime, size, case when i % 50 = 0 then t + interval '1 day' end as missing_since
+          from (select i, timestamptz '2026-05-01' + (i::float8 / {max(files, 1)}) * interval '180 days' as t,
+                       case when i % 20 < 12 then 'telem' when i % 20 < 17 then 'rawimages' else 'logs' end as folder,
+                       case when i % 20 between 12 and 16 then (array['camwfs', 'camsci1', 'camsci2', 'camlowfs', 'camtip', 'camacq'])[i / 20 % 6 + 1]
+                            else (array['tweeterSpeck', 'woofer', 'ttmpupil', 'camwfs', 'fxngenmodwfs', 'modwfs', 'pdu0', 'tcsi', 'observers',
+                                        'dmtweeter-avg', 'hsfw', 'stagebs'])[i / 20 % 12 + 1] end as device,
+                       case when i % 20 < 12 then '.bintel' when i % 20 < 17 then '.xrif' else '.binlog' end as ext,
+                       case when i % 20 < 12 then 10485760 - i % 100000 when i % 20 < 17 then 236000000 + i % 1000 else 2000000 - i % 100000 end as size
+                  from generate_series(1, {files}) i) s;
+        insert into file_origins (origin_host, origin_path, mtime, size_bytes, observed_at, first_seen, seen_at, missing_since)
+        select host, path, mtime, size, mtime, mtime, mtime, missing_since from scale_rows;
+        insert into file_replicas (replica_id, origin_host, origin_path, mtime, size_bytes, replica_path, checksum, copied_at)
+        select r.id, s.host, s.path, s.mtime, s.size - (s.i % 997 = 0)::int, '/backup/' || s.host || s.path, 'xxh3:' || lpad(to_hex(s.i), 16, '0'),
+               s.mtime + interval '2 minutes'
+          from scale_rows s, replicas r where r.url = '/backup' and s.i <= {files} * 0.999
+        union all
+        select r.id, s.host, s.path, s.mtime, s.size, 'ceph/magao-x/' || s.host || s.path, 'xxh3:' || lpad(to_hex(s.i), 16, '0'), s.mtime + interval '5 minutes'
+          from scale_rows s, replicas r where r.url = '{SCALE_OFFSITE}' and s.path ~ '^/opt/MagAOX/(telem|logs)/' and s.i % 10 < 7;
+        drop table scale_rows;
+        set maintenance_work_mem = '512MB';
+        """ + ";\n".join(keys + indexes + [triggers.format("enable"), rebuild]) + """;
+        vacuum analyze file_origins;
+        vacuum analyze file_replicas;
+        vacuum analyze replicas;
+        """ + ("vacuum analyze replica_backlog;\nvacuum analyze replica_counts;\n" if "rebuild_replica" in rebuild else ""), world.name)
+
+
+def scale_quiet(world, timeout=180):
+    """Until no other back end works in this database (the inventory's start-up counts): twice in a row, a
+    second apart; at most timeout seconds (the count before 009 takes minutes at ten million rows here)."""
+    quiet, start = 0, time.time()
+    while quiet < 2 and time.time() < start + timeout:
+        busy = world.count(f"select count(*) from pg_stat_activity where datname = '{world.name}' and state = 'active' and pid <> pg_backend_pid()")
+        quiet = quiet + 1 if busy == 0 else 0
+        time.sleep(1)
+
+
+def scale_purge(world):
+    """The requests the inventory sent: gone before the next run, so that none is left to count against it."""
+    for queue in management("GET", f"queues/{world.name}") or []:
+        if queue["name"].startswith("replicate-") or queue["name"] == Queues_RESYNC:
+            management("DELETE", f"queues/{world.name}/{queue['name']}/contents")
+
+
+Queues_RESYNC = "resync-requested"
+
+
+def scale_inventory(world, xt):
+    """The inventory started and its queues consumed, its start-up work in the database (the backlog's first count) done."""
+    process = world.start("run", "Inventory", xt=xt)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        queues = {q["name"]: q for q in management("GET", f"queues/{world.name}") or []}
+        if queues.get(Queues_RESYNC, {}).get("consumers", 0) > 0:
+            break
+        time.sleep(0.5)
+    scale_quiet(world)
+    return process
+
+
+def scale_stop(process):
+    process.kill()
+    process.wait()
+
+
+def scale_first_request(world, xt, runs):
+    """A resync of the offsite replica published as an operator does, to the first copy request in its queues."""
+    times = []
+    for _ in range(runs):
+        inventory = scale_inventory(world, xt)
+        try:
+            out = sh(BENCH, "first-request", SCALE_OFFSITE, ",".join(SCALE_HOSTS), "--config", world.config).stdout
+            times.append(float(re.search(r"first_request ([\d.]+)", out).group(1)))
+        finally:
+            scale_stop(inventory)
+            scale_purge(world)
+    return times
+
+
+def scale_ingest_run(world, xt, count):
+    """count FileChanged of a new host, queued as the watcher sends them (lists of 250), drained by the inventory; then forgotten again."""
+    sh(BENCH, "ingest", str(count), str(WATCHER_LIST), "--config", world.config)
+    # Timed from the first row, as section 4: the process's start-up is not the ingest rate.
+    inventory = world.start("run", "Inventory", xt=xt)
+    try:
+        counted = "select count(*) from file_origins where origin_host = 'bench'"
+        world.wait_count(counted, 1)
+        rate = count / timed(lambda: world.wait_count(counted, count))
+    finally:
+        scale_stop(inventory)
+    kept = world.count("select count(*) from pg_class where relname = 'replica_backlog'")
+    psql_script(("delete from replica_backlog where origin_host = 'bench';\ndelete from replica_counts where origin_host = 'bench';\n" if kept else "")
+                + "delete from file_origins where origin_host = 'bench';\nvacuum file_origins;\n", world.name)
+    scale_purge(world)
+    return rate
+
+
+def scale(work, sizes, runs, ingest_count, baseline=None):
+    """replica_list, a resync's first request and the ingest rate at millions of origin rows with two
+    replicas: before (baseline's SQL) and after in one run, on a database of the section's own."""
+    for files in sizes:
+        section = f"9. the inventory at scale, {files:,} origin rows, 2 replicas"
+        print(section, flush=True)
+        notes[section] = (f"A database of its own: {files:,} origin rows of three hosts (telem, rawimages/<camera>, logs, day folders), "
+                          "a backup replica holding all but the newest 0.1% and a few old versions, an offsite replica selecting telem and "
+                          "logs and holding 70% of them; beside it an empty database with the same two replicas. replica_list is the CLI "
+                          "from a standing start (process start-up included; the empty database shows that part). The first request: a "
+                          "resync of the offsite replica published as plain JSON, to the first copy request in its queues, the inventory "
+                          "running and idle. Ingest: 'ingest' FileChanged of a new host in lists of 250, drained by the inventory, the big "
+                          "and the empty database in alternate rounds, each run's rows deleted afterwards. Before and after are timed "
+                          "one after the other on the same database (the after schema is the before schema migrated), not interleaved.")
+        phases = [("before", baseline), ("after", current_build())] if baseline else [("after", current_build())]
+        big, empty = World(work, [], []), World(work, [], [])
+        try:
+            for world in (big, empty):
+                assert world.run("migrate", xt=phases[0][1].xt).returncode == 0
+            record(section, "generating the rows (SQL)", "generate_series, indexes built after", [timed(lambda: scale_generate(big, files))], "s")
+            scale_generate(empty, 0)
+            record(section, "database size", "pg_database_size", [int(psql(f"select pg_database_size('{big.name}')")) / 2**30], "GiB")
+            for label, build in phases:
+                tool = f"xtelemdb {label}" + (f" ({build.label})" if build.label else "")
+                if label == "after" and baseline:
+                    migrated = []
+                    record(section, "migration 009 (back-fill)", tool, [timed(lambda: migrated.append(big.run("migrate", xt=build.xt)))], "s")
+                    assert migrated[0].returncode == 0, migrated[0].stdout + migrated[0].stderr
+                    assert empty.run("migrate", xt=build.xt).returncode == 0
+                lists = {"big": [], "empty": []}
+                for _ in range(runs):
+                    for name, world in (("big", big), ("empty", empty)):
+                        done = []
+                        lists[name].append(timed(lambda: done.append(world.run("replica_list", xt=build.xt))))
+                        if done[0].returncode != 0:
+                            # Before 009 the counting query outlasts Npgsql's 30 s command timeout at ten million rows: said, and timed as it failed.
+                            notes[section] += f"\n\n{tool}: replica_list on the {name} database failed after {lists[name][-1]:.1f} s: {(done[0].stdout + done[0].stderr).strip()[-300:]}"
+                record(section, "replica_list", tool, lists["big"], "s")
+                record(section, "replica_list, empty database", tool, lists["empty"], "s")
+                record(section, "replica_list, at scale minus empty, paired per round", tool, [b - e for b, e in zip(lists["big"], lists["empty"])], "s")
+                record(section, "resync: first copy request", tool, scale_first_request(big, build.xt, runs), "s")
+                rates = {"big": [], "empty": []}
+                for _ in range(runs):
+                    for name, world in (("big", big), ("empty", empty)):
+                        rates[name].append(scale_ingest_run(world, build.xt, ingest_count))
+                record(section, f"ingest, {ingest_count:,} FileChanged in lists of {WATCHER_LIST}", tool + f", {files:,} rows", rates["big"], "msg/s")
+                record(section, f"ingest, {ingest_count:,} FileChanged in lists of {WATCHER_LIST}", tool + ", empty", rates["empty"], "msg/s")
+                record(section, "ingest at scale / empty, paired per round", tool, [b / e for b, e in zip(rates["big"], rates["empty"])], "x")
+        finally:
+            big.close()
+            empty.close()
+
+
 def accepts_settings(build, work):
     """The settings World writes, as that version reads them: its migrate command loads the TOML
     file first and names a key it does not know."""
@@ -1137,19 +1322,20 @@ def write(args, started, builds):
 
 
 def main():
-    sections = ["sync", "latency", "steady", "ingest", "resync", "sftp", "wan", "memory", "sustained"]
+    sections = ["sync", "latency", "steady", "ingest", "resync", "sftp", "wan", "memory", "sustained", "scale"]
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small data, a smoke check in under 3 minutes")
     parser.add_argument("--runs", type=int, help="runs per figure: 3 by default, 1 with --quick")
     parser.add_argument("--only", help="comma-separated sections to run: " + ",".join(sections))
     parser.add_argument("--baseline", metavar="REV", help="also time xtelemdb as built from commit REV in the initial sync, in the same rounds")
     parser.add_argument("--minutes", type=float, help="length of the sustained load: 10 by default, 1 with --quick")
+    parser.add_argument("--rows", help="origin rows of the scale section, comma-separated: 1000000,10000000 by default, 100000 with --quick")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else set(sections)
     if unknown := only - set(sections):
         parser.error(f"--only: unknown section {', '.join(sorted(unknown))}; expected some of {','.join(sections)}")
-    if args.baseline and "sync" not in only:
-        parser.error("--baseline times the initial sync: it needs section sync")
+    if args.baseline and not only & {"sync", "scale"}:
+        parser.error("--baseline times the initial sync or the scale section: it needs section sync or scale")
     q = args.quick
     args.runs = args.runs or (1 if q else 3)
     minutes = args.minutes or (1 if q else 10)
@@ -1194,6 +1380,9 @@ def main():
             memory(work, 20000 if q else 1000000)
         if "sustained" in only:
             sustained(work, minutes)
+        if "scale" in only:
+            sizes = [int(n) for n in args.rows.split(",")] if args.rows else [100000] if q else [1000000, 10000000]
+            scale(work, sizes, args.runs, 5000 if q else 50000, builds[1] if args.baseline else None)
     finally:
         write(args, started, builds)
         shutil.rmtree(work, ignore_errors=True)

@@ -17,6 +17,7 @@ return args[0] switch
     "copy-ceiling" => await CopyCeiling(int.Parse(args[1])),
     "drain-ceiling" => await DrainCeiling(int.Parse(args[1])),
     "copy-engine" => await CopyEngine(args[1], args[2]),
+    "first-request" => await FirstRequest(args[1], args[2].Split(',')),
     _ => throw new ArgumentException($"unknown command {args[0]}"),
 };
 
@@ -93,6 +94,38 @@ async Task<int> DrainCeiling(int count)
     await channel.BasicConsumeAsync(Queues.FileChanged, false, "", false, false, null, consumer);
     await done.Task;
     Console.WriteLine($"drain_rate {count / clock.Elapsed.TotalSeconds:0} msg/s");
+    return 0;
+}
+
+// A resync of one replica, published as an operator does in the management UI (plain JSON to its
+// exchange), timed to the first copy request it sends to any of the replica's (origin host) queues: a
+// queue of this command's own is bound to their exchanges, which are declared as MassTransit declares them.
+async Task<int> FirstRequest(string replica, string[] originHosts)
+{
+    var factory = new RabbitMQ.Client.ConnectionFactory { Uri = settings.Broker.Uri, UserName = settings.Broker.User, Password = settings.Broker.Password };
+    await using var connection = await factory.CreateConnectionAsync();
+    await using var channel = await connection.CreateChannelAsync();
+    var queue = (await channel.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true)).QueueName;
+    foreach (var host in originHosts)
+    {
+        var exchange = Queues.Replicate(host, replica);
+        await channel.ExchangeDeclareAsync(exchange, "fanout", durable: true, autoDelete: false);
+        await channel.QueueBindAsync(queue, exchange, "");
+    }
+    var first = new TaskCompletionSource<TimeSpan>();
+    var clock = new Stopwatch();
+    var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
+    consumer.ReceivedAsync += (_, _) =>
+    {
+        first.TrySetResult(clock.Elapsed);
+        return Task.CompletedTask;
+    };
+    await channel.BasicConsumeAsync(queue, true, "", false, false, null, consumer);
+    var body = System.Text.Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(new { replica }));
+    clock.Start();
+    await channel.BasicPublishAsync(Queues.ResyncExchange, "", true, new RabbitMQ.Client.BasicProperties { ContentType = "application/json" }, body);
+    var elapsed = await first.Task.WaitAsync(TimeSpan.FromMinutes(10));
+    Console.WriteLine($"first_request {elapsed.TotalSeconds:0.000} s");
     return 0;
 }
 

@@ -7,9 +7,9 @@ using Xtelemdb.Storage;
 namespace Xtelemdb.Inventory;
 
 /// <summary>
-/// Counts each replica's backlog, and each (replica, origin host) pair's, for /metrics. The count
-/// scans the inventory, so it runs on its own schedule (every 30 s, or less often when it is slow)
-/// rather than once per scrape.
+/// Reads each replica's backlog, and each (replica, origin host) pair's, for /metrics, from what the
+/// database keeps (replica_counts, folded here first: every ingest adds a row of changes). It runs on
+/// its own schedule (every 30 s, or less often when it is slow) rather than once per scrape.
 /// </summary>
 public sealed class BacklogSampler(InventoryStore store, IHostApplicationLifetime lifetime, ILogger<BacklogSampler> logger) : BackgroundService
 {
@@ -24,6 +24,7 @@ public sealed class BacklogSampler(InventoryStore store, IHostApplicationLifetim
             var started = Stopwatch.StartNew();
             try
             {
+                await store.CompactCountsAsync(stoppingToken);
                 var now = DateTime.UtcNow;
                 var replicas = (await store.ReplicaStatusAsync(stoppingToken)).Where(r => r.Enabled).ToArray();
                 var pairs = await store.PairStatusAsync(stoppingToken);

@@ -10,7 +10,8 @@ public static class DatabaseErrors
 {
     /// <summary>
     /// Npgsql's own transient errors (a connection refused, reset or timed out; 08xxx; 57P01 and
-    /// 57P02, the server shutting down or crashed; 57P03, starting up or promoting), 25006 (a write
+    /// 57P02, the server shutting down or crashed; 57P03, starting up or promoting; 40P01 and 40001,
+    /// a deadlock or serialization failure, which the backlog's triggers can meet), 25006 (a write
     /// on a standby: the server connected to is, or became, read-only), and a multi-host connection
     /// that finds no primary yet (every host down, or the standby not promoted or not rechecked).
     /// Anywhere in the chain of inner exceptions: a migration's error wraps the database's.

@@ -123,6 +123,11 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(Sql.LockOrigins, new
+        {
+            Hosts = asked.Select(k => k.Host).ToArray(),
+            Paths = asked.Select(k => k.Path).ToArray(),
+        }, transaction, cancellationToken: cancellationToken));
         var moved = (await connection.QueryAsync<(string Host, string Path)>(new CommandDefinition(Sql.ObserveOriginsFromCopies, new
         {
             Hosts = observations.Select(c => c.OriginHost).ToArray(),
@@ -276,6 +281,13 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         await connection.ExecuteAsync(new CommandDefinition(
             "update replicas set unflushed = @why where id = @replicaId and unflushed is distinct from @why",
             new { replicaId, why }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>Folds the backlog counts' rows of changes, which every ingest adds, into one per pair.</summary>
+    public async Task CompactCountsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(Sql.CompactCounts, cancellationToken: cancellationToken));
     }
 
     public async Task<IReadOnlyList<ReplicaStatus>> ReplicaStatusAsync(CancellationToken cancellationToken)

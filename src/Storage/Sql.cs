@@ -103,16 +103,36 @@ static class Sql
          where (@ReplicaId::integer is null or r.id = @ReplicaId) and {IsBehind}
         """;
 
-    /// <summary>The backlog, narrowed by replica, host and path prefix; streamed, never loaded whole.</summary>
+    const string PairFilter = """
+        r.enabled and (@ReplicaId::integer is null or r.id = @ReplicaId)
+           and (@OriginHost::text is null or b.origin_host = @OriginHost)
+        """;
+
+    const string BacklogFilter = $"""
+        {PairFilter}
+           and (@PathPrefix::text is null or b.origin_path like @PathPattern escape '\')
+        """;
+
+    /// <summary>
+    /// The backlog, narrowed by replica, host and path prefix: the enabled replicas' rows of
+    /// replica_backlog, which the database keeps (migration 009). Streamed, never loaded whole: the
+    /// first row leaves at once, however many follow.
+    /// </summary>
     public const string Backlog = $"""
-        select {NeedColumns}
-          from file_origins o
-          join replicas r on (@ReplicaId::integer is null or r.id = @ReplicaId)
-          left join file_replicas fr
-                 on fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
-         where (@OriginHost::text is null or o.origin_host = @OriginHost)
-           and (@PathPrefix::text is null or o.origin_path like @PathPattern escape '\')
-           and {IsBehind}
+        select r.id as ReplicaId, {ReplicaName} as ReplicaUrl, b.origin_host as OriginHost, b.origin_path as OriginPath,
+               b.mtime as Mtime, b.size_bytes as Size
+          from replica_backlog b join replicas r on r.id = b.replica_id
+         where {BacklogFilter}
+        """;
+
+    /// <summary>
+    /// Locks the origin rows a group of copies names, all at once and in the order of their bytes (as
+    /// lists of observations are written, and as migration 009's triggers lock them): taken one by one
+    /// in the order of the reports, two groups and a list would deadlock on them.
+    /// </summary>
+    public const string LockOrigins = """
+        select 1 from file_origins o join unnest(@Hosts::text[], @Paths::text[]) as k (h, p) on o.origin_host = k.h and o.origin_path = k.p
+         order by o.origin_host collate "C", o.origin_path collate "C" for no key update of o
         """;
 
     /// <summary>
@@ -210,38 +230,51 @@ static class Sql
                               from before b), false) as Changed
         """;
 
-    /// <summary>The size of a backlog: the Backlog query, counted.</summary>
-    public const string BacklogSize = $"select count(*) as Files, coalesce(sum(b.Size), 0)::bigint as Bytes from ({Backlog}) b";
+    /// <summary>
+    /// The size of a backlog: from the counts where it is narrowed by replica and host only, else the
+    /// Backlog query counted (a path prefix reads the backlog's rows, not every origin file).
+    /// </summary>
+    public const string BacklogSize = $"""
+        select sum(files)::bigint as Files, sum(bytes)::bigint as Bytes from (
+            select count(*) as files, coalesce(sum(b.size_bytes), 0) as bytes
+              from replica_backlog b join replicas r on r.id = b.replica_id
+             where @PathPrefix::text is not null and {BacklogFilter}
+            union all
+            select coalesce(sum(b.behind), 0), coalesce(sum(b.bytes_behind), 0)
+              from replica_counts b join replicas r on r.id = b.replica_id
+             where @PathPrefix::text is null and {PairFilter}
+        ) t
+        """;
 
-    /// <summary>One row per replica: what is in sync, what is behind, and since when.</summary>
-    public const string ReplicaStatus = $"""
+    /// <summary>
+    /// One row per replica: what is in sync, what is behind, and since when. Exact, from what the
+    /// database keeps in the transactions that change files and copies: the counts, the oldest row of
+    /// the backlog, the newest copy (each by an index).
+    /// </summary>
+    public const string ReplicaStatus = """
         select r.id as Id, r.url as Url, r.kind as Kind, r.enabled as Enabled, r.host as Host, r.unflushed as Unflushed,
-               count(o.origin_path) filter (where fr.replica_id is not null and fr.mtime = o.mtime and fr.size_bytes = o.size_bytes) as FilesInSync,
-               count(o.origin_path) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes) as FilesBehind,
-               coalesce(sum(o.size_bytes) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes), 0)::bigint as BytesBehind,
-               min(o.mtime) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes) as OldestBehind,
+               coalesce(c.selected - c.behind, 0) as FilesInSync, coalesce(c.behind, 0) as FilesBehind, coalesce(c.bytes_behind, 0) as BytesBehind,
+               (select min(b.mtime) from replica_backlog b where b.replica_id = r.id) as OldestBehind,
                (select max(copied_at) from file_replicas last where last.replica_id = r.id) as LastCopy
           from replicas r
-          left join file_origins o on o.missing_since is null and {Selects}
-          left join file_replicas fr
-                 on fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
-         group by r.id
+          left join (select replica_id, sum(selected)::bigint as selected, sum(behind)::bigint as behind, sum(bytes_behind)::bigint as bytes_behind
+                       from replica_counts group by replica_id) c on c.replica_id = r.id
          order by r.id
         """;
 
-    /// <summary>One row per (enabled replica, origin host it selects): each pair has a queue and a backlog of its own.</summary>
-    public const string PairStatus = $"""
-        select r.id as ReplicaId, o.origin_host as OriginHost,
-               count(*) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes) as FilesBehind,
-               coalesce(sum(o.size_bytes) filter (where fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes), 0)::bigint as BytesBehind
-          from replicas r
-          join file_origins o on o.missing_since is null and {Selects}
-          left join file_replicas fr
-                 on fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
+    /// <summary>One row per (enabled replica, origin host it selects files of): each pair has a queue and a backlog of its own.</summary>
+    public const string PairStatus = """
+        select c.replica_id as ReplicaId, c.origin_host as OriginHost,
+               sum(c.behind)::bigint as FilesBehind, sum(c.bytes_behind)::bigint as BytesBehind
+          from replica_counts c join replicas r on r.id = c.replica_id
          where r.enabled
-         group by r.id, o.origin_host
-         order by r.id, o.origin_host
+         group by c.replica_id, c.origin_host
+        having sum(c.selected) > 0
+         order by c.replica_id, c.origin_host
         """;
+
+    /// <summary>Folds the counts' rows of changes into one per pair (they add up either way).</summary>
+    public const string CompactCounts = "select compact_replica_counts()";
 
     /// <summary>Enrolls files found on a backup as origins, where none is known yet; any real observation is newer.</summary>
     public const string ImportOrigins = """
@@ -292,8 +325,14 @@ static class Sql
 
     public const string ResyncDone = "delete from pending_resyncs where reason = @Reason";
 
-    /// <summary>Forgets a replica and what it holds; never touches a file.</summary>
+    /// <summary>
+    /// Forgets a replica and what it holds; never touches a file. Its records' deletion is no change
+    /// of its backlog (replica_forgotten), which goes with it.
+    /// </summary>
     public const string PurgeReplica = """
+        select set_config('xtelemdb.forgetting_replica', @Id::text, true);
+        delete from replica_backlog where replica_id = @Id;
+        delete from replica_counts where replica_id = @Id;
         delete from file_replicas where replica_id = @Id;
         delete from replicas where id = @Id;
         """;

@@ -27,6 +27,7 @@ public sealed class DatabaseRetryTests
             {
                 "read-only" => new PostgresException("cannot execute INSERT in a read-only transaction", "ERROR", "ERROR", PostgresErrorCodes.ReadOnlySqlTransaction),
                 "no primary" => new NpgsqlException("No suitable host was found."),
+                "deadlock" => new PostgresException("deadlock detected", "ERROR", "ERROR", PostgresErrorCodes.DeadlockDetected),
                 _ => new InvalidOperationException("a bug"),
             };
         }
@@ -70,6 +71,17 @@ public sealed class DatabaseRetryTests
         Assert.That(await harness.Consumed.Any<Work>(m => m.Exception is null), Is.True, "the ninth attempt succeeds");
         Assert.That(await harness.Published.Any<Fault<Work>>(), Is.False);
         Assert.That(FlakyConsumer.Attempts, Is.EqualTo(9));
+    }
+
+    /// <summary>Migration 009's triggers write the backlog beside every file and copy: two writers of the same files may deadlock, and the one chosen to give way tries again.</summary>
+    [Test]
+    public async Task When_a_write_deadlocks_with_another_Should_retry_it_and_not_fault()
+    {
+        await harness.Bus.Publish(new Work("deadlock", Failures: 4));
+
+        Assert.That(await harness.Consumed.Any<Work>(m => m.Exception is null), Is.True, "the fifth attempt succeeds");
+        Assert.That(await harness.Published.Any<Fault<Work>>(), Is.False);
+        Assert.That(FlakyConsumer.Attempts, Is.EqualTo(5));
     }
 
     [Test]

@@ -18,6 +18,11 @@ public sealed class DatabaseErrorsTests
     public void When_the_server_is_away_or_read_only_Should_be_transient(string sqlState) =>
         Assert.That(DatabaseErrors.IsTransient(Postgres(sqlState)), Is.True);
 
+    [TestCase("40P01", TestName = "40P01 deadlock detected (two writers of the same files, one chosen to give way)")]
+    [TestCase("40001", TestName = "40001 serialization failure")]
+    public void When_a_transaction_lost_a_race_with_another_Should_be_transient(string sqlState) =>
+        Assert.That(DatabaseErrors.IsTransient(Postgres(sqlState)), Is.True, "tried again, it finds the other transaction committed");
+
     [TestCase("23503", TestName = "23503 foreign key violation")]
     [TestCase("22021", TestName = "22021 a byte sequence not valid in the encoding")]
     [TestCase("42P01", TestName = "42P01 a table that does not exist")]
