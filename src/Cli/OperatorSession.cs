@@ -2,42 +2,76 @@ using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Settings;
 using Xtelemdb.Storage;
 
 namespace Xtelemdb.Cli;
 
-/// <summary>What an operator command talks to: the inventory database and, to announce work, the bus.</summary>
+/// <summary>
+/// What an operator command talks to: the inventory database and, for a command that announces
+/// work, the bus. A command that sends nothing starts no bus: starting and stopping MassTransit
+/// cost most of a second, and reading the inventory needs no broker.
+/// </summary>
 public sealed class OperatorSession : IAsyncDisposable
 {
-    readonly IHost host;
+    readonly NpgsqlDataSource dataSource;
+    readonly IHost? busHost;
 
-    OperatorSession(IHost host) => this.host = host;
+    OperatorSession(XtelemdbSettings settings, NpgsqlDataSource dataSource, IHost? busHost)
+    {
+        Settings = settings;
+        this.dataSource = dataSource;
+        this.busHost = busHost;
+        Store = new InventoryStore(dataSource);
+        Fixity = new FixityStore(dataSource);
+        Purgeable = new PurgeableStore(dataSource);
+    }
 
-    public InventoryStore Store => host.Services.GetRequiredService<InventoryStore>();
-    public IBus Bus => host.Services.GetRequiredService<IBus>();
-    public XtelemdbSettings Settings => host.Services.GetRequiredService<XtelemdbSettings>();
-    public FixityStore Fixity => host.Services.GetRequiredService<FixityStore>();
-    public ReplicaNeeds ReplicaNeeds => host.Services.GetRequiredService<ReplicaNeeds>();
-    public PurgeableStore Purgeable => new(host.Services.GetRequiredService<Npgsql.NpgsqlDataSource>());
+    public XtelemdbSettings Settings { get; }
+    public InventoryStore Store { get; }
+    public FixityStore Fixity { get; }
+    public PurgeableStore Purgeable { get; }
+    public IBus Bus => BusService<IBus>();
+    public ReplicaNeeds ReplicaNeeds => BusService<ReplicaNeeds>();
 
-    public static async Task<OperatorSession> StartAsync(XtelemdbSettings settings, CancellationToken cancellationToken)
+    /// <summary>The database alone, its schema migrated if it is behind: for a command that sends no message.</summary>
+    public static Task<OperatorSession> StartAsync(XtelemdbSettings settings, CancellationToken cancellationToken) =>
+        StartAsync(settings, withBus: false, cancellationToken);
+
+    /// <summary>The database and a running bus: for a command that publishes or sends.</summary>
+    public static Task<OperatorSession> StartWithBusAsync(XtelemdbSettings settings, CancellationToken cancellationToken) =>
+        StartAsync(settings, withBus: true, cancellationToken);
+
+    static async Task<OperatorSession> StartAsync(XtelemdbSettings settings, bool withBus, CancellationToken cancellationToken)
+    {
+        var dataSource = InventoryDatabase.CreateDataSource(settings.Database);
+        await InventoryDatabase.MigrateIfBehindAsync(dataSource, settings.Database, settings.Host, cancellationToken);
+        return new OperatorSession(settings, dataSource, withBus ? await StartBusAsync(settings, cancellationToken) : null);
+    }
+
+    static async Task<IHost> StartBusAsync(XtelemdbSettings settings, CancellationToken cancellationToken)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Logging.AddSimpleConsole(console => console.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddSingleton(settings);
-        builder.Services.AddInventoryStore(settings.Database);
         builder.Services.AddPipelineBus(settings);
         var host = builder.Build();
-        InventoryDatabase.Migrate(settings.Database, settings.Host);
         await host.StartAsync(cancellationToken);
-        return new OperatorSession(host);
+        return host;
     }
+
+    T BusService<T>() where T : notnull => busHost is null
+        ? throw new InvalidOperationException($"this session has no bus, so it cannot give a {typeof(T).Name}: a command that sends messages starts its session with {nameof(StartWithBusAsync)}")
+        : busHost.Services.GetRequiredService<T>();
 
     public async ValueTask DisposeAsync()
     {
-        await host.StopAsync();
-        host.Dispose();
+        if (busHost is not null)
+        {
+            await busHost.StopAsync();
+            busHost.Dispose();
+        }
+        await dataSource.DisposeAsync();
     }
 }

@@ -33,7 +33,7 @@ public static class AddReplicaCommand
             var named = new[] { hosts, include, exclude }.Any(o => result.GetResult(o) is not null);
             var selection = named ? SelectionOf(result.GetValue(hosts), result.GetValue(include), result.GetValue(exclude)) : null;
 
-            await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
+            await using var session = await OperatorSession.StartWithBusAsync(settings, cancellationToken);
             var before = (await session.Store.ReplicasAsync(cancellationToken)).FirstOrDefault(r => r.Host == replicaHost && r.Url == url);
             selection ??= before?.Selection ?? settings.Replica(replicaHost, url)?.Selection ?? ReplicaSelection.Everything;
             var record = new ReplicaRecord { Url = url, Kind = kind, Host = replicaHost, Enabled = true, Hosts = selection.Hosts?.ToArray(), Include = [.. selection.Include], Exclude = [.. selection.Exclude] };

@@ -55,16 +55,15 @@ public static class PurgeableCommand
             var criteria = new PurgeCriteria(result.GetValue(host), path, before, copiesNeeded, offsiteNeeded);
 
             // Only the database: knowing what may be deleted must not wait for a broker.
-            InventoryDatabase.Migrate(settings.Database, settings.Host);
-            await using var dataSource = InventoryDatabase.CreateDataSource(settings.Database);
-            var store = new PurgeableStore(dataSource);
+            await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
+            var store = session.Purgeable;
             if (criteria.OriginHost is { } named && !await store.KnowsHostAsync(named, cancellationToken))
             {
                 var known = await store.OriginHostsAsync(cancellationToken);
                 throw new UsageException($"--host: no file of origin host \"{named}\" is known"
                     + (known.Count == 0 ? " (no origin file is known yet)" : $"; the origin hosts are {string.Join(", ", known)}"));
             }
-            var replicas = (await new InventoryStore(dataSource).ReplicasAsync(cancellationToken)).ToDictionary(r => r.Id);
+            var replicas = (await session.Store.ReplicasAsync(cancellationToken)).ToDictionary(r => r.Id);
 
             PurgeableSummary summary;
             if (result.GetValue(json))

@@ -12,7 +12,7 @@ public static class RemoveReplicaCommand
         var command = new Command("remove-replica", "Stop replicating to a replica; its records and files stay") { replicaOption, purge, yes };
         command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
         {
-            await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
+            await using var session = await OperatorSession.StartWithBusAsync(settings, cancellationToken);
             var replica = await XtelemdbCommand.FindReplicaAsync(session.Store, settings, result.GetValue(replicaOption)!, cancellationToken);
             var url = replica.Name;
             if (result.GetValue(purge) && !result.GetValue(yes) && !Output.Confirm($"Forget replica {url} and every record of its copies? The files stay. Type 'yes': "))

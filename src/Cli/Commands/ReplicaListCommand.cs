@@ -18,13 +18,16 @@ public static class ReplicaListCommand
             "One row per replica: files in sync and behind, bytes behind, oldest file behind, last copy, and the (origin host, replica) pairs no running replicator serves") { json, queuesOption };
         command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
         {
+            // No bus: this command sends nothing. The broker is asked after the database, but connected to meanwhile.
+            var connecting = QueueConsumers.ConnectAsync(settings.Broker, cancellationToken);
             await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
             var replicas = await session.Store.ReplicaStatusAsync(cancellationToken);
             var names = replicas.ToDictionary(r => r.Id, r => r.Name);
             var pairs = (await session.Store.PairStatusAsync(cancellationToken))
                 .Select(p => new { p.ReplicaId, p.OriginHost, Queue = Queues.Replicate(p.OriginHost, names[p.ReplicaId]), p.FilesBehind, p.BytesBehind })
                 .ToArray();
-            var queues = await QueueConsumers.CountAsync(settings.Broker, pairs.SelectMany(p => new[] { p.Queue, p.Queue + "_error" }).Concat(InventoryQueues), cancellationToken);
+            await using var broker = await connecting;
+            var queues = await broker.CountAsync(pairs.SelectMany(p => new[] { p.Queue, p.Queue + "_error" }).Concat(InventoryQueues), cancellationToken);
             if (result.GetValue(queuesOption))
             {
                 PrintQueues(settings.Broker, pairs.Select(p => (p.OriginHost, names[p.ReplicaId], p.Queue, p.FilesBehind)), queues, result.GetValue(json));

@@ -35,7 +35,7 @@ public static class ResyncCommand
         filter.AddTo(command);
         command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
         {
-            await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
+            await using var session = await OperatorSession.StartWithBusAsync(settings, cancellationToken);
             var request = await filter.RequestAsync(result, session.Store, settings, cancellationToken);
             await session.Bus.Publish(request, cancellationToken);
             Output.Line($"Resync requested: replica {request.Replica ?? "(all)"}, host {request.OriginHost ?? "(all)"}, path prefix {request.PathPrefix ?? "(all)"}");

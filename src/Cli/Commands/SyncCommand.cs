@@ -22,7 +22,7 @@ public static class SyncCommand
             if (!Durations.TryParse(result.GetValue(stall)!, out var stallTimeout))
                 throw new UsageException($"--stall-timeout: expected a duration such as \"30s\" or \"10m\", got \"{result.GetValue(stall)}\"");
 
-            await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
+            await using var session = await OperatorSession.StartWithBusAsync(settings, cancellationToken);
             var request = await filter.RequestAsync(result, session.Store, settings, cancellationToken);
             int? replicaId = request.Replica is { } name ? (await session.Store.FindReplicaAsync(name, settings.Host, cancellationToken))!.Id : null;
             var report = await Output.WithProgressAsync("Syncing", progress =>

@@ -18,7 +18,10 @@ public static class VerifyCommand
         var command = new Command("verify", "Compare replicas with the database: missing, different and unrecorded files; exit 1 if any") { replicaOption, checksum, fix, json };
         command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
         {
-            await using var session = await OperatorSession.StartAsync(settings, cancellationToken);
+            // Only --fix sends (its requests for new copies): checking alone needs no broker.
+            await using var session = result.GetValue(fix)
+                ? await OperatorSession.StartWithBusAsync(settings, cancellationToken)
+                : await OperatorSession.StartAsync(settings, cancellationToken);
             var replicas = result.GetValue(replicaOption) is { } named
                 ? [await XtelemdbCommand.FindReplicaAsync(session.Store, settings, named, cancellationToken)]
                 : (await session.Store.ReplicasAsync(cancellationToken)).Where(r => r.Enabled).ToArray();

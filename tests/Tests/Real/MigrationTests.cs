@@ -82,4 +82,45 @@ public sealed class MigrationTests : PipelineTest
         exao1 = await store.RegisterReplicaAsync("exao1", "/backup", "local", true, Hosting.Selection.ReplicaSelection.Everything, CancellationToken.None);
         Assert.That(exao1.Enabled, Is.True, "add_replica enables it again");
     }
+
+    [Test]
+    public async Task When_a_command_starts_on_a_database_never_migrated_current_or_newer_Should_apply_only_the_scripts_its_journal_lacks()
+    {
+        var database = new DatabaseSettings(pipeline.Connection);
+        await using var source = InventoryDatabase.CreateDataSource(database);
+        var created = await InventoryDatabase.MigrateIfBehindAsync(source, database, "exao1", CancellationToken.None);
+        Assert.That(created, Does.Contain("001_inventory.sql").And.Contain(InventoryDatabase.ReplicaHostsScript));
+        Assert.That(await JournalAsync(source), Is.EqualTo(created), "a database never migrated gets every script, in order");
+
+        // A current schema costs one query through the data source: DbUp, which would connect with these settings, is not run.
+        var unreachable = new DatabaseSettings("Host=127.0.0.1;Port=1;Database=nowhere;Username=nobody");
+        Assert.That(await InventoryDatabase.MigrateIfBehindAsync(source, unreachable, "exao1", CancellationToken.None), Is.Empty);
+
+        // A newer release migrated it: its journal names a script this build does not know. DbUp serves it, and so does the check.
+        await using (var connection = await source.OpenConnectionAsync())
+            await connection.ExecuteAsync("insert into schemaversions (scriptname, applied) values ('999_from_a_newer_release.sql', now())");
+        Assert.That(await InventoryDatabase.MigrateIfBehindAsync(source, unreachable, "exao1", CancellationToken.None), Is.Empty);
+        Assert.That(InventoryDatabase.Migrate(database, "exao1"), Is.Empty, "DbUp agrees: nothing of this build is missing");
+    }
+
+    [Test]
+    public async Task When_an_operator_command_meets_a_schema_an_older_release_left_Should_migrate_it_before_it_reads()
+    {
+        var database = new DatabaseSettings(pipeline.Connection);
+        InventoryDatabase.Migrate(database, "exao1", through: "003_seen_at.sql");
+        await using (var old = new NpgsqlConnection(pipeline.Connection))
+            await old.ExecuteAsync("insert into replicas (url, kind) values ('/backup', 'local')");
+        pipeline.Configure([]);
+
+        var (exit, output) = await pipeline.RunAsync("replica_list");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain(TestPipeline.Named("/backup")), "the replica is the host's that ran the command, as 'xtelemdb migrate' there would make it");
+        Assert.That(InventoryDatabase.Migrate(database, "exao1"), Is.Empty, "the command applied every script of this build");
+    }
+
+    static async Task<string[]> JournalAsync(NpgsqlDataSource source)
+    {
+        await using var connection = await source.OpenConnectionAsync();
+        return (await connection.QueryAsync<string>("select scriptname from schemaversions order by schemaversionsid")).ToArray();
+    }
 }

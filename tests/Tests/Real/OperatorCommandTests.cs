@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Xtelemdb.Cli;
@@ -291,6 +292,28 @@ public sealed class OperatorCommandTests : PipelineTest
         {
             Shell.Run("umount", "-l", small);
         }
+    }
+
+    [Test]
+    public async Task When_the_broker_is_down_Should_verify_a_replica_all_the_same_since_only_a_fix_sends()
+    {
+        var backup = pipeline.Backup();
+        Files.Write(Path.Combine(backup, "exao1", "opt", "MagAOX", "telem", "a.bintel"), 100);
+        pipeline.Configure([]);
+        var (exit, output) = await pipeline.RunAsync("add_replica", $"prefix={backup}", "import_origins=true");
+        Assert.That(exit, Is.Zero, output);
+
+        // Nothing listens on port 1: a bus would wait a minute for it (the bus watchdog's grace) before giving up.
+        var settings = pipeline.Configure([], broker: new Uri("amqp://127.0.0.1:1/"));
+        var clock = Stopwatch.StartNew();
+        (exit, output) = await pipeline.RunAsync("verify", $"replica={backup}", "checksum=true");
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain("1 recorded copies checked (0 checksums; 1 recorded for copies that had none); 0 missing, 0 different, 0 unrecorded"));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "verify started no bus");
+
+        await using var session = await OperatorSession.StartAsync(settings, CancellationToken.None);
+        Assert.That(() => session.Bus, Throws.InvalidOperationException.With.Message.Contains(nameof(OperatorSession.StartWithBusAsync)),
+            "a session without a bus says how to start one");
     }
 
     [Test]
