@@ -55,6 +55,8 @@ public sealed class OperatorSession : IAsyncDisposable
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Logging.AddSimpleConsole(console => console.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        // On standard error: standard output holds the command's results alone, which a script reads (--json).
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.AddPipelineBus(settings);
         var host = builder.Build();
         await host.StartAsync(cancellationToken);
