@@ -352,6 +352,23 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>Replicas to back-fill whose announcement is not yet confirmed.</summary>
+    /// <summary>The kept backlog of a replica against a direct computation; a full read of what it selects, for verify.</summary>
+    public async Task<BacklogDrift> BacklogDriftAsync(int replicaId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleAsync<BacklogDrift>(new CommandDefinition(Sql.BacklogDrift, new { ReplicaId = replicaId },
+            commandTimeout: 0, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>Computes a replica's backlog and counts afresh; the pipeline's writers wait meanwhile.</summary>
+    public async Task RebuildBacklogAsync(int replicaId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(Sql.RebuildBacklog, new { ReplicaId = replicaId }, transaction, commandTimeout: 0, cancellationToken: cancellationToken));
+        await transaction.CommitAsync(cancellationToken);
+    }
+
     public async Task<IReadOnlyList<ReplicaRecord>> PendingBackfillsAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);

@@ -78,3 +78,9 @@ public sealed record RecordedCopy
 
 /// <summary>A file found on a backup, to enroll.</summary>
 public sealed record BackupFile(string OriginHost, string OriginPath, DateTime Mtime, long Size, string ReplicaPath);
+
+/// <summary>How far the backlog the database keeps for a replica is from the files and copies: backlog rows it lacks, rows it holds wrongly, counts off.</summary>
+public sealed record BacklogDrift(long Lacking, long Wrong, bool CountsOff)
+{
+    public bool None => Lacking == 0 && Wrong == 0 && !CountsOff;
+}

@@ -317,6 +317,34 @@ static class Sql
         """;
 
     /// <summary>Enabled replicas whose back-fill is yet to be announced.</summary>
+    /// <summary>
+    /// The backlog and counts the database keeps for one replica, against the direct computation from
+    /// the origins and copies themselves (as before migration 009): in one snapshot they agree exactly,
+    /// since the triggers change them in the same transactions. Reads every origin file the replica selects.
+    /// </summary>
+    public const string BacklogDrift = """
+        with direct as (
+            select o.origin_host, o.origin_path, o.mtime, o.size_bytes
+              from replicas r join file_origins o on o.missing_since is null and replica_selects(r, o.origin_host, o.origin_path)
+              left join file_replicas fr on fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
+             where r.id = @ReplicaId and (fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes)
+        ), kept as (
+            select origin_host, origin_path, mtime, size_bytes from replica_backlog where replica_id = @ReplicaId
+        ), counted as (
+            select coalesce(sum(selected), 0)::bigint as selected, coalesce(sum(behind), 0)::bigint as behind, coalesce(sum(bytes_behind), 0)::bigint as bytes
+              from replica_counts where replica_id = @ReplicaId
+        )
+        select (select count(*) from (select * from direct except select * from kept) d) as Lacking,
+               (select count(*) from (select * from kept except select * from direct) k) as Wrong,
+               (select count(*) from replicas r join file_origins o on o.missing_since is null and replica_selects(r, o.origin_host, o.origin_path)
+                 where r.id = @ReplicaId) <> c.selected
+               or (select count(*) from direct) <> c.behind
+               or (select coalesce(sum(size_bytes), 0) from direct) <> c.bytes as CountsOff
+          from counted c
+        """;
+
+    public const string RebuildBacklog = "select rebuild_replica_backlog(@ReplicaId)";
+
     public const string PendingBackfills = $"select {ReplicaColumns} from replicas where backfill_pending and enabled order by id";
 
     public const string BackfillAnnounced = "update replicas set backfill_pending = false where id = @Id";

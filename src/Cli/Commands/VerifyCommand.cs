@@ -13,9 +13,9 @@ public static class VerifyCommand
         {
             Description = "Also hash every copy and compare it with its recorded checksum; record the checksum of a copy that has none (an imported one) and holds its recorded size and mtime",
         };
-        var fix = new Option<bool>("--fix") { Description = "Ask for a new copy of every missing or different file" };
+        var fix = new Option<bool>("--fix") { Description = "Ask for a new copy of every missing or different file; compute a backlog found wrong afresh" };
         var json = XtelemdbCommand.Json();
-        var command = new Command("verify", "Compare replicas with the database: missing, different and unrecorded files; exit 1 if any") { replicaOption, checksum, fix, json };
+        var command = new Command("verify", "Compare replicas with the database: missing, different and unrecorded files, and the backlog the database keeps; exit 1 if any") { replicaOption, checksum, fix, json };
         command.SetAction((result, cancellationToken) => XtelemdbCommand.WithSettings(result, async settings =>
         {
             // Only --fix sends (its requests for new copies): checking alone needs no broker.

@@ -11,10 +11,13 @@ public sealed record ReplicaProblem(string Path, string Problem);
 
 /// <param name="Skipped">Entries the watchers found among the files this replica selects and do not back up (a FIFO, a name not UTF-8…).</param>
 /// <param name="ChecksumsRecorded">Copies recorded without a checksum (imported) whose checksum was read and recorded.</param>
+/// <param name="BacklogDrift">How far the backlog the database keeps (what sync and resync ask for) was from the files and copies.</param>
+/// <param name="BacklogRebuilt">With --fix, that backlog was computed afresh.</param>
 public sealed record VerifyReport(string Replica, long Checked, long ChecksumsVerified, long Missing, long Different, long Unrecorded,
-    long FixesRequested, IReadOnlyList<ReplicaProblem> Problems, long Skipped = 0, long ChecksumsRecorded = 0)
+    long FixesRequested, IReadOnlyList<ReplicaProblem> Problems, long Skipped = 0, long ChecksumsRecorded = 0,
+    BacklogDrift? BacklogDrift = null, bool BacklogRebuilt = false)
 {
-    public bool Ok => Missing == 0 && Different == 0 && Unrecorded == 0;
+    public bool Ok => Missing == 0 && Different == 0 && Unrecorded == 0 && BacklogDrift?.None != false;
 }
 
 /// <summary>
@@ -133,7 +136,23 @@ public static class ReplicaVerifier
         var skipped = await session.Store.SkippedForAsync(replica.Id, cancellationToken);
         foreach (var entry in skipped)
             Report($"{entry.OriginHost}:{entry.Path}", $"not backed up: {entry.Reason} (seen by {entry.OriginHost}'s watcher since {entry.FirstSeen:yyyy-MM-dd HH:mm}Z)");
-        return new VerifyReport(replica.Name, checkedCount, verified, missing, different, unrecorded, fixes, problems, skipped.Count, recorded);
+
+        // sync, resync and replica_list trust the backlog the database keeps: check it against the files and copies themselves.
+        progress("the database's backlog of this replica against its files and copies");
+        var drift = await session.Store.BacklogDriftAsync(replica.Id, cancellationToken);
+        var rebuilt = false;
+        if (!drift.None)
+        {
+            if (fix)
+            {
+                await session.Store.RebuildBacklogAsync(replica.Id, cancellationToken);
+                rebuilt = true;
+            }
+            Report(replica.Name, $"the database's backlog of this replica differs from its files and copies: {drift.Lacking:N0} files behind it lacked, "
+                + $"{drift.Wrong:N0} it held wrongly{(drift.CountsOff ? ", its counts off" : "")}; "
+                + (rebuilt ? "computed afresh" : "'xtelemdb verify --fix' computes it afresh"));
+        }
+        return new VerifyReport(replica.Name, checkedCount, verified, missing, different, unrecorded, fixes, problems, skipped.Count, recorded, drift, rebuilt);
     }
 
     /// <returns>What is wrong with the copy, if anything; and, for a copy recorded without a checksum, the one it holds.</returns>
