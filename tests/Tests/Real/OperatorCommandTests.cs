@@ -303,13 +303,11 @@ public sealed class OperatorCommandTests : PipelineTest
         var (exit, output) = await pipeline.RunAsync("add_replica", $"prefix={backup}", "import_origins=true");
         Assert.That(exit, Is.Zero, output);
 
-        // Nothing listens on port 1: a bus would wait a minute for it (the bus watchdog's grace) before giving up.
+        // Nothing listens on port 1: a command that started a bus would give up on it and fail (after the bus watchdog's minute of grace).
         var settings = pipeline.Configure([], broker: new Uri("amqp://127.0.0.1:1/"));
-        var clock = Stopwatch.StartNew();
         (exit, output) = await pipeline.RunAsync("verify", $"replica={backup}", "checksum=true");
         Assert.That(exit, Is.Zero, output);
         Assert.That(output, Does.Contain("1 recorded copies checked (0 checksums; 1 recorded for copies that had none); 0 missing, 0 different, 0 unrecorded"));
-        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "verify started no bus");
 
         await using var session = await OperatorSession.StartAsync(settings, CancellationToken.None);
         Assert.That(() => session.Bus, Throws.InvalidOperationException.With.Message.Contains(nameof(OperatorSession.StartWithBusAsync)),
