@@ -173,10 +173,12 @@ public sealed class QueueLabels(BrokerSettings? broker, ILogger<QueueLabels> log
             {
                 // A batch may have gone in part: the rest goes again with it, and a duplicate costs nothing.
                 if (attempt == ReturnedAttempts)
-                    throw new InvalidOperationException($"RabbitMQ returned {what} sent to exchange '{queue}' {attempt} times: no queue '{queue}' is bound to it, although it was declared again before each send", e);
+                    throw new InvalidOperationException($"RabbitMQ returned {what} sent to exchange '{queue}' {attempt} times: no queue '{queue}' is bound to it, although it was declared again before each send (unless a warning before says otherwise)", e);
                 logger.LogWarning("RabbitMQ returned {What}: queue {Queue} was deleted while the services run; declaring it again and sending again", what, queue);
                 declared.TryRemove(queue, out var labels);
                 await EnsureAsync([(queue, labels ?? Queues.Labels(queue))], cancellationToken);
+                if (!declared.ContainsKey(queue))
+                    logger.LogWarning("Could not declare queue {Queue} again (the error is logged at Debug level); sending again all the same", queue);
             }
         }
     }

@@ -192,7 +192,8 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
             Host = host, Url = url, Kind = kind, Enabled = enabled, FromConfiguration = fromConfiguration, KeepSelection = keepSelection,
             Hosts = selection.Hosts?.ToArray(), Include = selection.Include.ToArray(), Exclude = selection.Exclude.ToArray(),
             selection.IncludeRegex, selection.ExcludeRegex,
-        }, cancellationToken: cancellationToken));
+        // A new replica or selection is counted whole (migration 009's trigger): minutes at ten million files.
+        }, commandTimeout: 0, cancellationToken: cancellationToken));
     }
 
     /// <summary>Whether the replica selects this origin file, as the backlog decides it.</summary>
