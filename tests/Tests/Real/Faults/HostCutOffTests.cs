@@ -74,7 +74,7 @@ public sealed class HostCutOffTests : FaultTest
         var services = new List<Supervisor> { new("exao1 inventory", () => network.OnHost("exao1", "run", "Inventory")) };
         try
         {
-            await Eventually.True(async () => await pipeline.CountAsync("select count(*) from replicas") == 2, TimeSpan.FromSeconds(90), "exao1's inventory registered its replicas");
+            await Eventually.True(async () => await pipeline.CountAsync("select count(*) from replicas") == 2, ConvergeTimeout, "exao1's inventory registered its replicas");
             services.AddRange(hosts.Select(h => new Supervisor($"{h} watcher and replicator", () => network.OnHost(h, "run", "Watcher", "Replicator"))));
             var writers = hosts.ToDictionary(h => h, h => new Writer(network.HostFolder(h, "data"), h));
             using var stopWriting = new CancellationTokenSource();
@@ -82,7 +82,7 @@ public sealed class HostCutOffTests : FaultTest
 
             // Every host's files flow before the cut.
             foreach (var host in hosts)
-                await Eventually.True(async () => await RecordedAsync(network, host, writers[host].Since(DateTime.MinValue)) > 0, TimeSpan.FromSeconds(90), $"{host}'s first files recorded on both replicas");
+                await Eventually.True(async () => await RecordedAsync(network, host, writers[host].Since(DateTime.MinValue)) > 0, ConvergeTimeout, $"{host}'s first files recorded on both replicas");
 
             var link = network.Link(CutHost);
             link.Cut();
