@@ -323,24 +323,26 @@ static class Sql
     /// since the triggers change them in the same transactions. Reads every origin file the replica selects.
     /// </summary>
     public const string BacklogDrift = """
-        with direct as (
-            select o.origin_host, o.origin_path, o.mtime, o.size_bytes
+        with selected as materialized (
+            select o.origin_host, o.origin_path, o.mtime, o.size_bytes,
+                   fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes as behind
               from replicas r join file_origins o on o.missing_since is null and replica_selects(r, o.origin_host, o.origin_path)
               left join file_replicas fr on fr.replica_id = r.id and fr.origin_host = o.origin_host and fr.origin_path = o.origin_path
-             where r.id = @ReplicaId and (fr.replica_id is null or fr.mtime <> o.mtime or fr.size_bytes <> o.size_bytes)
+             where r.id = @ReplicaId
+        ), direct as (
+            select origin_host, origin_path, mtime, size_bytes from selected where behind
         ), kept as (
             select origin_host, origin_path, mtime, size_bytes from replica_backlog where replica_id = @ReplicaId
         ), counted as (
             select coalesce(sum(selected), 0)::bigint as selected, coalesce(sum(behind), 0)::bigint as behind, coalesce(sum(bytes_behind), 0)::bigint as bytes
               from replica_counts where replica_id = @ReplicaId
+        ), computed as (
+            select count(*) as selected, count(*) filter (where behind) as behind, coalesce(sum(size_bytes) filter (where behind), 0) as bytes from selected
         )
         select (select count(*) from (select * from direct except select * from kept) d) as Lacking,
                (select count(*) from (select * from kept except select * from direct) k) as Wrong,
-               (select count(*) from replicas r join file_origins o on o.missing_since is null and replica_selects(r, o.origin_host, o.origin_path)
-                 where r.id = @ReplicaId) <> c.selected
-               or (select count(*) from direct) <> c.behind
-               or (select coalesce(sum(size_bytes), 0) from direct) <> c.bytes as CountsOff
-          from counted c
+               (c.selected, c.behind, c.bytes) is distinct from (m.selected, m.behind, m.bytes) as CountsOff
+          from counted c, computed m
         """;
 
     public const string RebuildBacklog = "select rebuild_replica_backlog(@ReplicaId)";
