@@ -5,33 +5,36 @@ static class Sql
 {
     /// <summary>
     /// One round trip for a batch of observations. A row moves only to a newer observation of a
-    /// different version; a vanished file keeps its version and gets missing_since.
+    /// different version; a vanished file keeps its version and gets missing_since. A deletion of
+    /// a file not recorded yet leaves a row that is missing from the start: the observation of the
+    /// file before its deletion may be committed after it (lists are consumed four at a time, and a
+    /// redelivered list comes late), and it must find the deletion, not nothing. One insert for
+    /// both kinds, so that rows are locked in the input's order.
     /// </summary>
     public const string UpsertOrigins = $"""
         with input as (
             select * from unnest(@Hosts::text[], @Paths::text[], @Mtimes::timestamptz[], @Sizes::bigint[],
                                  @ObservedAts::timestamptz[], @Deleted::boolean[])
                      as i (origin_host, origin_path, mtime, size_bytes, observed_at, deleted)
-        ), present as (
-            insert into file_origins as o (origin_host, origin_path, mtime, size_bytes, observed_at, seen_at)
-            select origin_host, origin_path, mtime, size_bytes, observed_at, observed_at from input where not deleted
-            on conflict (origin_host, origin_path) do update
-               set seen_at = greatest(o.seen_at, excluded.seen_at),
-                   mtime = case when {MovesOn} then excluded.mtime else o.mtime end,
-                   size_bytes = case when {MovesOn} then excluded.size_bytes else o.size_bytes end,
-                   missing_since = case when {MovesOn} then null else o.missing_since end,
-                   observed_at = case when {MovesOn} then excluded.observed_at else o.observed_at end
-             where {MovesOn} or o.seen_at is null or o.seen_at < excluded.seen_at
         )
-        update file_origins o
-           set missing_since = i.observed_at, observed_at = i.observed_at
-          from input i
-         where i.deleted and o.origin_host = i.origin_host and o.origin_path = i.origin_path
-           and o.observed_at < i.observed_at and o.missing_since is null
+        insert into file_origins as o (origin_host, origin_path, mtime, size_bytes, observed_at, seen_at, missing_since)
+        select origin_host, origin_path, mtime, size_bytes, observed_at,
+               case when not deleted then observed_at end, case when deleted then observed_at end
+          from input
+        on conflict (origin_host, origin_path) do update
+           set seen_at = greatest(o.seen_at, excluded.seen_at),
+               mtime = case when {MovesOn} then excluded.mtime else o.mtime end,
+               size_bytes = case when {MovesOn} then excluded.size_bytes else o.size_bytes end,
+               missing_since = case when {MovesOn} then null when {GoesMissing} then excluded.missing_since else o.missing_since end,
+               observed_at = case when {MovesOn} or {GoesMissing} then excluded.observed_at else o.observed_at end
+         where {MovesOn} or {GoesMissing} or (excluded.seen_at is not null and (o.seen_at is null or o.seen_at < excluded.seen_at))
         """;
 
     /// <summary>A newer observation of another version (or of a file that was missing) moves the row.</summary>
-    const string MovesOn = "(o.observed_at < excluded.observed_at and (o.mtime, o.size_bytes, o.missing_since is null) is distinct from (excluded.mtime, excluded.size_bytes, true))";
+    const string MovesOn = "(excluded.missing_since is null and o.observed_at < excluded.observed_at and (o.mtime, o.size_bytes, o.missing_since is null) is distinct from (excluded.mtime, excluded.size_bytes, true))";
+
+    /// <summary>A newer deletion of a present file marks it missing; its version stays.</summary>
+    const string GoesMissing = "(excluded.missing_since is not null and o.missing_since is null and o.observed_at < excluded.observed_at)";
 
     /// <summary>After a start-up scan: present rows under its roots that it did not report were deleted meanwhile.</summary>
     public const string MarkUnseenMissing = """
