@@ -152,7 +152,8 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             if (need.MovedFrom is not null)
                 return await mover.MoveOrCopyAsync(need, source, target, path, held, (old, token) => inFlight.AcquireAsync(replicaUrl + "\n" + old, token),
                     () => CopyStableAsync(need, source, target, path, replicaUrl, held, bounded.Token), bounded.Token);
-            return await CopyStableAsync(need, source, target, path, replicaUrl, held, bounded.Token);
+            var result = await CopyStableAsync(need, source, target, path, replicaUrl, held, bounded.Token);
+            return result.Outcome == CopyOutcome.SourceMissing ? await UnreportedCopyAsync(need, target, path, bounded.Token) ?? result : result;
         }
         catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -230,6 +231,32 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             logger.LogDebug("No record of {Path} on {Replica} to compare ({Error})", need.OriginPath, need.ReplicaUrl, e.Message);
             return null;
         }
+    }
+
+    /// <summary>
+    /// The source is gone, yet the target may hold the very version asked for: a copy renamed into
+    /// place whose report was lost (the broker killed before it confirmed), asked for again after
+    /// the file was deleted. Its record then still names the version before, which the target no
+    /// longer holds. Recorded as it is where the target is certainly that version: here, its exact
+    /// size and mtime; over SFTP (whole-second mtimes), only the copy this process made itself, with
+    /// the same bytes. Never for a recopy (the copy is in doubt) or against a recorded checksum of
+    /// the same version (damage, which verify reports).
+    /// </summary>
+    async Task<CopyResult?> UnreportedCopyAsync(ReplicaNeeded need, IReplicaTarget target, string path, CancellationToken cancellationToken)
+    {
+        var asked = new FileVersion(need.Mtime, need.Size);
+        if (need.Recopy || await target.StatAsync(path, cancellationToken) is not { } held || !target.Holds(held, asked))
+            return null;
+        var made = target.KeepsMtimes ? null : target.LastCopied(path);
+        if (!target.KeepsMtimes && (made is null || !made.Value.Version.SameAs(asked)))
+            return null;
+        var checksum = await target.ChecksumAsync(path, cancellationToken);
+        if (made is { } own && own.Checksum != checksum)
+            return null;
+        if (await RecordedChecksumAsync(need, target, asked, cancellationToken) is { } recorded && recorded != checksum)
+            return null;
+        logger.LogInformation("{Host}:{Path} is gone; {Replica} holds the version asked for, recorded now", need.OriginHost, need.OriginPath, need.ReplicaUrl);
+        return new CopyResult(CopyOutcome.AlreadyCurrent, asked, checksum, DateTime.UtcNow);
     }
 
     /// <param name="firstStat">The target's stat, made alongside the checks before the first attempt.</param>
