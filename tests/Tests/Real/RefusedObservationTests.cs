@@ -20,10 +20,7 @@ public sealed class RefusedObservationTests : PipelineTest
     public async Task When_a_list_holds_a_path_too_long_for_the_index_Should_record_and_copy_the_others_and_name_the_refused_one()
     {
         var backup = pipeline.Backup();
-        // Written before the start: the start-up scan reports them all in one list.
-        var ordinary = Enumerable.Range(0, 6).Select(i => Path.Combine(pipeline.Data, "night", $"ordinary{i}.dat")).ToArray();
-        for (var i = 0; i < ordinary.Length; i++)
-            Files.Write(ordinary[i], 1000 + i, seed: i);
+        var ordinary = WriteFiles("night", 6);
         var tooLong = TooLongForTheIndex(Path.Combine(pipeline.Data, "deep"));
         Files.Write(tooLong, 100);
         var log = new CapturedLog();
@@ -71,25 +68,9 @@ public sealed class RefusedObservationTests : PipelineTest
     public async Task When_a_trigger_refuses_one_file_of_a_list_Should_record_the_others_and_fault_the_list_naming_it()
     {
         var backup = pipeline.Backup();
-        var files = Enumerable.Range(0, 6).Select(i => Path.Combine(pipeline.Data, "night", $"file{i}.dat")).ToArray();
-        for (var i = 0; i < files.Length; i++)
-            Files.Write(files[i], 1000 + i, seed: i);
+        var files = WriteFiles("night", 6);
         var refused = files[2];
-        await pipeline.StartAsync(pipeline.Configure([backup], pollInterval: "1h", retryFor: RetryFor), PipelineServices.Inventory);
-        await using var db = new NpgsqlConnection(pipeline.Connection);
-        await db.ExecuteAsync($"""
-            create table test_refused (path text primary key);
-            insert into test_refused values ('{refused}');
-            create function test_refuse_origin() returns trigger language plpgsql as $$
-            begin
-                if exists (select 1 from test_refused where path = new.origin_path) then
-                    raise exception 'the test refuses %', new.origin_path;
-                end if;
-                return new;
-            end $$;
-            create trigger test_refuse_origin before insert or update on file_origins for each row execute function test_refuse_origin();
-            """);
-        await pipeline.StartAsync(pipeline.Configure([backup], pollInterval: "1h", retryFor: RetryFor), PipelineServices.Watcher | PipelineServices.Replicator);
+        await StartWithTheDatabasePreparedAsync(backup, () => RefusingTrigger.InstallAsync(pipeline.Connection, refused));
 
         foreach (var path in files.Where(f => f != refused))
             await pipeline.ReplicatedAsync(backup, path);
@@ -99,7 +80,7 @@ public sealed class RefusedObservationTests : PipelineTest
             $"The database refused 1 of {files.Length} observations, the others are recorded: {TestPipeline.Host}:{refused} (P0001: the test refuses {refused})"));
         Assert.That(await pipeline.OriginAsync(refused), Is.Null, "not recorded while refused");
 
-        await db.ExecuteAsync("delete from test_refused");
+        await RefusingTrigger.LiftAsync(pipeline.Connection);
         await pipeline.ReplicatedAsync(backup, refused);
         Files.AssertSameFile(refused, TestPipeline.TargetOf(backup, refused));
     }
@@ -112,14 +93,12 @@ public sealed class RefusedObservationTests : PipelineTest
     public async Task When_one_row_of_a_list_meets_a_serialization_failure_Should_retry_the_whole_list_and_record_it_in_one_statement()
     {
         var backup = pipeline.Backup();
-        var files = Enumerable.Range(0, 6).Select(i => Path.Combine(pipeline.Data, "night", $"file{i}.dat")).ToArray();
-        for (var i = 0; i < files.Length; i++)
-            Files.Write(files[i], 1000 + i, seed: i);
+        var files = WriteFiles("night", 6);
         var unlucky = files[3];
-        await pipeline.StartAsync(pipeline.Configure([backup], pollInterval: "1h", retryFor: RetryFor), PipelineServices.Inventory);
         // The row of one file fails its first three attempts as a serialization failure; a sequence counts the attempts (it is not rolled back).
-        await using (var connection = new NpgsqlConnection(pipeline.Connection))
+        await StartWithTheDatabasePreparedAsync(backup, async () =>
         {
+            await using var connection = new NpgsqlConnection(pipeline.Connection);
             await connection.ExecuteAsync($"""
                 create sequence test_attempts;
                 create function test_fail_thrice() returns trigger language plpgsql as $$
@@ -133,8 +112,7 @@ public sealed class RefusedObservationTests : PipelineTest
                 end $$;
                 create trigger test_fail_thrice before insert or update on file_origins for each row execute function test_fail_thrice();
                 """);
-        }
-        await pipeline.StartAsync(pipeline.Configure([backup], pollInterval: "1h", retryFor: RetryFor), PipelineServices.Watcher | PipelineServices.Replicator);
+        });
 
         foreach (var path in files)
             await pipeline.ReplicatedAsync(backup, path);
@@ -146,6 +124,24 @@ public sealed class RefusedObservationTests : PipelineTest
             Assert.That(await db.ExecuteScalarAsync<long>("select count(*) from file_origins"), Is.EqualTo(files.Length));
         });
         Assert.That(await pipeline.Management.PeekAsync(pipeline.Name, "file-changed_error"), Is.Empty, "retried, not faulted");
+    }
+
+    /// <summary>Files written before the start: the start-up scan reports them all in one list.</summary>
+    string[] WriteFiles(string folder, int count)
+    {
+        var files = Enumerable.Range(0, count).Select(i => Path.Combine(pipeline.Data, folder, $"file{i}.dat")).ToArray();
+        for (var i = 0; i < files.Length; i++)
+            Files.Write(files[i], 1000 + i, seed: i);
+        return files;
+    }
+
+    /// <summary>The inventory first (it migrates the database), then what the test adds to the database, then the watcher and the replicator.</summary>
+    async Task StartWithTheDatabasePreparedAsync(string backup, Func<Task> prepare)
+    {
+        var settings = pipeline.Configure([backup], pollInterval: "1h", retryFor: RetryFor);
+        await pipeline.StartAsync(settings, PipelineServices.Inventory);
+        await prepare();
+        await pipeline.StartAsync(settings, PipelineServices.Watcher | PipelineServices.Replicator);
     }
 
     /// <summary>
