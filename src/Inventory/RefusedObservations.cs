@@ -25,7 +25,10 @@ public sealed class RefusedObservations(ILogger<RefusedObservations> logger)
         var forGood = refused.Where(r => DatabaseErrors.RefusesTheRow(r.Error)).ToArray();
         foreach (var (change, error) in forGood)
         {
-            logger.LogError("{Host}:{Path} is not recorded, so not backed up: the database refuses its row ({Reason})", change.Host, change.Path, Reason(error));
+            if (change.Deleted)
+                logger.LogWarning("The deletion of {Host}:{Path} is not recorded: the database refuses its row ({Reason})", change.Host, change.Path, Reason(error));
+            else
+                logger.LogError("{Host}:{Path} is not recorded, so not backed up: the database refuses its row ({Reason})", change.Host, change.Path, Reason(error));
             PipelineMetrics.OriginsRefused.Add(1, new KeyValuePair<string, object?>("sqlstate", error.SqlState));
         }
         // A deletion of a file never recorded leaves nothing to list.
