@@ -16,6 +16,8 @@ public static class InventoryRegistration
         services.TryAddSingleton(settings);
         services.AddInventoryStore(settings.Database);
         services.TryAddSingleton<CopyRecorder>();
+        services.TryAddSingleton<OriginRecorder>();
+        services.TryAddSingleton<RefusedObservations>();
         services.TryAddSingleton<ResyncAnswers>();
         services.AddHostedService<InventoryStartup>();
         services.AddHostedService<BacklogSampler>();

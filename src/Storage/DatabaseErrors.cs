@@ -37,4 +37,12 @@ public static class DatabaseErrors
         }
         return false;
     }
+
+    /// <summary>
+    /// Whether the database refuses a row for what the row holds, so that no retry and no repair
+    /// short of another schema lets it in: a data exception (class 22: text the server cannot
+    /// take), an integrity violation (23: a check), a program limit (54: a path too long for the
+    /// index, "index row size … exceeds btree version 4 maximum 2704").
+    /// </summary>
+    public static bool RefusesTheRow(PostgresException error) => error.SqlState[..2] is "22" or "23" or "54";
 }

@@ -60,7 +60,7 @@ static class Sql
     public const string RecordSkipped = """
         insert into skipped_files (origin_host, path, reason, folder, first_seen, last_seen)
         select @Host, p, r, f, @SeenAt, @SeenAt from unnest(@Paths::text[], @Reasons::text[], @Folders::boolean[]) as s (p, r, f)
-        on conflict (origin_host, path) do update set reason = excluded.reason, folder = excluded.folder, last_seen = excluded.last_seen
+        on conflict (origin_host, md5(path)) do update set reason = excluded.reason, folder = excluded.folder, last_seen = excluded.last_seen
         """;
 
     /// <summary>

@@ -238,6 +238,19 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, QueueL
             logger.LogWarning("The inventory could not record {Count} of this host's observations ({Reason}); reporting them again", again, reason);
     }
 
+    /// <summary>
+    /// Files the inventory's database refuses for good (a path too long for its index); it recorded
+    /// the rest of their list. Listed with what the watcher does not back up from the next poll on,
+    /// and not reported again until they change: reporting them would only be refused again.
+    /// </summary>
+    public void Refused(FilesRefused refused)
+    {
+        if (refused.Host != settings.Host)
+            return;
+        foreach (var file in refused.Files)
+            skipped.Refused(file);
+    }
+
     /// <summary>The poll's complete list of what is not backed up, when it changed: verify lists it.</summary>
     /// <remarks>After the poll's own messages, and never its undoing: a list that cannot go is sent by a later poll.</remarks>
     async Task SendSkippedAsync(IReadOnlyList<string> roots, DateTime seenAt, CancellationToken cancellationToken)
@@ -279,6 +292,9 @@ public sealed class FileWatchService(XtelemdbSettings settings, IBus bus, QueueL
                 Deleted = c.Version is null,
             }).ToArray(),
         }).ToArray();
+        // Before the send: the inventory may refuse the path again before the send returns.
+        foreach (var (path, _) in changes)
+            skipped.Reported(path);
         try
         {
             await labels.SendAsync(bus, Queues.FileChanged, lists, $"{changes.Count} FileChanged", cancellationToken);

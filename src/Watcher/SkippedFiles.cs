@@ -9,7 +9,7 @@ namespace Xtelemdb.Watcher;
 /// <summary>
 /// Entries under a root that are not backed up: a FIFO (whose open blocks a reader), a device, a
 /// socket, a name that is not valid UTF-8 (.NET cannot open it by name), a folder the watcher may
-/// not read. Never skipped in silence: each is logged and counted the first time it is seen, and
+/// not read, a file the inventory's database refuses (a path too long for its index). Never skipped in silence: each is logged and counted the first time it is seen, and
 /// each full poll's complete list goes to the inventory, where verify lists it.
 /// </summary>
 public sealed partial class SkippedFiles(ILogger logger)
@@ -23,6 +23,7 @@ public sealed partial class SkippedFiles(ILogger logger)
     const int ResendEvery = 10;
 
     readonly ConcurrentDictionary<string, string> reported = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<string, SkippedFile> refused = new(StringComparer.Ordinal);
     Dictionary<string, SkippedFile> thisPoll = new(StringComparer.Ordinal);
     Dictionary<string, SkippedFile>? sent, pending;
     int pollsSinceSent;
@@ -76,14 +77,30 @@ public sealed partial class SkippedFiles(ILogger logger)
         notUtf8.Clear();
     }
 
+    /// <summary>
+    /// A file the inventory's database refuses (a path too long for its index): listed with the rest
+    /// until the watcher reports it again (it changed, or vanished) and it is not refused again.
+    /// </summary>
+    public void Refused(SkippedFile file)
+    {
+        refused[file.Path] = file;
+        Report(file.Path, file.Reason, "refused");
+    }
+
+    /// <summary>The path was reported to the inventory again: it refuses it again, or records it.</summary>
+    public void Reported(string path) => refused.TryRemove(path, out _);
+
     /// <summary>The poll's complete list when it differs from the last one sent (always after a start); null otherwise.</summary>
     public IReadOnlyList<SkippedFile>? Changed()
     {
+        // A copy: the live watcher may add to this poll's list, and the inventory refuse files, while the list is on its way.
+        var current = new Dictionary<string, SkippedFile>(thisPoll, StringComparer.Ordinal);
+        foreach (var (path, file) in refused)
+            current.TryAdd(path, file);
         if (sent is not null && ++pollsSinceSent < ResendEvery
-            && sent.Count == thisPoll.Count && sent.All(s => thisPoll.TryGetValue(s.Key, out var now) && now == s.Value))
+            && sent.Count == current.Count && sent.All(s => current.TryGetValue(s.Key, out var now) && now == s.Value))
             return null;
-        // A copy: the live watcher may add to this poll's list while the list is on its way.
-        pending = new Dictionary<string, SkippedFile>(thisPoll, StringComparer.Ordinal);
+        pending = current;
         return [.. pending.Values.OrderBy(s => s.Path, StringComparer.Ordinal)];
     }
 
@@ -97,6 +114,12 @@ public sealed partial class SkippedFiles(ILogger logger)
     void Skip(string path, string reason, string kind, bool folder = false)
     {
         thisPoll[path] = new SkippedFile(path, reason, folder);
+        Report(path, reason, kind);
+    }
+
+    /// <summary>Logged and counted the first time.</summary>
+    void Report(string path, string reason, string kind)
+    {
         if (reported.TryAdd(path, reason))
         {
             logger.LogWarning("{Path} is {Reason}: not backed up", path, reason);

@@ -26,7 +26,7 @@ public sealed class WatcherFaultsEndpoint(string host) : IEndpointDefinition
     {
         QueueLabels.Apply(configurator, new Dictionary<string, object>
         {
-            [Queues.DescriptionArgument] = $"lists of {host}'s observations the inventory could not record, for its watcher to report again; kept while it is away, expires unused for {UnusedExpiry.TotalDays:0} days",
+            [Queues.DescriptionArgument] = $"lists of {host}'s observations the inventory could not record, for its watcher to report again, and files its database refuses for good, for the watcher to list for verify; kept while it is away, expires unused for {UnusedExpiry.TotalDays:0} days",
         });
         if (configurator is IRabbitMqReceiveEndpointConfigurator rabbit)
             rabbit.QueueExpiration = UnusedExpiry;

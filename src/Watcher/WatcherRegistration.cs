@@ -19,15 +19,21 @@ public static class WatcherRegistration
 
     sealed class WatcherBusPart(string host) : IBusPart
     {
-        public void AddConsumers(IBusRegistrationConfigurator bus) =>
+        public void AddConsumers(IBusRegistrationConfigurator bus)
+        {
             bus.AddConsumer<RecheckFaultedConsumer>().ExcludeFromConfigureEndpoints();
+            bus.AddConsumer<ListRefusedConsumer>().ExcludeFromConfigureEndpoints();
+        }
 
         /// <summary>
-        /// Every host's watcher queue is bound to the faults of every FilesChanged; each takes its own host's.
+        /// Every host's watcher queue is bound to the faults of every FilesChanged, and to every FilesRefused; each takes its own host's.
         /// A fault published while its watcher is away waits in the queue; a watcher started anew also reports every file in its scan.
         /// </summary>
         public void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator bus) =>
-            bus.ReceiveEndpoint(new WatcherFaultsEndpoint(host), KebabCaseEndpointNameFormatter.Instance,
-                endpoint => endpoint.ConfigureConsumer<RecheckFaultedConsumer>(context));
+            bus.ReceiveEndpoint(new WatcherFaultsEndpoint(host), KebabCaseEndpointNameFormatter.Instance, endpoint =>
+            {
+                endpoint.ConfigureConsumer<RecheckFaultedConsumer>(context);
+                endpoint.ConfigureConsumer<ListRefusedConsumer>(context);
+            });
     }
 }

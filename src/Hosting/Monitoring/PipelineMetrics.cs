@@ -25,6 +25,10 @@ public static class PipelineMetrics
     public static readonly Counter<long> OriginUpserts = Meter.CreateCounter<long>(
         "xtelemdb.inventory.origin_upserts", "{file}", "Observations the inventory upserted into file_origins");
 
+    /// <summary>Files whose row the database refuses for what it holds (a path too long for its index), by SQL state.</summary>
+    public static readonly Counter<long> OriginsRefused = Meter.CreateCounter<long>(
+        "xtelemdb.inventory.origins_refused", "{file}", "Observations the database refused for what their row holds (sqlstate 54000: a path too long for the index); not recorded, not backed up, listed by verify");
+
     /// <summary>Resyncs answered, by outcome (requested, refused): what an operator's resync came to.</summary>
     public static readonly Counter<long> Resyncs = Meter.CreateCounter<long>(
         "xtelemdb.inventory.resyncs", "{request}", "Resyncs the inventory answered, by outcome: requested (copies asked for) or refused (see resync-results)");

@@ -1,40 +1,21 @@
 using MassTransit;
 using Xtelemdb.Hosting;
-using Xtelemdb.Hosting.Monitoring;
 using Xtelemdb.Storage;
 
 namespace Xtelemdb.Inventory.Consumers;
 
 /// <summary>Records a batch of FileChanged messages in one round trip, then asks for every copy the replicas lack.</summary>
-public sealed class UpsertOriginsConsumer(InventoryStore store, ReplicaNeeds replicaNeeds) : IConsumer<Batch<FileChanged>>
+public sealed class UpsertOriginsConsumer(OriginRecorder recorder) : IConsumer<Batch<FileChanged>>
 {
     public Task Consume(ConsumeContext<Batch<FileChanged>> context) =>
-        UpsertAsync(store, replicaNeeds, context, context.Message.Select(m => m.Message), context.CancellationToken);
-
-    internal static async Task UpsertAsync(InventoryStore store, ReplicaNeeds replicaNeeds, ISendEndpointProvider sender, IEnumerable<FileChanged> changes, CancellationToken cancellationToken)
-    {
-        // One row per file: the latest observation wins. In one order everywhere: two lists naming the
-        // same new files (a day folder's scan, and the renames into it) then never deadlock on their rows.
-        var latest = changes
-            .GroupBy(m => (m.Host, m.Path))
-            .Select(g => g.MaxBy(m => m.ObservedAt)!)
-            .OrderBy(m => m.Host, StringComparer.Ordinal).ThenBy(m => m.Path, StringComparer.Ordinal)
-            .ToArray();
-        await store.UpsertOriginsAsync(latest, cancellationToken);
-        PipelineMetrics.OriginUpserts.Add(latest.Length);
-
-        // Decided from the database, not from what this batch changed: a redelivered batch sends again.
-        // A file that appeared as another of its name and version vanished is a move: renamed on the replicas that hold it.
-        var needs = await store.NeedsOrMovesOfAsync(latest.Where(m => !m.Deleted).Select(m => (m.Host, m.Path)), cancellationToken);
-        await replicaNeeds.SendAsync(sender, needs, cancellationToken);
-    }
+        recorder.RecordAsync(context, context.Message.Select(m => m.Message), context.CancellationToken);
 }
 
 /// <summary>The same for a watcher's list of observations, which comes batched already.</summary>
-public sealed class UpsertOriginListConsumer(InventoryStore store, ReplicaNeeds replicaNeeds) : IConsumer<FilesChanged>
+public sealed class UpsertOriginListConsumer(OriginRecorder recorder) : IConsumer<FilesChanged>
 {
     public Task Consume(ConsumeContext<FilesChanged> context) =>
-        UpsertOriginsConsumer.UpsertAsync(store, replicaNeeds, context, context.Message.Files, context.CancellationToken);
+        recorder.RecordAsync(context, context.Message.Files, context.CancellationToken);
 }
 
 /// <summary>

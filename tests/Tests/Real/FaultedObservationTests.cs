@@ -1,4 +1,3 @@
-using Npgsql;
 using Xtelemdb.Cli;
 using Xtelemdb.Tests.Support;
 
@@ -25,19 +24,7 @@ public sealed class FaultedObservationTests : PipelineTest
         var path = Path.Combine(pipeline.Data, "night", "refused.dat");
 
         // The database refuses the file's row (an error no retry mends) until the test lets it in.
-        await ExecuteAsync("""
-            create table test_refused (path text primary key);
-            create function test_refuse_origin() returns trigger language plpgsql as $$
-            begin
-                if exists (select 1 from test_refused where path = new.origin_path) then
-                    raise exception 'the test refuses %', new.origin_path;
-                end if;
-                return new;
-            end $$;
-            create trigger test_refuse_origin before insert or update on file_origins
-                for each row execute function test_refuse_origin();
-            """);
-        await ExecuteAsync("insert into test_refused values (@Path)", path);
+        await RefusingTrigger.InstallAsync(pipeline.Connection, path);
 
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         Files.Write(path, 4096);
@@ -53,7 +40,7 @@ public sealed class FaultedObservationTests : PipelineTest
         var faulted = clock.Elapsed;
         // Each fault came after the retries, not at once: 5.5 s of them at the least, by MassTransit's backoff.
         Assert.That(faulted, Is.GreaterThan(TimeSpan.FromSeconds(4 * faults)), "the inventory retried the list before giving up");
-        await ExecuteAsync("delete from test_refused where path = @Path", path);
+        await RefusingTrigger.LiftAsync(pipeline.Connection);
 
         var row = await pipeline.ReplicatedAsync(backup, path, TimeSpan.FromMinutes(3));
         TestContext.Out.WriteLine($"in file-changed_error after {faulted.TotalSeconds:0.0} s; copied {(clock.Elapsed - faulted).TotalSeconds:0.0} s after the cause was mended");
@@ -108,15 +95,5 @@ public sealed class FaultedObservationTests : PipelineTest
                 && (await pipeline.Management.PeekAsync(pipeline.Name, name)).Count == 0,
             Eventually.Patience, "the fault taken by the watcher back");
         Assert.That(await pipeline.Management.PeekAsync(pipeline.Name, name + "_error"), Is.Empty, "taken, not failed");
-    }
-
-    async Task ExecuteAsync(string sql, string? path = null)
-    {
-        await using var connection = new NpgsqlConnection(pipeline.Connection);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        if (path is not null)
-            command.Parameters.AddWithValue("Path", path);
-        await command.ExecuteNonQueryAsync();
     }
 }

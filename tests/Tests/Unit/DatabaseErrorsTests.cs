@@ -30,6 +30,23 @@ public sealed class DatabaseErrorsTests
     public void When_the_request_itself_is_wrong_Should_not_be_transient(string sqlState) =>
         Assert.That(DatabaseErrors.IsTransient(Postgres(sqlState)), Is.False);
 
+    [TestCase("54000", TestName = "54000 program limit exceeded (index row size … exceeds btree version 4 maximum 2704: a path too long)")]
+    [TestCase("22021", TestName = "22021 a byte sequence not valid in the encoding (text the server cannot take)")]
+    [TestCase("23514", TestName = "23514 check violation (a negative size)")]
+    public void When_the_row_itself_cannot_be_stored_Should_refuse_the_row_for_good(string sqlState)
+    {
+        Assert.That(DatabaseErrors.RefusesTheRow(Postgres(sqlState)), Is.True);
+        Assert.That(DatabaseErrors.IsTransient(Postgres(sqlState)), Is.False);
+    }
+
+    [TestCase("P0001", TestName = "P0001 raise_exception (a trigger's rule, which an operator may lift)")]
+    [TestCase("42501", TestName = "42501 insufficient privilege (a grant may come)")]
+    [TestCase("42P01", TestName = "42P01 a table that does not exist (a migration may come)")]
+    [TestCase("40001", TestName = "40001 serialization failure (time-bound)")]
+    [TestCase("57P01", TestName = "57P01 admin shutdown (time-bound)")]
+    public void When_the_refusal_is_not_the_row_s_content_Should_not_refuse_the_row_for_good(string sqlState) =>
+        Assert.That(DatabaseErrors.RefusesTheRow(Postgres(sqlState)), Is.False);
+
     [Test]
     public void When_a_pooled_connection_was_reset_or_refused_Should_be_transient()
     {
