@@ -42,7 +42,11 @@ public static class DatabaseErrors
     /// Whether the database refuses a row for what the row holds, so that no retry and no repair
     /// short of another schema lets it in: a data exception (class 22: text the server cannot
     /// take), an integrity violation (23: a check), a program limit (54: a path too long for the
-    /// index, "index row size … exceeds btree version 4 maximum 2704").
+    /// index, "index row size … exceeds btree version 4 maximum 2704"), raised by the origin table
+    /// itself. The same classes raised inside a trigger (the backlog's: a replica's regular expression
+    /// PostgreSQL rejects, a stack depth, an overflow) come from the replica set or the server, which
+    /// an operator can mend: not the row's.
     /// </summary>
-    public static bool RefusesTheRow(PostgresException error) => error.SqlState[..2] is "22" or "23" or "54";
+    public static bool RefusesTheRow(PostgresException error) =>
+        error.SqlState[..2] is "22" or "23" or "54" && error.TableName == "file_origins" && string.IsNullOrEmpty(error.Where);
 }

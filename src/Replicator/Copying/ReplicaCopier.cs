@@ -153,7 +153,11 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
                 return await mover.MoveOrCopyAsync(need, source, target, path, held, (old, token) => inFlight.AcquireAsync(replicaUrl + "\n" + old, token),
                     () => CopyStableAsync(need, source, target, path, replicaUrl, held, bounded.Token), bounded.Token);
             var result = await CopyStableAsync(need, source, target, path, replicaUrl, held, bounded.Token);
-            return result.Outcome == CopyOutcome.SourceMissing ? await UnreportedCopyAsync(need, target, path, bounded.Token) ?? result : result;
+            if (result.Outcome != CopyOutcome.SourceMissing)
+                return result;
+            // Gone for certain first: an unmounted origin must fail, not turn into copies found.
+            SourceProbe.EnsureGone(need.OriginHost, source, settings.Origins.GetValueOrDefault(need.OriginHost));
+            return await UnreportedCopyAsync(need, target, path, bounded.Token) ?? result;
         }
         catch (OperationCanceledException) when (bounded.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -244,6 +248,8 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
     /// </summary>
     async Task<CopyResult?> UnreportedCopyAsync(ReplicaNeeded need, IReplicaTarget target, string path, CancellationToken cancellationToken)
     {
+        // Before the stat: a copy reported by another process meanwhile is the later one.
+        var statedAt = DateTime.UtcNow;
         var asked = new FileVersion(need.Mtime, need.Size);
         if (need.Recopy || await target.StatAsync(path, cancellationToken) is not { } held || !target.Holds(held, asked))
             return null;
@@ -253,10 +259,21 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         var checksum = await target.ChecksumAsync(path, cancellationToken);
         if (made is { } own && own.Checksum != checksum)
             return null;
-        if (await RecordedChecksumAsync(need, target, asked, cancellationToken) is { } recorded && recorded != checksum)
+        // Here a database that cannot answer records nothing: with the source gone, damage recorded as good would never be found.
+        Storage.RecordedCopy? recorded;
+        try
+        {
+            recorded = await replicas.RecordedCopyAsync(need.ReplicaId, need.OriginHost, need.OriginPath, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogDebug("No record of {Path} on {Replica} to compare ({Error}); the copy found is not recorded", need.OriginPath, need.ReplicaUrl, e.Message);
+            return null;
+        }
+        if (recorded is { Checksum: { } other } && target.Holds(new FileVersion(recorded.Mtime, recorded.Size), asked) && other != checksum)
             return null;
         logger.LogInformation("{Host}:{Path} is gone; {Replica} holds the version asked for, recorded now", need.OriginHost, need.OriginPath, need.ReplicaUrl);
-        return new CopyResult(CopyOutcome.AlreadyCurrent, asked, checksum, DateTime.UtcNow);
+        return new CopyResult(CopyOutcome.AlreadyCurrent, asked, checksum, statedAt);
     }
 
     /// <param name="firstStat">The target's stat, made alongside the checks before the first attempt.</param>

@@ -130,31 +130,6 @@ public sealed class CopyFileConsumerTests
     }
 
     [Test]
-    public async Task When_the_file_is_gone_but_the_replica_holds_the_version_asked_for_Should_record_that_copy()
-    {
-        // A copy renamed into place whose report was lost (the broker killed), asked for again after the file was deleted.
-        var path = Path.Combine(data, "short.dat");
-        Files.Write(path, 5000);
-        var version = FileVersion.Of(path)!.Value;
-        var checksum = Files.Checksum(path);
-        await SendAsync(path);
-        Assert.That(await harness.Sent.Any<ReplicaUpdated>(), Is.True, "the first copy");
-        File.Delete(path);
-
-        var endpoint = await harness.Bus.GetSendEndpoint(new Uri($"queue:{Queues.Replicate(Host, $"{Host}:{backup}")}"));
-        ReplicaNeeded Need(long size) => new() { ReplicaId = 7, ReplicaUrl = backup, OriginHost = Host, OriginPath = path, Mtime = version.Mtime, Size = size };
-        await endpoint.Send(Need(version.Size)); // the version the replica holds
-        await endpoint.Send(Need(version.Size + 1)); // another version
-        Assert.That(await harness.Consumed.Any<ReplicaNeeded>(m => m.Context.Message.Size == version.Size + 1), Is.True);
-        Assert.That(await harness.Consumed.Any<ReplicaNeeded>(m => m.Context.Message.Size == version.Size), Is.True);
-
-        var reports = harness.Sent.Select<ReplicaUpdated>().Select(m => m.Context.Message).ToArray();
-        Assert.That(reports, Has.Length.EqualTo(2), "the first copy, and the copy found for the version it holds; nothing for another version");
-        Assert.That((reports[1].Size, reports[1].Mtime, reports[1].Checksum), Is.EqualTo((version.Size, Microseconds.Truncate(version.Mtime), checksum)));
-        Assert.That(await harness.Published.Any<Fault<ReplicaNeeded>>(), Is.False);
-    }
-
-    [Test]
     public async Task When_the_request_is_for_another_hosts_files_Should_fault_naming_both_hosts()
     {
         var path = Path.Combine(data, "x.dat");

@@ -269,7 +269,7 @@ public sealed class ReplicaBacklogTests : PipelineTest
                  where (o.i + r.id) % 5 <> 0;
                 """);
         }
-        Assert.That(InventoryDatabase.Migrate(database, "exao1"), Is.EqualTo(new[] { "009_replica_backlog.sql" }));
+        Assert.That(InventoryDatabase.Migrate(database, "exao1"), Is.EqualTo(new[] { "009_replica_backlog.sql", "010_skipped_long_paths.sql" }));
         await using var connection = await source.OpenConnectionAsync();
         Assert.That(await connection.ExecuteScalarAsync<long>("select count(*) from replica_backlog"), Is.GreaterThan(5000), "a backlog to fill in");
         await AssertExactAsync("the migration");

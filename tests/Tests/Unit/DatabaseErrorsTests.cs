@@ -7,7 +7,8 @@ namespace Xtelemdb.Tests.Unit;
 /// <summary>Which database errors a consumer waits out (a restart, a failover) and which go to the error queue as before.</summary>
 public sealed class DatabaseErrorsTests
 {
-    static PostgresException Postgres(string sqlState) => new("server says no", "ERROR", "ERROR", sqlState);
+    static PostgresException Postgres(string sqlState, string? table = null, string? where = null) =>
+        new("server says no", "ERROR", "ERROR", sqlState, where: where, tableName: table);
 
     [TestCase("25006", TestName = "25006 a write on a read-only server (a standby, or one not promoted yet)")]
     [TestCase("57P01", TestName = "57P01 admin shutdown (a fast stop, or a connection ended by the promotion)")]
@@ -35,9 +36,15 @@ public sealed class DatabaseErrorsTests
     [TestCase("23514", TestName = "23514 check violation (a negative size)")]
     public void When_the_row_itself_cannot_be_stored_Should_refuse_the_row_for_good(string sqlState)
     {
-        Assert.That(DatabaseErrors.RefusesTheRow(Postgres(sqlState)), Is.True);
-        Assert.That(DatabaseErrors.IsTransient(Postgres(sqlState)), Is.False);
+        Assert.That(DatabaseErrors.RefusesTheRow(Postgres(sqlState, table: "file_origins")), Is.True);
+        Assert.That(DatabaseErrors.IsTransient(Postgres(sqlState, table: "file_origins")), Is.False);
     }
+
+    [TestCase("2201B", TestName = "2201B a replica's regular expression PostgreSQL rejects, raised in the backlog's trigger")]
+    [TestCase("54001", TestName = "54001 stack depth, raised in the backlog's trigger")]
+    public void When_the_refusal_comes_from_a_trigger_Should_not_refuse_the_row_for_good(string sqlState) =>
+        Assert.That(DatabaseErrors.RefusesTheRow(Postgres(sqlState, table: "replica_backlog", where: "PL/pgSQL function origins_added() line 3 at SQL statement")), Is.False,
+            "the replica set or the server is at fault, which an operator can mend");
 
     [TestCase("P0001", TestName = "P0001 raise_exception (a trigger's rule, which an operator may lift)")]
     [TestCase("42501", TestName = "42501 insufficient privilege (a grant may come)")]
@@ -45,7 +52,7 @@ public sealed class DatabaseErrorsTests
     [TestCase("40001", TestName = "40001 serialization failure (time-bound)")]
     [TestCase("57P01", TestName = "57P01 admin shutdown (time-bound)")]
     public void When_the_refusal_is_not_the_row_s_content_Should_not_refuse_the_row_for_good(string sqlState) =>
-        Assert.That(DatabaseErrors.RefusesTheRow(Postgres(sqlState)), Is.False);
+        Assert.That(DatabaseErrors.RefusesTheRow(Postgres(sqlState, table: "file_origins")), Is.False);
 
     [Test]
     public void When_a_pooled_connection_was_reset_or_refused_Should_be_transient()
