@@ -85,6 +85,7 @@ public static class LocalFileCopy
                 read = ReadAsync(input, buffers[current].AsMemory(0, size), offset, cancellationToken);
                 hash.Append(chunk.Span);
                 await output.WriteAsync(chunk, cancellationToken);
+                EarlyWriteback.Written(output.SafeFileHandle, output.Name, offset - count, count);
                 progress?.Invoke(offset);
             }
         }
