@@ -8,6 +8,9 @@ namespace Xtelemdb;
 /// </summary>
 public sealed record FilesRefused
 {
+    /// <summary>How each refused file's reason begins, where verify lists it: verify fails on such a file, unlike a FIFO.</summary>
+    public const string Reason = "refused by the inventory's database";
+
     public required string Host { get; init => field = MessageGuard.Host(value); }
 
     /// <summary>Each file, and the database's reason.</summary>

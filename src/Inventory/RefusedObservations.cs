@@ -37,7 +37,7 @@ public sealed class RefusedObservations(ILogger<RefusedObservations> logger)
             await publisher.Publish(new FilesRefused
             {
                 Host = host.Key,
-                Files = [.. host.Select(r => new SkippedFile(r.Change.Path, $"refused by the inventory's database ({Reason(r.Error)})"))],
+                Files = [.. host.Select(r => new SkippedFile(r.Change.Path, $"{FilesRefused.Reason} ({Reason(r.Error)})"))],
             }, cancellationToken);
         }
 

@@ -67,7 +67,8 @@ public static class VerifyCommand
                 + (report.ChecksumsRecorded > 0 ? $"; {report.ChecksumsRecorded:N0} recorded for copies that had none" : "") + "); "
                 + $"{report.Missing:N0} missing, {report.Different:N0} different, {report.Unrecorded:N0} unrecorded"
                 + (report.FixesRequested > 0 ? $"; {report.FixesRequested:N0} copies requested" : "")
-                + (report.Skipped > 0 ? $"; {report.Skipped:N0} entries the watchers do not back up" : ""));
+                + (report.Skipped > 0 ? $"; {report.Skipped:N0} entries the watchers do not back up" : "")
+                + (report.Refused > 0 ? $", {report.Refused:N0} of them files the inventory's database refuses" : ""));
             if (report.Problems.Count > 0)
                 Output.Table(["path", "problem"], report.Problems.Select(p => (IReadOnlyList<string>)[p.Path, p.Problem]));
         }

@@ -15,9 +15,10 @@ public sealed record ReplicaProblem(string Path, string Problem);
 /// <param name="BacklogRebuilt">With --fix, that backlog was computed afresh.</param>
 public sealed record VerifyReport(string Replica, long Checked, long ChecksumsVerified, long Missing, long Different, long Unrecorded,
     long FixesRequested, IReadOnlyList<ReplicaProblem> Problems, long Skipped = 0, long ChecksumsRecorded = 0,
-    BacklogDrift? BacklogDrift = null, bool BacklogRebuilt = false)
+    BacklogDrift? BacklogDrift = null, bool BacklogRebuilt = false, long Refused = 0)
 {
-    public bool Ok => Missing == 0 && Different == 0 && Unrecorded == 0 && BacklogDrift?.None != false;
+    /// <summary>A file refused by the database is data not backed up: a failure, where a FIFO is only listed.</summary>
+    public bool Ok => Missing == 0 && Different == 0 && Unrecorded == 0 && Refused == 0 && BacklogDrift?.None != false;
 }
 
 /// <summary>
@@ -152,7 +153,8 @@ public static class ReplicaVerifier
                 + $"{drift.Wrong:N0} it held wrongly{(drift.CountsOff ? ", its counts off" : "")}; "
                 + (rebuilt ? "computed afresh" : "'xtelemdb verify --fix' computes it afresh"));
         }
-        return new VerifyReport(replica.Name, checkedCount, verified, missing, different, unrecorded, fixes, problems, skipped.Count, recorded, drift, rebuilt);
+        var refused = skipped.Count(s => s.Reason.StartsWith(FilesRefused.Reason, StringComparison.Ordinal));
+        return new VerifyReport(replica.Name, checkedCount, verified, missing, different, unrecorded, fixes, problems, skipped.Count, recorded, drift, rebuilt, refused);
     }
 
     /// <returns>What is wrong with the copy, if anything; and, for a copy recorded without a checksum, the one it holds.</returns>

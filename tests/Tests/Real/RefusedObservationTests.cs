@@ -49,7 +49,8 @@ public sealed class RefusedObservationTests : PipelineTest
         // The watcher lists it with what it does not back up, and verify names it.
         await Eventually.True(async () => await SkippedAsync(tooLong), Eventually.Patience, "the refused file in skipped_files");
         var (exit, output) = await pipeline.RunAsync("verify");
-        Assert.That(exit, Is.Zero, "the replica holds every file the inventory knows: " + output);
+        Assert.That(exit, Is.EqualTo(1), "a file of data not backed up fails verify, though the replica holds every file the inventory knows: " + output);
+        Assert.That(output, Does.Contain("1 of them files the inventory's database refuses"));
         Assert.That(output, Does.Contain($"{TestPipeline.Host}:{tooLong}").And.Contain("not backed up: refused by the inventory's database (54000: index row size"));
 
         // Three more polls, longer than a retry window: the file is refused once, not reported again and again.
