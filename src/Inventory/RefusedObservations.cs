@@ -46,7 +46,8 @@ public sealed class RefusedObservations(ILogger<RefusedObservations> logger)
         {
             var named = string.Join("; ", others.Take(Named).Select(r => $"{r.Change.Host}:{r.Change.Path} ({Reason(r.Error)})"));
             var more = others.Length > Named ? $"; and {others.Length - Named} more" : "";
-            throw new ObservationsRefusedException($"The database refused {others.Length} of {listed} observations, the others are recorded: {named}{more}");
+            var rest = others.Length == listed ? "every one" : $"{others.Length} of {listed} observations, the others are recorded";
+            throw new ObservationsRefusedException($"The database refused {rest}: {named}{more}");
         }
     }
 
