@@ -9,7 +9,7 @@ using Xtelemdb.Storage;
 namespace Xtelemdb.Replicator.Consumers;
 
 /// <summary>Copies an origin file to a replica and reports the version the replica now holds.</summary>
-public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, QueueLabels labels, ILogger<CopyFileConsumer> logger) : IConsumer<ReplicaNeeded>
+public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, IBus bus, QueueLabels labels, ILogger<CopyFileConsumer> logger) : IConsumer<ReplicaNeeded>
 {
     public async Task Consume(ConsumeContext<ReplicaNeeded> context)
     {
@@ -17,7 +17,7 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, Queu
         using (await slots.AcquireAsync(context.ReceiveContext.InputAddress, context.CancellationToken))
             update = await CopyAsync(copier, logger, context.Message, context.ReceiveContext.ElapsedTime, context.CancellationToken);
         if (update is not null)
-            await ReportAsync(context, labels, [update]);
+            await ReportAsync(bus, labels, [update], context.CancellationToken);
     }
 
     /// <summary>Copies one file; returns the report for the inventory, or null where there is nothing to record.</summary>
@@ -50,13 +50,19 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, Queu
         };
     }
 
-    /// <summary>Reports copies to the inventory: one alone, several as a list.</summary>
-    internal static async Task ReportAsync(ConsumeContext context, QueueLabels labels, IReadOnlyList<ReplicaUpdated> updates)
+    /// <summary>
+    /// Reports copies to the inventory, through the bus, not the delivery: a send made through a
+    /// ConsumeContext is also awaited by MassTransit when the delivery completes, and one that
+    /// ConfirmedSend gave up on (a connection lost while the copy ran: a host cut off from the
+    /// broker, an SFTP copy waiting out the link) then fails the delivery long after, moving the
+    /// request to the error queue for a copy that is made and reported. One copy alone, several as a list.
+    /// </summary>
+    internal static async Task ReportAsync(IBus bus, QueueLabels labels, IReadOnlyList<ReplicaUpdated> updates, CancellationToken cancellationToken)
     {
         if (updates.Count == 1)
-            await labels.SendAsync(context, Queues.ReplicaUpdated, updates, "ReplicaUpdated", context.CancellationToken);
+            await labels.SendAsync(bus, Queues.ReplicaUpdated, updates, "ReplicaUpdated", cancellationToken);
         else if (updates.Count > 1)
-            await labels.SendAsync(context, Queues.ReplicaUpdated, [new ReplicasUpdated { Files = updates }], "ReplicasUpdated", context.CancellationToken);
+            await labels.SendAsync(bus, Queues.ReplicaUpdated, [new ReplicasUpdated { Files = updates }], "ReplicasUpdated", cancellationToken);
     }
 }
 
@@ -65,7 +71,7 @@ public sealed class CopyFileConsumer(ReplicaCopier copier, CopySlots slots, Queu
 /// flush for many: see FlushGroup), then reports them in one list. A file that fails is sent back
 /// to the queue alone, where it is retried and, failing for good, lands in the error queue by itself.
 /// </summary>
-public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, QueueLabels labels, ILogger<CopyFilesConsumer> logger) : IConsumer<ReplicasNeeded>
+public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, IBus bus, QueueLabels labels, ILogger<CopyFilesConsumer> logger) : IConsumer<ReplicasNeeded>
 {
     const int LocalFilesAtOnce = 64;
 
@@ -76,7 +82,7 @@ public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, Que
             using (await slots.AcquireAsync(context.ReceiveContext.InputAddress, context.CancellationToken))
                 return await CopyOrSendAloneAsync(context, need);
         })));
-        await CopyFileConsumer.ReportAsync(context, labels, outcomes.OfType<ReplicaUpdated>().ToArray());
+        await CopyFileConsumer.ReportAsync(bus, labels, outcomes.OfType<ReplicaUpdated>().ToArray(), context.CancellationToken);
     }
 
     /// <summary>
