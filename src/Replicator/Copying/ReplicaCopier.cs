@@ -227,8 +227,7 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
     {
         try
         {
-            return await replicas.RecordedCopyAsync(need.ReplicaId, need.OriginHost, need.OriginPath, cancellationToken) is { Checksum: { } checksum } recorded
-                && target.Holds(new FileVersion(recorded.Mtime, recorded.Size), version) ? checksum : null;
+            return await ReadRecordedChecksumAsync(need, target, version, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -236,6 +235,11 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
             return null;
         }
     }
+
+    /// <summary>The same, a database that cannot answer throwing.</summary>
+    async Task<string?> ReadRecordedChecksumAsync(ReplicaNeeded need, IReplicaTarget target, FileVersion version, CancellationToken cancellationToken) =>
+        await replicas.RecordedCopyAsync(need.ReplicaId, need.OriginHost, need.OriginPath, cancellationToken) is { Checksum: { } checksum } recorded
+            && target.Holds(new FileVersion(recorded.Mtime, recorded.Size), version) ? checksum : null;
 
     /// <summary>
     /// The source is gone, yet the target may hold the very version asked for: a copy renamed into
@@ -260,18 +264,16 @@ public sealed class ReplicaCopier(XtelemdbSettings settings, ReplicaDirectory re
         if (made is { } own && own.Checksum != checksum)
             return null;
         // Here a database that cannot answer records nothing: with the source gone, damage recorded as good would never be found.
-        Storage.RecordedCopy? recorded;
         try
         {
-            recorded = await replicas.RecordedCopyAsync(need.ReplicaId, need.OriginHost, need.OriginPath, cancellationToken);
+            if (await ReadRecordedChecksumAsync(need, target, asked, cancellationToken) is { } recorded && recorded != checksum)
+                return null;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             logger.LogDebug("No record of {Path} on {Replica} to compare ({Error}); the copy found is not recorded", need.OriginPath, need.ReplicaUrl, e.Message);
             return null;
         }
-        if (recorded is { Checksum: { } other } && target.Holds(new FileVersion(recorded.Mtime, recorded.Size), asked) && other != checksum)
-            return null;
         logger.LogInformation("{Host}:{Path} is gone; {Replica} holds the version asked for, recorded now", need.OriginHost, need.OriginPath, need.ReplicaUrl);
         return new CopyResult(CopyOutcome.AlreadyCurrent, asked, checksum, statedAt);
     }
