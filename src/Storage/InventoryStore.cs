@@ -8,6 +8,8 @@ namespace Xtelemdb.Storage;
 /// <summary>The inventory's reads and writes, over one shared data source.</summary>
 public sealed class InventoryStore(NpgsqlDataSource dataSource)
 {
+    readonly GrowthStatistics statistics = new(dataSource);
+
     public async Task UpsertOriginsAsync(IReadOnlyCollection<FileChanged> changes, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -20,6 +22,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
             ObservedAts = changes.Select(c => c.ObservedAt).ToArray(),
             Deleted = changes.Select(c => c.Deleted).ToArray(),
         }, cancellationToken: cancellationToken));
+        statistics.Wrote(changes.Count);
     }
 
     /// <summary>Marks missing what a start-up scan did not report; returns how many files that was.</summary>
@@ -160,6 +163,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
             ReplicaId = (int?)null,
         }, transaction, cancellationToken: cancellationToken))).ToLookup(n => (n.OriginHost, n.OriginPath));
         await transaction.CommitAsync(cancellationToken);
+        statistics.Wrote(records.Length);
 
         // A copier that saw a newer version than the inventory's tells every replica, not only its own.
         return copies.Select(c => (IReadOnlyList<ReplicaNeeded>)behind[(c.OriginHost, c.OriginPath)]
@@ -315,6 +319,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         var origins = await connection.ExecuteAsync(new CommandDefinition(Sql.ImportOrigins, batch, transaction, cancellationToken: cancellationToken));
         var replicas = await connection.ExecuteAsync(new CommandDefinition(Sql.ImportReplicas, batch, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
+        statistics.Wrote(origins + replicas);
         return (origins, replicas);
     }
 

@@ -1,0 +1,42 @@
+using Dapper;
+using Npgsql;
+using Xtelemdb.Hosting.Selection;
+using Xtelemdb.Hosting.Settings;
+using Xtelemdb.Storage;
+using Xtelemdb.Tests.Support;
+
+namespace Xtelemdb.Tests.Real;
+
+/// <summary>
+/// The inventory analyzes the tables it fills while they grow faster than autovacuum looks (at
+/// most once a minute): the planner's idea of their size must follow them, or each list of an
+/// initial sync is planned for a table of a few rows and reads the whole of it.
+/// </summary>
+public sealed class GrowthStatisticsTests : PipelineTest
+{
+    static readonly CancellationToken None = CancellationToken.None;
+    const string Host = "exao1";
+
+    [Test]
+    public async Task When_lists_add_thousands_of_files_in_seconds_Should_the_planner_know_the_tables_size()
+    {
+        InventoryDatabase.Migrate(new DatabaseSettings(pipeline.Connection), Host);
+        await using var source = NpgsqlDataSource.Create(pipeline.Connection);
+        var store = new InventoryStore(source);
+        await store.RegisterReplicaAsync(Host, "/backup", "local", true, ReplicaSelection.Everything, None);
+        await using var db = await source.OpenConnectionAsync();
+        // Autovacuum would also analyze, a minute later at the soonest: kept off, only the inventory's ANALYZE counts the rows.
+        await db.ExecuteAsync("alter table file_origins set (autovacuum_enabled = false)");
+
+        var observed = DateTime.UtcNow;
+        for (var list = 0; list < 12; list++)
+            await store.UpsertOriginsAsync(Enumerable.Range(list * 250, 250).Select(i => new FileChanged
+            {
+                Host = Host, Path = $"/data/night/{i / 100}/frame{i}.fits", Mtime = observed, Size = 1000 + i, ObservedAt = observed,
+            }).ToArray(), None);
+
+        await Eventually.True(async () => await db.QuerySingleAsync<long>(
+                "select greatest(reltuples, 0)::bigint from pg_class where oid = 'file_origins'::regclass") >= 2_000,
+            Eventually.Patience, "the planner's count of file_origins (ANALYZE's) to reach the 2,000 files recorded when it ran");
+    }
+}
