@@ -12,9 +12,14 @@ namespace Xtelemdb.Inventory;
 /// statement, so a list it refuses is recorded by halves, down to single rows: every file the
 /// database takes is recorded and asked for, and only the refused ones fail.
 /// </summary>
-public sealed class OriginRecorder(InventoryStore store, ReplicaNeeds replicaNeeds, RefusedObservations refusals)
+public sealed class OriginRecorder(InventoryStore store, ReplicaNeeds replicaNeeds, RefusedObservations refusals, IBus bus)
 {
-    public async Task RecordAsync(ConsumeContext context, IEnumerable<FileChanged> changes, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Sends through the bus, not the delivery: MassTransit also awaits a ConsumeContext's sends when
+    /// the delivery completes, and one that ConfirmedSend gave up on after a lost connection fails
+    /// the delivery long after, moving a list that was recorded and sent on to the error queue.
+    /// </remarks>
+    public async Task RecordAsync(IEnumerable<FileChanged> changes, CancellationToken cancellationToken)
     {
         // One row per file: the latest observation wins. In one order everywhere: two lists naming the
         // same new files (a day folder's scan, and the renames into it) then never deadlock on their rows.
@@ -31,9 +36,9 @@ public sealed class OriginRecorder(InventoryStore store, ReplicaNeeds replicaNee
         // Decided from the database, not from what this batch changed: a redelivered batch sends again.
         // A file that appeared as another of its name and version vanished is a move: renamed on the replicas that hold it.
         var needs = await store.NeedsOrMovesOfAsync(recorded.Where(m => !m.Deleted).Select(m => (m.Host, m.Path)), cancellationToken);
-        await replicaNeeds.SendAsync(context, needs, cancellationToken);
+        await replicaNeeds.SendAsync(bus, needs, cancellationToken);
         if (refused.Count > 0)
-            await refusals.ReportAsync(context, latest.Length, refused, cancellationToken);
+            await refusals.ReportAsync(bus, latest.Length, refused, cancellationToken);
     }
 
     /// <summary>

@@ -5,13 +5,16 @@ using Xtelemdb.Storage;
 
 namespace Xtelemdb.Inventory.Consumers;
 
-/// <summary>Records what a replica now holds; if the origin moved on meanwhile, asks for it again.</summary>
-public sealed class RecordReplicaConsumer(CopyRecorder recorder, ReplicaNeeds replicaNeeds) : IConsumer<ReplicaUpdated>
+/// <summary>
+/// Records what a replica now holds; if the origin moved on meanwhile, asks for it again. Sends
+/// through the bus, not the delivery, as OriginRecorder does (see there); so does the list's consumer.
+/// </summary>
+public sealed class RecordReplicaConsumer(CopyRecorder recorder, ReplicaNeeds replicaNeeds, IBus bus) : IConsumer<ReplicaUpdated>
 {
     public async Task Consume(ConsumeContext<ReplicaUpdated> context)
     {
         var needs = await recorder.RecordAsync(context.Message, context.CancellationToken);
-        await replicaNeeds.SendAsync(context, needs, context.CancellationToken);
+        await replicaNeeds.SendAsync(bus, needs, context.CancellationToken);
     }
 }
 
@@ -19,7 +22,7 @@ public sealed class RecordReplicaConsumer(CopyRecorder recorder, ReplicaNeeds re
 /// The same for a replicator's list of copies. A copy that names something unknown is sent back to
 /// the queue alone, to fail there by itself (and land in the error queue) while the rest are recorded.
 /// </summary>
-public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeeds replicaNeeds, QueueLabels labels, ILogger<RecordReplicaListConsumer> logger)
+public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeeds replicaNeeds, QueueLabels labels, IBus bus, ILogger<RecordReplicaListConsumer> logger)
     : IConsumer<ReplicasUpdated>
 {
     public async Task Consume(ConsumeContext<ReplicasUpdated> context)
@@ -44,9 +47,9 @@ public sealed class RecordReplicaListConsumer(CopyRecorder recorder, ReplicaNeed
             logger.LogWarning("A copy in a list cannot be recorded ({Error}); it is sent alone to {Queue}, for its error queue",
                 recorded[i].Exception!.InnerException!.Message, Queues.ReplicaUpdated);
             var copy = copies[i];
-            await labels.SendAsync(context, Queues.ReplicaUpdated, [copy], "ReplicaUpdated", context.CancellationToken);
+            await labels.SendAsync(bus, Queues.ReplicaUpdated, [copy], "ReplicaUpdated", context.CancellationToken);
         }
-        await replicaNeeds.SendAsync(context, needs, context.CancellationToken);
+        await replicaNeeds.SendAsync(bus, needs, context.CancellationToken);
     }
 }
 

@@ -8,14 +8,14 @@ namespace Xtelemdb.Inventory.Consumers;
 public sealed class UpsertOriginsConsumer(OriginRecorder recorder) : IConsumer<Batch<FileChanged>>
 {
     public Task Consume(ConsumeContext<Batch<FileChanged>> context) =>
-        recorder.RecordAsync(context, context.Message.Select(m => m.Message), context.CancellationToken);
+        recorder.RecordAsync(context.Message.Select(m => m.Message), context.CancellationToken);
 }
 
 /// <summary>The same for a watcher's list of observations, which comes batched already.</summary>
 public sealed class UpsertOriginListConsumer(OriginRecorder recorder) : IConsumer<FilesChanged>
 {
     public Task Consume(ConsumeContext<FilesChanged> context) =>
-        recorder.RecordAsync(context, context.Message.Files, context.CancellationToken);
+        recorder.RecordAsync(context.Message.Files, context.CancellationToken);
 }
 
 /// <summary>

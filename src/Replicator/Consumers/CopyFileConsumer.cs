@@ -106,7 +106,7 @@ public sealed class CopyFilesConsumer(ReplicaCopier copier, CopySlots slots, IBu
         {
             logger.LogInformation("{Host}:{Path} was not copied to {Replica} with its list ({Error}); it is sent alone to {Queue}, to be retried there",
                 need.OriginHost, need.OriginPath, need.ReplicaUrl, e.Message, context.ReceiveContext.InputAddress);
-            await labels.SendAsync(context, context.ReceiveContext.InputAddress.AbsolutePath.Split('/')[^1], [need], "ReplicaNeeded", context.CancellationToken);
+            await labels.SendAsync(bus, context.ReceiveContext.InputAddress.AbsolutePath.Split('/')[^1], [need], "ReplicaNeeded", context.CancellationToken);
             return null;
         }
     }
