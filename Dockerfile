@@ -2,7 +2,7 @@
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY . .
-RUN dotnet publish src/Cli -c Release -o /app
+RUN dotnet publish src/Cli -c Release --use-current-runtime --self-contained false -o /app
 
 # aspnet: the services serve /health and /metrics with Kestrel.
 FROM mcr.microsoft.com/dotnet/aspnet:10.0

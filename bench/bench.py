@@ -64,7 +64,8 @@ def baseline_build(rev):
     short = git("rev-parse", "--short", full)
     folder = os.path.join(ROOT, ".build", "bench-baseline")
     stamp = os.path.join(folder, ".commit")
-    if not (os.path.exists(stamp) and open(stamp).read().strip() == full):
+    built_as = f"{full} published ready-to-run"  # a folder built otherwise (an older bench) is built again
+    if not (os.path.exists(stamp) and open(stamp).read().strip() == built_as):
         print(f"building the baseline {short} into {folder}", flush=True)
         shutil.rmtree(folder, ignore_errors=True)
         source = tempfile.mkdtemp(prefix="xtelemdb-baseline-")
@@ -76,13 +77,15 @@ def baseline_build(rev):
             project = os.path.join(source, "bench", "Bench")
             if not os.path.isdir(project):
                 project = os.path.join(source, "src", "Cli")  # before bench/Bench: no copy engine alone
-            built = sh("dotnet", "build", project, "-c", "Release", "-o", folder, "-v", "quiet", "-nologo", check=False)
+            # As bench/run publishes the current one: precompiled, whatever the commit's project said.
+            built = sh("dotnet", "publish", project, "-c", "Release", "--use-current-runtime", "--self-contained", "false",
+                       "-p:PublishReadyToRun=true", "-o", folder, "-v", "quiet", "-nologo", check=False)
             if built.returncode != 0:
                 raise SystemExit(f"--baseline {rev}: {short} does not build:\n{built.stdout[-3000:]}{built.stderr[-2000:]}")
         finally:
             shutil.rmtree(source, ignore_errors=True)
         with open(stamp, "w") as f:
-            f.write(full + "\n")
+            f.write(built_as + "\n")
     subject = git("log", "-1", "--format=%s", full)
     build = Build(folder, f"{short} ({subject if len(subject) <= 80 else subject[:79] + '…'})", short)
     if not os.path.exists(build.bench) or "copy-engine".encode("utf-16-le") not in open(build.bench + ".dll", "rb").read():

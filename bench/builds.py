@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Times builds of xtelemdb against each other: what a build setting changes, not what a commit does.
+
+    bench/builds.py FILES ROUNDS NAME=PATH [NAME=PATH ...]
+
+Each PATH is an xtelemdb executable, e.g. the published one (bench/run leaves it in .build/bench)
+and a plain build of the same commit:
+
+    dotnet build src/Cli -c Release -o /tmp/plain
+    bench/builds.py 300 8 published=.build/bench/xtelemdb plain=/tmp/plain/xtelemdb
+
+Each round runs every build once, in turn, on the same tree of FILES small files: the all-in-one
+pipeline from a standing start (its database and empty replica prepared outside the clock, as in
+bench/run's initial sync) until every file is recorded on the replica. Prints each run, then per
+build the medians and spreads of the start-up (until the replica is registered), the whole run, and
+the CPU time of the process.
+"""
+import os, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench
+
+os.environ.setdefault("PGPASSWORD", "xtelem")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main():
+    if len(sys.argv) < 4 or not all("=" in a for a in sys.argv[3:]):
+        raise SystemExit(__doc__)
+    files, rounds = int(sys.argv[1]), int(sys.argv[2])
+    builds = dict(a.split("=", 1) for a in sys.argv[3:])
+    for name, path in builds.items():
+        if not os.access(path, os.X_OK):
+            raise SystemExit(f"{name}={path}: not an executable")
+    work = tempfile.mkdtemp(prefix="xtelemdb-builds-")
+    src, dst = os.path.join(work, "src"), os.path.join(work, "dst")
+    bench.make_tree(src, files, 1024, 65536)
+    runs = {name: [] for name in builds}
+    for _ in range(rounds):
+        for name, xt in builds.items():
+            world = bench.World(work, [src], [bench.fresh(dst)])
+            try:
+                subprocess.run(["sync"])
+                start = time.monotonic()
+                process = world.start("sync", "continuous=true", xt=xt)
+                world.wait_count("select count(*) from replicas", 1)
+                startup = time.monotonic() - start
+                world.wait_count("select count(*) from file_replicas", files)
+                whole = time.monotonic() - start
+                cpu = cpu_seconds(process.pid)
+            finally:
+                world.close()
+            runs[name].append((startup, whole, cpu))
+            print(f"{name}: start-up {startup:.2f} s, {files} files in {whole:.2f} s, CPU {cpu:.2f} s", flush=True)
+    for name, values in runs.items():
+        figures = []
+        for label, column in (("start-up", 0), ("whole run", 1), ("CPU", 2)):
+            column = sorted(v[column] for v in values)
+            figures.append(f"{label} {bench.percentile(column, 50):.2f} s ({column[0]:.2f}-{column[-1]:.2f})")
+        print(f"{name}, medians of {rounds}: " + ", ".join(figures))
+
+
+if __name__ == "__main__":
+    main()
