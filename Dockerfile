@@ -2,7 +2,9 @@
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY . .
-RUN dotnet publish src/Cli -c Release --use-current-runtime --self-contained false -o /app
+# Precompiled (ReadyToRun): a service otherwise compiles MassTransit's and Npgsql's code at every
+# start, a third of its CPU in its first minute and about 0.6 s of a 2 s start-up (bench/builds.py).
+RUN dotnet publish src/Cli -c Release -p:PublishReadyToRun=true --use-current-runtime --self-contained false -o /app
 
 # aspnet: the services serve /health and /metrics with Kestrel.
 FROM mcr.microsoft.com/dotnet/aspnet:10.0

@@ -1309,7 +1309,7 @@ def write(args, started, builds):
     with open(name + ".md", "w") as f:
         f.write(f"# xtelemdb benchmarks, {started:%Y-%m-%d %H:%M} UTC{' (quick)' if args.quick else ''}\n\n")
         f.write("Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()) + "\n\n")
-        f.write(f"xtelemdb built from {builds[0].commit}")
+        f.write(f"xtelemdb published ready-to-run (as the image is) from {builds[0].commit}")
         f.write(f"; baseline (\"before\", rows labelled {builds[1].label}) built from {builds[1].commit}.\n\n" if len(builds) > 1 else ".\n\n")
         f.write("Each figure: the median of the runs, and the spread (min-max). Ratios are within this run.\n\n")
         current = None

@@ -10,12 +10,12 @@ and a plain build of the same commit:
     bench/builds.py 300 8 published=.build/bench/xtelemdb plain=/tmp/plain/xtelemdb
 
 Each round runs every build once, in turn, on the same tree of FILES small files: the all-in-one
-pipeline from a standing start (its database and empty replica prepared outside the clock, as in
-bench/run's initial sync) until every file is recorded on the replica. Prints each run, then per
+pipeline from a standing start (its database and empty replica prepared, and the page cache
+emptied, outside the clock, as in bench/run's initial sync) until every file is recorded on the replica. Prints each run, then per
 build the medians and spreads of the start-up (until the replica is registered), the whole run, and
 the CPU time of the process.
 """
-import os, subprocess, sys, tempfile, time
+import os, shutil, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench
 
@@ -37,6 +37,13 @@ def main():
         if not os.access(path, os.X_OK):
             raise SystemExit(f"{name}={path}: not an executable")
     work = tempfile.mkdtemp(prefix="xtelemdb-builds-")
+    try:
+        run_rounds(work, files, rounds, builds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_rounds(work, files, rounds, builds):
     src, dst = os.path.join(work, "src"), os.path.join(work, "dst")
     bench.make_tree(src, files, 1024, 65536)
     runs = {name: [] for name in builds}
@@ -44,7 +51,8 @@ def main():
         for name, xt in builds.items():
             world = bench.World(work, [src], [bench.fresh(dst)])
             try:
-                subprocess.run(["sync"])
+                # The binary and the source files read from the disk, for every build alike.
+                bench.drop_caches()
                 start = time.monotonic()
                 process = world.start("sync", "continuous=true", xt=xt)
                 world.wait_count("select count(*) from replicas", 1)

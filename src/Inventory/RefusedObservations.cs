@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Xtelemdb.Hosting;
 using Xtelemdb.Hosting.Monitoring;
 using Xtelemdb.Storage;
 
@@ -34,11 +35,13 @@ public sealed class RefusedObservations(ILogger<RefusedObservations> logger)
         // A deletion of a file never recorded leaves nothing to list.
         foreach (var host in forGood.Where(r => !r.Change.Deleted).GroupBy(r => r.Change.Host))
         {
-            await publisher.Publish(new FilesRefused
+            var message = new FilesRefused
             {
                 Host = host.Key,
                 Files = [.. host.Select(r => new SkippedFile(r.Change.Path, $"{FilesRefused.Reason} ({Reason(r.Error)})"))],
-            }, cancellationToken);
+            };
+            // Bounded, as every send of the pipeline: a confirm the client never delivers would hold the list forever.
+            await ConfirmedSend.RunAsync(token => publisher.Publish(message, token), "FilesRefused", cancellationToken);
         }
 
         var others = refused.Where(r => !DatabaseErrors.RefusesTheRow(r.Error)).ToArray();

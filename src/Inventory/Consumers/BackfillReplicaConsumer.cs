@@ -6,13 +6,14 @@ using Xtelemdb.Storage;
 namespace Xtelemdb.Inventory.Consumers;
 
 /// <summary>A new replica starts empty: ask for every present origin file.</summary>
-public sealed class BackfillReplicaConsumer(InventoryStore store, ReplicaNeeds replicaNeeds, ILogger<BackfillReplicaConsumer> logger) : IConsumer<ReplicaAdded>
+public sealed class BackfillReplicaConsumer(InventoryStore store, ReplicaNeeds replicaNeeds, IBus bus, ILogger<BackfillReplicaConsumer> logger) : IConsumer<ReplicaAdded>
 {
     public async Task Consume(ConsumeContext<ReplicaAdded> context)
     {
         var replica = context.Message;
         var backlog = store.BacklogAsync(replica.ReplicaId, null, null, context.CancellationToken);
-        var sent = await replicaNeeds.SendAllAsync(context, backlog, context.CancellationToken);
+        // Through the bus, not the delivery, as OriginRecorder sends.
+        var sent = await replicaNeeds.SendAllAsync(bus, backlog, context.CancellationToken);
         logger.LogInformation("Replica {Url} added: {Count} copies requested", replica.ReplicaUrl, sent);
     }
 }

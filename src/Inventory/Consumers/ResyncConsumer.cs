@@ -13,7 +13,7 @@ namespace Xtelemdb.Inventory.Consumers;
 /// resync is answered in resync-results (<see cref="ResyncAnswers"/>): here when its copies are
 /// requested, by the queue's error pipe when it is refused.
 /// </summary>
-public sealed class ResyncConsumer(InventoryStore store, ReplicaNeeds replicaNeeds, ResyncAnswers answers, ILogger<ResyncConsumer> logger)
+public sealed class ResyncConsumer(InventoryStore store, ReplicaNeeds replicaNeeds, ResyncAnswers answers, IBus bus, ILogger<ResyncConsumer> logger)
     : IConsumer<ResyncRequested>
 {
     static readonly string[] Fields = ["replica", "originHost", "pathPrefix"];
@@ -26,7 +26,8 @@ public sealed class ResyncConsumer(InventoryStore store, ReplicaNeeds replicaNee
         if (request.Replica is { Length: > 0 } name)
             replica = await FindAsync(name, context.CancellationToken);
         var backlog = store.BacklogAsync(replica?.Id, NullIfEmpty(request.OriginHost), NullIfEmpty(request.PathPrefix), context.CancellationToken);
-        var sent = await replicaNeeds.SendAllAsync(context, backlog, context.CancellationToken);
+        // Through the bus, not the delivery (see OriginRecorder): a send given up on must not fail a resync already answered.
+        var sent = await replicaNeeds.SendAllAsync(bus, backlog, context.CancellationToken);
         logger.LogInformation("Resync {@Request}: {Count} copies requested", request, sent);
         await answers.SendAsync(context.ReceiveContext, new ResyncCompleted
         {
