@@ -1,10 +1,11 @@
 // Most tests wait on the broker, the database, sshd and child processes, not on the CPU, and each
-// has its own database, virtual host, folders and ports: fixtures run side by side, their tests
-// one after another. What shares process-wide or machine-wide state is [NonParallelizable] where
-// it is: the in-process metrics some tests count exactly, the current folder, the inotify limit,
-// and timings on the emulated long link. scripts/test --workers N overrides the level.
+// has its own database, virtual host, folders and ports: fixtures run side by side (six at a time:
+// the fault scenarios spend minutes waiting out an outage), their tests one after another. What
+// shares process-wide or machine-wide state is [NonParallelizable] where it is: the in-process
+// metrics some tests count exactly, the current folder, the inotify limit, and the copies timed
+// against a bound. scripts/test --workers N overrides the level.
 // NUnit runs the fixtures of a namespace in [Order], then by name: the longest (the fault scenarios
 // of minutes, and the fast tier's longest) carry an Order, so that no long one starts last and
 // leaves the other workers idle at the end. The non-parallelizable ones run alone after all others.
 [assembly: Parallelizable(ParallelScope.Fixtures)]
-[assembly: LevelOfParallelism(4)]
+[assembly: LevelOfParallelism(6)]

@@ -6,6 +6,7 @@ namespace Xtelemdb.Tests.Real;
 
 /// <summary>Rule 1 under SIGKILL: a replica path never holds a partial file, and the redelivered request completes the copy.</summary>
 [Category("Slow")] // copies a 3 GiB file
+[Order(6)] // a long fixture: started first (Parallelism.cs)
 public sealed class ReplicatorKilledTests : PipelineTest
 {
     [Test]

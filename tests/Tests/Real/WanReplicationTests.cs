@@ -13,7 +13,7 @@ namespace Xtelemdb.Tests.Real;
 /// whole pipeline running, the replica's settings left at their defaults. Each scenario ends
 /// with the audit: every file on the replica with its bytes, mtime and a record of its checksum.
 /// </summary>
-[NonParallelizable] // its timings on the emulated link (tbf, a delaying proxy) are what it checks
+[Order(5)] // a long fixture: started first (Parallelism.cs)
 [Category("Slow")]
 public sealed class WanReplicationTests : PipelineTest
 {
@@ -208,6 +208,7 @@ public sealed class WanReplicationTests : PipelineTest
     }
 
     [Test]
+    [NonParallelizable] // times a copy against a bound: other fixtures' load would stretch it
     public async Task When_the_timetable_moves_to_its_next_entry_Should_lift_the_limit()
     {
         var clock = new SetClock(new DateTimeOffset(2026, 11, 27, 12, 0, 0, TimeSpan.Zero));
