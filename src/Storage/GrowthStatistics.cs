@@ -10,11 +10,11 @@ namespace Xtelemdb.Storage;
 /// tens of thousands of files for one of a few: it then looked each file of a list of 250 up by host
 /// alone (file_origins_by_name, for moves) and read every file of the host 250 times, so that each
 /// list cost in proportion to the table and the sync in proportion to its square. Here the tables are
-/// analyzed each time the rows this process wrote to file_origins and file_replicas since the last
-/// time reach a fifth of what the two hold (and at least MinimumRows), so at each fifth of growth,
-/// each time reading a sample (ANALYZE reads 30,000 rows of a table), never a whole table.
-/// In the background, one at a time: a list does not wait for it, and a failure changes nothing but
-/// the plans (autovacuum still runs); after one, twice as many rows wait for the next attempt.
+/// analyzed each time the rows this process wrote to file_origins, or to file_replicas, since the
+/// last time reach a fifth of that table (and at least MinimumRows), each time reading a sample
+/// (ANALYZE reads 30,000 rows of a table), never a whole table. In the background, one at a time: a
+/// list does not wait for it, and a failure changes nothing but the plans (autovacuum still runs);
+/// after one, twice as many rows wait for the next attempt.
 /// </summary>
 sealed class GrowthStatistics(NpgsqlDataSource dataSource)
 {
@@ -24,18 +24,35 @@ sealed class GrowthStatistics(NpgsqlDataSource dataSource)
     // The tables lists write to, and the backlog their triggers fill. SKIP_LOCKED: a table another
     // session holds (a vacuum, a recount) is left to the next time, and nothing waits on this.
     const string Analyze = "analyze (skip_locked) file_origins, file_replicas, replica_backlog";
-    const string Size = "select coalesce(sum(greatest(reltuples, 0)), 0)::bigint from pg_class where oid in ('file_origins'::regclass, 'file_replicas'::regclass)";
+    const string Sizes = """
+        select greatest((select reltuples from pg_class where oid = 'file_origins'::regclass), 0)::bigint as Origins,
+               greatest((select reltuples from pg_class where oid = 'file_replicas'::regclass), 0)::bigint as Replicas
+        """;
 
-    long written;
-    long threshold = MinimumRows;
+    sealed class Table
+    {
+        public long Written;
+        public long Threshold = MinimumRows;
+    }
+
+    readonly Table origins = new(), replicas = new();
     int running;
 
-    /// <summary>Counts rows written; looks whether to analyze when they reach the threshold and no look runs.</summary>
-    public void Wrote(int rows)
+    public void WroteOrigins(int rows) => Wrote(origins, rows);
+
+    public void WroteReplicas(int rows) => Wrote(replicas, rows);
+
+    /// <summary>Counts rows written; looks whether to analyze when a table's reach its threshold and no look runs.</summary>
+    void Wrote(Table table, int rows)
     {
-        if (Interlocked.Add(ref written, rows) < Volatile.Read(ref threshold) || Interlocked.Exchange(ref running, 1) == 1)
+        if (Interlocked.Add(ref table.Written, rows) < Volatile.Read(ref table.Threshold) || Interlocked.Exchange(ref running, 1) == 1)
             return;
         // Not the consumer's activity or log scope: this outlives the list that started it.
+        if (ExecutionContext.IsFlowSuppressed())
+        {
+            _ = Task.Run(AnalyzeIfGrownAsync);
+            return;
+        }
         using (ExecutionContext.SuppressFlow())
             _ = Task.Run(AnalyzeIfGrownAsync);
     }
@@ -46,27 +63,37 @@ sealed class GrowthStatistics(NpgsqlDataSource dataSource)
         {
             await using var connection = await dataSource.OpenConnectionAsync();
             // A process that starts beside large tables counts from their size, not from MinimumRows.
-            var size = await connection.ExecuteScalarAsync<long>(Size);
-            var due = Math.Max(MinimumRows, (long)(size * Fraction));
-            if (Interlocked.Read(ref written) < due)
+            var before = await connection.QuerySingleAsync<(long Origins, long Replicas)>(Sizes);
+            var originsDue = Due(before.Origins);
+            var replicasDue = Due(before.Replicas);
+            var originsWritten = Interlocked.Read(ref origins.Written);
+            var replicasWritten = Interlocked.Read(ref replicas.Written);
+            if (originsWritten < originsDue && replicasWritten < replicasDue)
             {
-                Volatile.Write(ref threshold, due);
+                Volatile.Write(ref origins.Threshold, originsDue);
+                Volatile.Write(ref replicas.Threshold, replicasDue);
                 return;
             }
-            Interlocked.Exchange(ref written, 0);
+            // What was counted until now is covered by this ANALYZE; rows written meanwhile count for the next.
+            Interlocked.Add(ref origins.Written, -originsWritten);
+            Interlocked.Add(ref replicas.Written, -replicasWritten);
             // A user that does not own the tables gets a warning from PostgreSQL, not an error: autovacuum then does it alone.
             await connection.ExecuteAsync(new CommandDefinition(Analyze, commandTimeout: 600));
-            size = await connection.ExecuteScalarAsync<long>(Size);
-            Volatile.Write(ref threshold, Math.Max(MinimumRows, (long)(size * Fraction)));
+            var after = await connection.QuerySingleAsync<(long Origins, long Replicas)>(Sizes);
+            Volatile.Write(ref origins.Threshold, Due(after.Origins));
+            Volatile.Write(ref replicas.Threshold, Due(after.Replicas));
         }
         catch (Exception)
         {
             // The database away, a standby (no ANALYZE during recovery), the process stopping: only the plans suffer.
-            Volatile.Write(ref threshold, Math.Max(MinimumRows, Volatile.Read(ref threshold) * 2));
+            Volatile.Write(ref origins.Threshold, Volatile.Read(ref origins.Threshold) * 2);
+            Volatile.Write(ref replicas.Threshold, Volatile.Read(ref replicas.Threshold) * 2);
         }
         finally
         {
             Volatile.Write(ref running, 0);
         }
     }
+
+    static long Due(long rows) => Math.Max(MinimumRows, (long)(rows * Fraction));
 }

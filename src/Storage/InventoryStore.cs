@@ -22,7 +22,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
             ObservedAts = changes.Select(c => c.ObservedAt).ToArray(),
             Deleted = changes.Select(c => c.Deleted).ToArray(),
         }, cancellationToken: cancellationToken));
-        statistics.Wrote(changes.Count);
+        statistics.WroteOrigins(changes.Count);
     }
 
     /// <summary>Marks missing what a start-up scan did not report; returns how many files that was.</summary>
@@ -163,7 +163,7 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
             ReplicaId = (int?)null,
         }, transaction, cancellationToken: cancellationToken))).ToLookup(n => (n.OriginHost, n.OriginPath));
         await transaction.CommitAsync(cancellationToken);
-        statistics.Wrote(records.Length);
+        statistics.WroteReplicas(records.Length);
 
         // A copier that saw a newer version than the inventory's tells every replica, not only its own.
         return copies.Select(c => (IReadOnlyList<ReplicaNeeded>)behind[(c.OriginHost, c.OriginPath)]
@@ -319,7 +319,8 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         var origins = await connection.ExecuteAsync(new CommandDefinition(Sql.ImportOrigins, batch, transaction, cancellationToken: cancellationToken));
         var replicas = await connection.ExecuteAsync(new CommandDefinition(Sql.ImportReplicas, batch, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
-        statistics.Wrote(origins + replicas);
+        statistics.WroteOrigins(origins);
+        statistics.WroteReplicas(replicas);
         return (origins, replicas);
     }
 
