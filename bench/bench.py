@@ -215,6 +215,13 @@ class Clock:
     running = False
 
 
+def cpu_seconds(pid):
+    """The user and system CPU time a process has used, in seconds (utime + stime of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def drop_caches():
     """The same cache state for every run of every tool: the previous run's writes flushed, and
     (as root) the page cache emptied, so that no tool reads what another left in memory."""
@@ -450,13 +457,9 @@ def steady_state(work, files, idle_seconds=30):
         while "Initial scan" not in open(idle_log).read():  # the initial scan is not idleness
             time.sleep(1)
         time.sleep(5)
-        ticks = os.sysconf("SC_CLK_TCK")
-        def cpu():
-            fields = open(f"/proc/{watcher.pid}/stat").read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / ticks
-        before = cpu()
+        before = cpu_seconds(watcher.pid)
         time.sleep(idle_seconds)
-        record(section, "idle CPU", "xtelemdb watcher", [(cpu() - before) / idle_seconds * 100], "% of a core")
+        record(section, "idle CPU", "xtelemdb watcher", [(cpu_seconds(watcher.pid) - before) / idle_seconds * 100], "% of a core")
     finally:
         world.close()
 

@@ -22,12 +22,6 @@ import bench
 os.environ.setdefault("PGPASSWORD", "xtelem")
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main():
     if len(sys.argv) < 4 or not all("=" in a for a in sys.argv[3:]):
         raise SystemExit(__doc__)
@@ -59,7 +53,7 @@ def run_rounds(work, files, rounds, builds):
                 startup = time.monotonic() - start
                 world.wait_count("select count(*) from file_replicas", files)
                 whole = time.monotonic() - start
-                cpu = cpu_seconds(process.pid)
+                cpu = bench.cpu_seconds(process.pid)
             finally:
                 world.close()
             runs[name].append((startup, whole, cpu))

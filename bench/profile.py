@@ -17,13 +17,12 @@ import bench
 os.environ.setdefault("PGPASSWORD", "xtelem")
 
 
-def cpu_ticks(pids):
+def cpu_seconds(pids):
+    """Of processes that come and go (postgres back ends): one that ended meanwhile counts nothing."""
     total = 0
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
+            total += bench.cpu_seconds(pid)
         except FileNotFoundError:
             pass
     return total
@@ -42,13 +41,13 @@ def machine_ticks():
 def measure(groups, until):
     """Runs until(), sampling each group's CPU; postgres back ends come and go, so they are re-listed."""
     hz = os.sysconf("SC_CLK_TCK")
-    before = {name: cpu_ticks(find()) for name, find in groups.items()}
+    before = {name: cpu_seconds(find()) for name, find in groups.items()}
     machine = machine_ticks()
     start = time.monotonic()
     until()
     wall = time.monotonic() - start
     for name, find in groups.items():
-        print(f"  {name:10} {(cpu_ticks(find()) - before[name]) / hz / wall * 100:5.0f}% of a core")
+        print(f"  {name:10} {(cpu_seconds(find()) - before[name]) / wall * 100:5.0f}% of a core")
     print(f"  {'machine':10} {(machine_ticks() - machine) / hz / wall * 100:5.0f}% of a core ({os.cpu_count()} cores)")
     return wall
 

@@ -47,14 +47,8 @@ sealed class GrowthStatistics(NpgsqlDataSource dataSource)
     {
         if (Interlocked.Add(ref table.Written, rows) < Volatile.Read(ref table.Threshold) || Interlocked.Exchange(ref running, 1) == 1)
             return;
-        // Not the consumer's activity or log scope: this outlives the list that started it.
-        if (ExecutionContext.IsFlowSuppressed())
-        {
-            _ = Task.Run(AnalyzeIfGrownAsync);
-            return;
-        }
-        using (ExecutionContext.SuppressFlow())
-            _ = Task.Run(AnalyzeIfGrownAsync);
+        // Unsafe: without the consumer's execution context (its activity, its log scope), which this outlives.
+        ThreadPool.UnsafeQueueUserWorkItem(static self => _ = self.AnalyzeIfGrownAsync(), this, preferLocal: false);
     }
 
     async Task AnalyzeIfGrownAsync()
