@@ -191,13 +191,15 @@ public sealed class InventoryStore(NpgsqlDataSource dataSource)
         CancellationToken cancellationToken, bool fromConfiguration = false, bool keepSelection = false)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await connection.QuerySingleAsync<ReplicaRecord>(new CommandDefinition(Sql.RegisterReplica, new
+        var replica = await connection.QuerySingleAsync<ReplicaRecord>(new CommandDefinition(Sql.RegisterReplica, new
         {
             Host = host, Url = url, Kind = kind, Enabled = enabled, FromConfiguration = fromConfiguration, KeepSelection = keepSelection,
             Hosts = selection.Hosts?.ToArray(), Include = selection.Include.ToArray(), Exclude = selection.Exclude.ToArray(),
             selection.IncludeRegex, selection.ExcludeRegex,
         // A new replica or selection is counted whole (migration 009's trigger): minutes at ten million files.
         }, commandTimeout: 0, cancellationToken: cancellationToken));
+        statistics.RegisteredReplica();
+        return replica;
     }
 
     /// <summary>Whether the replica selects this origin file, as the backlog decides it.</summary>

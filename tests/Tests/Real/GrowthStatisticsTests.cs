@@ -39,4 +39,21 @@ public sealed class GrowthStatisticsTests : PipelineTest
                 "select greatest(reltuples, 0)::bigint from pg_class where oid = 'file_origins'::regclass") >= 2_000,
             Eventually.Patience, "the planner's count of file_origins (ANALYZE's) to reach the 2,000 files recorded when it ran");
     }
+
+    [Test]
+    public async Task When_a_replica_is_registered_Should_the_planner_know_how_many_replicas_there_are()
+    {
+        InventoryDatabase.Migrate(new DatabaseSettings(pipeline.Connection), Host);
+        await using var source = NpgsqlDataSource.Create(pipeline.Connection);
+        var store = new InventoryStore(source);
+        await using var db = await source.OpenConnectionAsync();
+        // Autovacuum analyzes a table after 50 changed rows: a replica set of two would never be.
+        Assert.That(await db.QuerySingleAsync<float>("select reltuples from pg_class where oid = 'replicas'::regclass"), Is.EqualTo(-1), "never analyzed before");
+
+        await store.RegisterReplicaAsync(Host, "/backup", "local", true, ReplicaSelection.Everything, None);
+        await store.RegisterReplicaAsync(Host, "/backup2", "local", true, ReplicaSelection.Everything, None);
+
+        await Eventually.True(async () => await db.QuerySingleAsync<float>("select reltuples from pg_class where oid = 'replicas'::regclass") == 2,
+            Eventually.Patience, "the planner's count of replicas (ANALYZE's) to be the 2 registered");
+    }
 }
