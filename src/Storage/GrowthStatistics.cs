@@ -1,4 +1,5 @@
 using Dapper;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Xtelemdb.Storage;
@@ -23,7 +24,7 @@ namespace Xtelemdb.Storage;
 /// In the background, one look at a time: a list does not wait for it, and a failure changes nothing
 /// but the plans (autovacuum still runs); after one, twice as many rows wait for the next attempt.
 /// </summary>
-sealed class GrowthStatistics(NpgsqlDataSource dataSource)
+sealed class GrowthStatistics(NpgsqlDataSource dataSource, ILogger logger)
 {
     const long MinimumRows = 2_000;
 
@@ -100,11 +101,13 @@ sealed class GrowthStatistics(NpgsqlDataSource dataSource)
             Volatile.Write(ref origins.Threshold, Due(after.Origins));
             Volatile.Write(ref replicas.Threshold, Due(after.Replicas));
         }
-        catch (Exception)
+        catch (Exception e)
         {
             // The database away, a standby (no ANALYZE during recovery), the process stopping: only the plans suffer.
             Volatile.Write(ref origins.Threshold, Volatile.Read(ref origins.Threshold) * 2);
             Volatile.Write(ref replicas.Threshold, Volatile.Read(ref replicas.Threshold) * 2);
+            logger.LogWarning("Could not analyze the inventory's tables ({Error}); autovacuum still will, and this tries again after {Rows} more files are recorded",
+                e.Message, Volatile.Read(ref origins.Threshold));
         }
         finally
         {

@@ -1,14 +1,16 @@
 using System.Runtime.CompilerServices;
 using Dapper;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Xtelemdb.Hosting.Selection;
 
 namespace Xtelemdb.Storage;
 
 /// <summary>The inventory's reads and writes, over one shared data source.</summary>
-public sealed class InventoryStore(NpgsqlDataSource dataSource)
+public sealed class InventoryStore(NpgsqlDataSource dataSource, ILogger<InventoryStore>? logger = null)
 {
-    readonly GrowthStatistics statistics = new(dataSource);
+    readonly GrowthStatistics statistics = new(dataSource, logger ?? NullLogger<InventoryStore>.Instance);
 
     public async Task UpsertOriginsAsync(IReadOnlyCollection<FileChanged> changes, CancellationToken cancellationToken)
     {
