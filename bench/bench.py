@@ -186,12 +186,12 @@ class World:
         management("DELETE", f"vhosts/{self.name}")
 
 
-def make_tree(folder, files, low, high, depth=3, fanout=10):
+def make_tree(folder, files, low, high, depth=3, fanout=10, name="f"):
     rng = random.Random(7)
     total = 0
     for i in range(files):
         parts = [f"d{(i // fanout ** (level + 1)) % fanout}" for level in range(depth)]
-        path = os.path.join(folder, *parts, f"f{i}.dat")
+        path = os.path.join(folder, *parts, f"{name}{i}.dat")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         size = rng.randint(low, high)
         with open(path, "wb") as f:

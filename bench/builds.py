@@ -9,7 +9,8 @@ and a plain build of the same commit:
     dotnet build src/Cli -c Release -o /tmp/plain
     bench/builds.py 300 8 published=.build/bench/xtelemdb plain=/tmp/plain/xtelemdb
 
-Each round runs every build once, in turn, on the same tree of FILES small files: the all-in-one
+Each round runs every build once, in turn (every other round in the opposite order), on the same
+tree of FILES small files: the all-in-one
 pipeline from a standing start (its database and empty replica prepared, and the page cache
 emptied, outside the clock, as in bench/run's initial sync) until every file is recorded on the
 replica. Then, in the same process, warm: a second tree of FILES files is renamed into the watched
@@ -45,10 +46,13 @@ def run_rounds(work, files, rounds, builds):
     # The warm batch waits beside the watched folder, on the same file system, for its rename.
     waiting, arrived = os.path.join(work, "night"), os.path.join(src, "night")
     bench.make_tree(src, files, 1024, 65536)
-    bench.make_tree(waiting, files, 1024, 65536)
+    # Names of their own: a night's new files, not candidates for a move of the first tree's.
+    bench.make_tree(waiting, files, 1024, 65536, name="night")
     runs = {name: [] for name in builds}
-    for _ in range(rounds):
-        for name, xt in builds.items():
+    for round in range(rounds):
+        # Every other round in the opposite order: no build always runs right after the same one.
+        order = list(builds.items())
+        for name, xt in order if round % 2 == 0 else reversed(order):
             world = bench.World(work, [src], [bench.fresh(dst)])
             try:
                 # The binary and the source files read from the disk, for every build alike.
@@ -67,9 +71,11 @@ def run_rounds(work, files, rounds, builds):
                 warm = time.monotonic() - start
                 warm_cpu = bench.cpu_seconds(process.pid) - cpu
             finally:
-                world.close()
-                if os.path.exists(arrived):
-                    os.rename(arrived, waiting)
+                try:
+                    world.close()
+                finally:
+                    if os.path.exists(arrived):
+                        os.rename(arrived, waiting)
             runs[name].append((startup, whole, cpu, warm, warm_cpu))
             print(f"{name}: start-up {startup:.2f} s, {files} files in {whole:.2f} s, CPU {cpu:.2f} s; "
                   f"warm, {files} more in {warm:.2f} s, CPU {warm_cpu:.2f} s", flush=True)

@@ -12,26 +12,27 @@ namespace Xtelemdb.Storage;
 /// alone (file_origins_by_name, for moves) and read every file of the host 250 times, so that each
 /// list cost in proportion to the table and the sync in proportion to its square. Here the tables are
 /// analyzed each time the rows this process wrote to file_origins, or to file_replicas, since the
-/// last time reach the size of that table (it doubled; at least MinimumRows): the planner scales a
-/// table's row count by its size on disk between two looks, so a look per doubling keeps every
-/// estimate within twice the truth. A fifth of the table instead ran ANALYZE 16 times in a
-/// 20,000-file sync, a tenth of the database's time. Each look reads a sample (ANALYZE reads 30,000
-/// rows of a table), never a whole table.
-/// The replica set is analyzed whenever a replica is registered: autovacuum analyzes a table after
-/// 50 changed rows, so a replicas table of a few rows never was, and the planner took it for 220
-/// (ten pages' worth). The backlog statements of each list then expected 220 copies per file and
-/// joined the whole backlog rather than look up the list's rows.
-/// In the background, one look at a time: a list does not wait for it, and a failure changes nothing
-/// but the plans (autovacuum still runs); after one, twice as many rows wait for the next attempt.
+/// last time reach a fifth of that table (and at least MinimumRows), each time reading a sample
+/// (ANALYZE reads 30,000 rows of a table), never a whole table.
+/// The replica set, and the backlog a new replica fills, are analyzed whenever a replica is
+/// registered: autovacuum analyzes a table after 50 changed rows, so a replicas table of a few rows
+/// never was, and the planner took it for 220 (ten pages' worth). The backlog statements of each
+/// list then expected 220 copies per file and joined the whole backlog rather than look up the
+/// list's rows.
+/// In the background, one look at a time: a list or a registration does not wait for it, and a
+/// failure changes nothing but the plans (autovacuum still runs); after one, twice as many rows wait
+/// for the next attempt.
 /// </summary>
 sealed class GrowthStatistics(NpgsqlDataSource dataSource, ILogger logger)
 {
     const long MinimumRows = 2_000;
+    const double Fraction = 0.2;
 
     // The tables lists write to, and the backlog their triggers fill. SKIP_LOCKED: a table another
     // session holds (a vacuum, a recount) is left to the next time, and nothing waits on this.
     const string Analyze = "analyze (skip_locked) replicas, file_origins, file_replicas, replica_backlog";
-    const string AnalyzeReplicas = "analyze (skip_locked) replicas";
+    // A new replica adds a row per file it selects to the backlog: its statistics follow at once too.
+    const string AnalyzeReplicaSet = "analyze (skip_locked) replicas, replica_backlog";
     const string Sizes = """
         select greatest((select reltuples from pg_class where oid = 'file_origins'::regclass), 0)::bigint as Origins,
                greatest((select reltuples from pg_class where oid = 'file_replicas'::regclass), 0)::bigint as Replicas
@@ -73,9 +74,11 @@ sealed class GrowthStatistics(NpgsqlDataSource dataSource, ILogger logger)
 
     async Task AnalyzeIfDueAsync()
     {
+        var replicaSet = Interlocked.Exchange(ref replicaSetChanged, 0) == 1;
+        var growthLook = true;
+        var failed = false;
         try
         {
-            var replicaSet = Interlocked.Exchange(ref replicaSetChanged, 0) == 1;
             await using var connection = await dataSource.OpenConnectionAsync();
             // A process that starts beside large tables counts from their size, not from MinimumRows.
             var before = await connection.QuerySingleAsync<(long Origins, long Replicas)>(Sizes);
@@ -87,9 +90,10 @@ sealed class GrowthStatistics(NpgsqlDataSource dataSource, ILogger logger)
             {
                 Volatile.Write(ref origins.Threshold, originsDue);
                 Volatile.Write(ref replicas.Threshold, replicasDue);
-                // A user that does not own the table gets a warning from PostgreSQL, not an error.
+                growthLook = false;
+                // A user that does not own the tables gets a warning from PostgreSQL, not an error.
                 if (replicaSet)
-                    await connection.ExecuteAsync(AnalyzeReplicas);
+                    await connection.ExecuteAsync(new CommandDefinition(AnalyzeReplicaSet, commandTimeout: 600));
                 return;
             }
             // What was counted until now is covered by this ANALYZE; rows written meanwhile count for the next.
@@ -104,19 +108,27 @@ sealed class GrowthStatistics(NpgsqlDataSource dataSource, ILogger logger)
         catch (Exception e)
         {
             // The database away, a standby (no ANALYZE during recovery), the process stopping: only the plans suffer.
-            Volatile.Write(ref origins.Threshold, Volatile.Read(ref origins.Threshold) * 2);
-            Volatile.Write(ref replicas.Threshold, Volatile.Read(ref replicas.Threshold) * 2);
-            logger.LogWarning("Could not analyze the inventory's tables ({Error}); autovacuum still will, and this tries again after {Rows} more files are recorded",
-                e.Message, Volatile.Read(ref origins.Threshold));
+            failed = true;
+            // The replica set waits for the next look (a registration, or the tables' growth), not for a retry now.
+            if (replicaSet)
+                Volatile.Write(ref replicaSetChanged, 1);
+            if (growthLook)
+            {
+                Volatile.Write(ref origins.Threshold, Volatile.Read(ref origins.Threshold) * 2);
+                Volatile.Write(ref replicas.Threshold, Volatile.Read(ref replicas.Threshold) * 2);
+            }
+            logger.LogWarning("Could not analyze the inventory's tables ({Error}); autovacuum still will, and this tries again after {Rows} more files are recorded{OrRegistered}",
+                e.Message, Volatile.Read(ref origins.Threshold), replicaSet ? " or a replica is registered" : "");
         }
         finally
         {
-            Volatile.Write(ref running, 0);
+            // A full fence: the look at replicaSetChanged below must not come before this write.
+            Interlocked.Exchange(ref running, 0);
         }
         // A replica registered while this look ran gets one of its own.
-        if (Volatile.Read(ref replicaSetChanged) == 1)
+        if (!failed && Volatile.Read(ref replicaSetChanged) == 1)
             LookUnlessRunning();
     }
 
-    static long Due(long rows) => Math.Max(MinimumRows, rows);
+    static long Due(long rows) => Math.Max(MinimumRows, (long)(rows * Fraction));
 }
