@@ -215,11 +215,16 @@ class Clock:
     running = False
 
 
-def cpu_seconds(pid):
-    """The user and system CPU time a process has used, in seconds (utime + stime of /proc/PID/stat)."""
+def cpu_times(pid):
+    """The user and the system CPU time a process has used, in seconds (utime, stime of /proc/PID/stat)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / os.sysconf("SC_CLK_TCK"), int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """The user and system CPU time a process has used, in seconds."""
+    return sum(cpu_times(pid))
 
 
 def drop_caches():
