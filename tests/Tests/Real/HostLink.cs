@@ -16,9 +16,12 @@ public sealed class HostLink : IAsyncDisposable
     const string NamePrefix = "xi";
     readonly List<TcpForwarder> forwarders = [];
 
+    readonly string subnet;
+
     HostLink(string name, string subnet)
     {
         Name = name;
+        this.subnet = subnet;
         ServerSide = IPAddress.Parse(subnet + ".1");
         HostSide = IPAddress.Parse(subnet + ".2");
     }
@@ -38,8 +41,17 @@ public sealed class HostLink : IAsyncDisposable
         RemoveLeftovers();
         var name = $"{NamePrefix}{Environment.ProcessId:x}h{number}";
         Run("down", name);
-        var subnet = FreeSubnet();
-        Run("up", name, subnet);
+        var subnet = FreeSubnets.Claim("10.232");
+        try
+        {
+            Run("up", name, subnet);
+        }
+        catch
+        {
+            Run("down", name);
+            FreeSubnets.Release(subnet);
+            throw;
+        }
         return new HostLink(name, subnet);
     }
 
@@ -54,18 +66,10 @@ public sealed class HostLink : IAsyncDisposable
     /// <summary>Packets that crossed into the host's namespace so far (the veth's own counter).</summary>
     public long PacketsSent() => long.Parse(File.ReadAllText($"/sys/class/net/{Veth}/statistics/tx_packets"));
 
-    /// <summary>A /30 of 10.232.0.0/16 no veth of this machine has (another test process may hold some).</summary>
-    static string FreeSubnet()
-    {
-        var taken = Output("ip", "-o", "-4", "addr", "show");
-        return Enumerable.Range(1, 250).Select(n => $"10.232.{n}").FirstOrDefault(s => !taken.Contains($" {s}.", StringComparison.Ordinal))
-            ?? throw new InvalidOperationException("every 10.232.N.0/30 of the instrument-network tests is taken: ip -4 addr lists them");
-    }
-
     /// <summary>Namespaces of a test process that no longer runs (a run killed before its clean-up).</summary>
     static void RemoveLeftovers()
     {
-        foreach (var line in Output("ip", "netns", "list").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var line in Shell.Output("ip", "netns", "list").Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var name = line.Split(' ')[0];
             var owner = name.StartsWith(NamePrefix, StringComparison.Ordinal) && name.IndexOf('h', NamePrefix.Length) is var h and > 0
@@ -87,18 +91,11 @@ public sealed class HostLink : IAsyncDisposable
             Assert.That(process.ExitCode, Is.Zero, $"wan-link {string.Join(' ', arguments)}: {error}");
     }
 
-    static string Output(string program, params string[] arguments)
-    {
-        using var process = Process.Start(new ProcessStartInfo(program, arguments) { RedirectStandardOutput = true })!;
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return output;
-    }
-
     public async ValueTask DisposeAsync()
     {
         foreach (var forwarder in forwarders)
             await forwarder.DisposeAsync();
         Run("down", Name);
+        FreeSubnets.Release(subnet);
     }
 }

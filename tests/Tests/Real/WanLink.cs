@@ -12,12 +12,13 @@ namespace Xtelemdb.Tests.Real;
 public sealed class WanLink : IAsyncDisposable
 {
     static int made;
-    readonly string name;
+    readonly string name, subnet;
     Process? proxy;
 
-    WanLink(string name, SshServer server)
+    WanLink(string name, string subnet, SshServer server)
     {
         this.name = name;
+        this.subnet = subnet;
         Server = server;
     }
 
@@ -30,11 +31,21 @@ public sealed class WanLink : IAsyncDisposable
     {
         var n = Interlocked.Increment(ref made);
         var name = $"xw{Environment.ProcessId % 1000}n{n}";
-        var address = $"10.231.{n % 250}";
         await RunAsync("down", name);
-        await RunAsync(rate is null ? ["up", name, address] : ["up", name, address, rate]);
-        var server = await SshServer.StartAsync(folder, (name, address + ".2"));
-        var link = new WanLink(name, server);
+        var address = FreeSubnets.Claim("10.231");
+        SshServer server;
+        try
+        {
+            await RunAsync(rate is null ? ["up", name, address] : ["up", name, address, rate]);
+            server = await SshServer.StartAsync(folder, (name, address + ".2"));
+        }
+        catch
+        {
+            await RunAsync("down", name);
+            FreeSubnets.Release(address);
+            throw;
+        }
+        var link = new WanLink(name, address, server);
         var port = Ports.FreeLoopback();
         link.proxy = Process.Start(new ProcessStartInfo(Script, ["proxy", $"127.0.0.1:{port}", $"{address}.2:{server.Port}", roundTrip])
         {
@@ -71,5 +82,6 @@ public sealed class WanLink : IAsyncDisposable
         }
         await Server.DisposeAsync();
         await RunAsync("down", name);
+        FreeSubnets.Release(subnet);
     }
 }
