@@ -82,14 +82,11 @@ sealed class GrowthStatistics(NpgsqlDataSource dataSource, ILogger logger)
             await using var connection = await dataSource.OpenConnectionAsync();
             // A process that starts beside large tables counts from their size, not from MinimumRows.
             var before = await connection.QuerySingleAsync<(long Origins, long Replicas)>(Sizes);
-            var originsDue = Due(before.Origins);
-            var replicasDue = Due(before.Replicas);
             var originsWritten = Interlocked.Read(ref origins.Written);
             var replicasWritten = Interlocked.Read(ref replicas.Written);
-            if (originsWritten < originsDue && replicasWritten < replicasDue)
+            if (originsWritten < Due(before.Origins) && replicasWritten < Due(before.Replicas))
             {
-                Volatile.Write(ref origins.Threshold, originsDue);
-                Volatile.Write(ref replicas.Threshold, replicasDue);
+                DueAt(before);
                 growthLook = false;
                 // A user that does not own the tables gets a warning from PostgreSQL, not an error.
                 if (replicaSet)
@@ -101,9 +98,7 @@ sealed class GrowthStatistics(NpgsqlDataSource dataSource, ILogger logger)
             Interlocked.Add(ref replicas.Written, -replicasWritten);
             // A user that does not own the tables gets a warning from PostgreSQL, not an error: autovacuum then does it alone.
             await connection.ExecuteAsync(new CommandDefinition(Analyze, commandTimeout: 600));
-            var after = await connection.QuerySingleAsync<(long Origins, long Replicas)>(Sizes);
-            Volatile.Write(ref origins.Threshold, Due(after.Origins));
-            Volatile.Write(ref replicas.Threshold, Due(after.Replicas));
+            DueAt(await connection.QuerySingleAsync<(long Origins, long Replicas)>(Sizes));
         }
         catch (Exception e)
         {
@@ -128,6 +123,13 @@ sealed class GrowthStatistics(NpgsqlDataSource dataSource, ILogger logger)
         // A replica registered while this look ran gets one of its own.
         if (!failed && Volatile.Read(ref replicaSetChanged) == 1)
             LookUnlessRunning();
+    }
+
+    /// <summary>The next look comes when the rows written reach a fifth of each table as it now is.</summary>
+    void DueAt((long Origins, long Replicas) sizes)
+    {
+        Volatile.Write(ref origins.Threshold, Due(sizes.Origins));
+        Volatile.Write(ref replicas.Threshold, Due(sizes.Replicas));
     }
 
     static long Due(long rows) => Math.Max(MinimumRows, (long)(rows * Fraction));
